@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:
+#   make lab    - JupyterLab on notebooks/ with the default board ready
+#   make test   - the whole test suite (model, notebooks, widgets, browser)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test test-fast lint bench oracle clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb --notebook-dir=. $(LAB_ARGS)
+
+test: $(STAMP)
+	bash scripts/ensure-system-packages
+	bash scripts/run-tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not browser" tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check nommu_lab tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+oracle: $(STAMP)
+	bash oracle/build.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts

@@ -1,0 +1,59 @@
+"""The one error a syscall of the model can raise.
+
+A real syscall returns ``-errno``; the model raises :class:`KernelError`,
+an :class:`OSError` whose ``errno`` is the value the real kernel returns.
+It also carries ``rule`` (a stable id naming the kernel check that refused
+the call, e.g. ``"validate_mmap_request.map_fixed"``) and ``sentence`` (one
+sentence a student can act on).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+
+class NommuLabWarning(UserWarning):
+    """A warning raised by nommu-lab itself (tests treat these as errors)."""
+
+
+class KernelError(OSError):
+    """A refused syscall: the real errno, the rule that fired, and why.
+
+    Invariant: when a syscall raises this, the kernel model is exactly as it
+    was before the call (not one page, region, VMA or refcount changed).
+    """
+
+    def __init__(self, err: int | None, rule: str, sentence: str) -> None:
+        super().__init__(err, sentence)
+        self.rule = rule
+        self.sentence = sentence
+
+    @property
+    def errno_name(self) -> str:
+        """The symbolic name of the errno, e.g. ``"EINVAL"``."""
+        if self.errno is None:
+            return "BUG"
+        return _errno.errorcode.get(self.errno, str(self.errno))
+
+    def __str__(self) -> str:
+        return f"{self.errno_name} [{self.rule}]: {self.sentence}"
+
+    def __reduce__(self):  # keep pickling (used by snapshots) working
+        return (type(self), (self.errno, self.rule, self.sentence))
+
+
+class KernelBug(KernelError):
+    """A call that would crash the real kernel (``BUG()``/oops).
+
+    The model refuses it instead, leaves its state untouched, and says so.
+    ``errno`` is ``None`` because the real kernel never returns at all.
+    """
+
+    def __init__(self, rule: str, sentence: str) -> None:
+        super().__init__(None, rule, sentence)
+
+
+def strerror(err: int) -> str:
+    """The C library's text for an errno."""
+    return os.strerror(err)

@@ -1,0 +1,640 @@
+"""The no-MMU kernel model: boot, memory, files, processes and the syscall surface.
+
+``Kernel`` owns the machine's state: physical RAM, the region tree, the VFS,
+the devices, the processes and the trace. Processes (:mod:`.process`) make
+syscalls; each syscall runs the kernel's own decision procedure
+(:mod:`.mmap`) against this state.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
+from .errors import KernelError
+from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
+from .region import RegionInfo, RegionTree, VmRegion
+from .trace import EventKind, Trace
+from .vfs import (
+    DirOps,
+    File,
+    FileOperations,
+    Inode,
+    ProcFileOps,
+    RamfsFileOps,
+    SuperBlock,
+)
+
+if TYPE_CHECKING:
+    from .devices import NorFlash
+    from .mm import MmStruct
+    from .process import Process
+
+MiB = 1 << 20
+RAM_BASE = 0x8000_0000
+DEFAULT_MAX_MAP_COUNT = 65530
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """What ``fstat`` returns."""
+
+    st_mode: int
+    st_ino: int
+    st_dev: tuple[int, int]
+    st_size: int
+    st_nlink: int
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One entry of the mount table."""
+
+    path: str
+    sb: SuperBlock
+    root: Inode
+
+
+class Kernel:
+    """A booted no-MMU Linux machine (``mm/nommu.c`` and friends).
+
+    Keywords: ``ram_size`` (bytes), ``page_size`` (4096), ``nr_trim_pages``
+    (initial ``vm.nr_trim_pages``, the ``CONFIG_NOMMU_INITIAL_TRIM_EXCESS``
+    default 1), ``allow_uninitialized`` (``CONFIG_MMAP_ALLOW_UNINITIALIZED``),
+    ``max_order`` (largest buddy block), ``kernel_size`` (bytes reserved for
+    the kernel image at the bottom of RAM), ``arch`` ("riscv": no fork
+    syscall). ``mmu=True`` builds the MMU kernel instead (:mod:`nommu_lab.mmu`).
+    """
+
+    mmu = False
+
+    def __new__(cls, *args: Any, mmu: bool = False, **kwargs: Any) -> Kernel:
+        if mmu and cls is Kernel:
+            from ..mmu import MmuKernel
+
+            return super().__new__(MmuKernel)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        ram_size: int = 8 * MiB,
+        *,
+        page_size: int = 4096,
+        nr_trim_pages: int = 1,
+        allow_uninitialized: bool = False,
+        max_order: int = DEFAULT_MAX_ORDER,
+        kernel_size: int | None = None,
+        ram_base: int = RAM_BASE,
+        arch: str = "riscv",
+        word_size: int = 64,
+        trace_capacity: int = 20_000,
+        mmu: bool = False,
+    ) -> None:
+        for name, v in (("ram_size", ram_size), ("page_size", page_size),
+                        ("nr_trim_pages", nr_trim_pages), ("max_order", max_order)):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"{name} must be an int")
+        if nr_trim_pages < 0:
+            raise ValueError("nr_trim_pages must be >= 0")
+        self.page_size = page_size
+        self.trace = Trace(trace_capacity)
+        self.mem = PhysicalMemory(ram_base, ram_size, page_size, max_order)
+        self.region_tree = RegionTree()
+        self.nr_trim_pages = nr_trim_pages
+        self.allow_uninitialized = allow_uninitialized
+        self.max_map_count = DEFAULT_MAX_MAP_COUNT
+        self.mmap_pages_allocated = 0
+        self.arch = arch
+        self.maps_width = 25 + (word_size // 8) * 6 - 1
+        self._next_id = 0
+        self._next_pid = 1
+        self._next_dev_minor = 1
+        self.processes: dict[int, Process] = {}
+        self.mounts: dict[str, Mount] = {}
+        self._mounted_on: dict[int, Mount] = {}  # id(dir inode) -> mount over it
+        self.devices: dict[str, FileOperations] = {}
+        self.bus: list[NorFlash] = []
+        self.shm_segments: dict[int, Any] = {}
+        self.futex_waiters: dict[int, list[Process]] = {}
+        self._listeners: list[Callable[[Kernel], None]] = []
+        self.syscalls = 0
+        self.boot_pages: dict[str, int] = {}
+
+        if kernel_size is None:
+            kernel_size = min(1 * MiB, ram_size // 4)
+        kpages = -(-kernel_size // page_size)
+        self.mem.reserve(0, kpages, PageState.KERNEL)
+        self.boot_pages["kernel image"] = kpages
+
+        self._ramfs_ops = self.register_ops(RamfsFileOps())
+        self._dir_ops = self.register_ops(DirOps())
+        self._proc_ops = self.register_ops(ProcFileOps())
+        root_sb = self._new_sb("rootfs", file_ops=self._ramfs_ops)
+        self.root = self._new_inode(root_sb, S_IFDIR | 0o755, self._dir_ops)
+        self.mounts["/"] = Mount("/", root_sb, self.root)
+        for d in ("/bin", "/dev", "/proc", "/tmp", "/mnt", "/etc"):
+            self.mkdir(d)
+        self.mount_ramfs("/dev", "devtmpfs")
+        self.mkdir("/dev/shm")
+        self.mount_ramfs("/dev/shm", "tmpfs")
+        self.mount_ramfs("/tmp", "tmpfs")
+        self._mount_proc()
+        from .devices import NullOps, ZeroOps
+
+        self.mknod("/dev/null", S_IFCHR, (1, 3), NullOps())
+        self.mknod("/dev/zero", S_IFCHR, (1, 5), ZeroOps())
+        self.console = "/dev/null"
+        self.flash: Any = None  # the board's NOR chip, MTD and frame buffer, if any
+        self.mtd: Any = None
+        self.fb: Any = None
+
+    # ------------------------------------------------------------------ ids
+    def next_id(self) -> int:
+        """A machine-wide serial number for regions, VMAs, inodes and mms."""
+        self._next_id += 1
+        return self._next_id
+
+    # -------------------------------------------------------------- listeners
+    def subscribe(self, fn: Callable[[Kernel], None]) -> None:
+        """Call ``fn(kernel)`` after every syscall (views redraw from it)."""
+        self._listeners.append(fn)
+
+    def unsubscribe(self, fn: Callable[[Kernel], None]) -> None:
+        """Stop calling ``fn``."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def notify(self) -> None:
+        """Tell every view that the state may have changed."""
+        for fn in list(self._listeners):
+            fn(self)
+
+    # ------------------------------------------------------------------ VFS
+    def register_ops(self, ops: FileOperations) -> Any:
+        """Give a driver or filesystem its kernel (hooks reach memory and the trace)."""
+        ops.kernel = self
+        return ops
+
+    def _new_sb(self, fstype: str, dev: tuple[int, int] | None = None, **kw: Any) -> SuperBlock:
+        if dev is None:
+            dev = (0, self._next_dev_minor)
+            self._next_dev_minor += 1
+        return SuperBlock(fstype, dev, **kw)
+
+    def _new_inode(self, sb: SuperBlock, mode: int, ops: FileOperations, ino: int | None = None) -> Inode:
+        return Inode(sb.new_ino() if ino is None else ino, mode, sb, ops, key=self.next_id())
+
+    def _split(self, path: str) -> tuple[str, str]:
+        path = posixpath.normpath(path)
+        return posixpath.dirname(path), posixpath.basename(path)
+
+    def lookup(self, path: str) -> Inode | None:
+        """Walk a path from the root, crossing mount points; None if absent."""
+        node = self._mount_root(self.root)
+        for part in posixpath.normpath(path).split("/"):
+            if part in ("", "."):
+                continue
+            if not node.is_dir:
+                return None
+            child = node.children.get(part)
+            if child is None:
+                return None
+            node = self._mount_root(child)
+        return node
+
+    def _mount_root(self, inode: Inode) -> Inode:
+        m = self._mounted_on.get(id(inode))
+        return m.root if m is not None else inode
+
+    def mount_of(self, path: str) -> Mount:
+        """The mount a path lies on (longest matching mount point)."""
+        path = posixpath.normpath(path)
+        best = self.mounts["/"]
+        for mp, m in self.mounts.items():
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best.path):
+                best = m
+        return best
+
+    def mkdir(self, path: str) -> Inode:
+        """Make a directory (boot-time helper)."""
+        parent_path, name = self._split(path)
+        parent = self.lookup(parent_path)
+        assert parent is not None and parent.is_dir, parent_path
+        if name in parent.children:
+            return self._mount_root(parent.children[name])
+        node = self._new_inode(parent.sb, S_IFDIR | 0o755, self._dir_ops)
+        parent.children[name] = node
+        return node
+
+    def mount(self, path: str, sb: SuperBlock, root: Inode) -> Mount:
+        """Mount a filesystem on an existing directory."""
+        mp = self.lookup(path)
+        assert mp is not None and mp.is_dir, path
+        under = self._raw_lookup(path)
+        m = Mount(posixpath.normpath(path), sb, root)
+        self.mounts[m.path] = m
+        self._mounted_on[id(under)] = m
+        return m
+
+    def _raw_lookup(self, path: str) -> Inode:
+        """The directory inode itself, not what is mounted over it."""
+        parent_path, name = self._split(path)
+        if not name:
+            return self.root
+        parent = self.lookup(parent_path)
+        assert parent is not None
+        return parent.children[name]
+
+    def mount_ramfs(self, path: str, fstype: str = "ramfs", noexec: bool = False) -> Mount:
+        """Mount a fresh ramfs (no-MMU "tmpfs" is ramfs too)."""
+        sb = self._new_sb(fstype, noexec=noexec, file_ops=self._ramfs_ops)
+        root = self._new_inode(sb, S_IFDIR | 0o1777, self._dir_ops)
+        return self.mount(path, sb, root)
+
+    def _mount_proc(self) -> None:
+        from .procfs import meminfo_text, proc_maps
+
+        sb = self._new_sb("proc", readonly=True)
+        root = self._new_inode(sb, S_IFDIR | 0o555, self._dir_ops)
+        self.mount("/proc", sb, root)
+        for name, fn in (("maps", proc_maps), ("meminfo", meminfo_text)):
+            node = self._new_inode(sb, S_IFREG | 0o444, self._proc_ops)
+            node.target = fn
+            root.children[name] = node
+
+    def create_file(self, path: str, data: bytes = b"", ops: FileOperations | None = None,
+                    mode: int = 0o644) -> Inode:
+        """Create a regular file on the filesystem ``path`` lies on."""
+        parent_path, name = self._split(path)
+        parent = self.lookup(parent_path)
+        assert parent is not None and parent.is_dir, parent_path
+        fops = ops or parent.sb.file_ops or self._ramfs_ops
+        node = self._new_inode(parent.sb, S_IFREG | mode, fops)
+        parent.children[name] = node
+        if data:
+            if fops is self._ramfs_ops:
+                self.pagecache_write(node, 0, data)
+            else:
+                node.blob[:] = data
+                node.size = len(data)
+        return node
+
+    def mknod(self, path: str, kind: int, rdev: tuple[int, int], ops: FileOperations) -> Inode:
+        """Create a device node whose file operations are the driver's."""
+        assert kind in (S_IFCHR, S_IFBLK)
+        parent_path, name = self._split(path)
+        parent = self.lookup(parent_path)
+        assert parent is not None
+        self.register_ops(ops)
+        node = self._new_inode(parent.sb, kind | 0o660, ops)
+        node.rdev = rdev
+        parent.children[name] = node
+        self.devices[posixpath.normpath(path)] = ops
+        return node
+
+    def unlink_inode(self, parent: Inode, name: str) -> None:
+        """Remove a name; the inode goes when nothing holds it open or mapped."""
+        node = parent.children.pop(name)
+        node.nlink -= 1
+        self.maybe_evict(node)
+
+    # ----------------------------------------------------------- open files
+    def fget(self, file: File) -> None:
+        """Take one more reference on an open file (an fd, a VMA or a region)."""
+        file.refs += 1
+
+    def fput(self, file: File) -> None:
+        """Drop a reference; the last one closes the file."""
+        file.refs -= 1
+        if file.refs == 0:
+            file.inode.opened -= 1
+            self.maybe_evict(file.inode)
+
+    def maybe_evict(self, inode: Inode) -> None:
+        """``evict``: an unlinked, unused ramfs file gives its pages back."""
+        if inode.nlink > 0 or inode.opened > 0:
+            return
+        self._free_cache_pages(inode, 0)
+        inode.size = 0
+
+    # ----------------------------------------------------------- page cache
+    def pagecache_read(self, inode: Inode, pos: int, n: int) -> bytes:
+        """Read ramfs file data out of its page-cache frames (holes read as 0)."""
+        ps = self.page_size
+        n = max(0, min(n, inode.size - pos))
+        out = bytearray(n)
+        done = 0
+        while done < n:
+            idx, off = divmod(pos + done, ps)
+            chunk = min(ps - off, n - done)
+            pfn = inode.pages[idx] if idx < len(inode.pages) else None
+            if pfn is not None:
+                a = (pfn * ps) + off
+                out[done:done + chunk] = self.mem.data[a:a + chunk].tobytes()
+            done += chunk
+        return bytes(out)
+
+    def pagecache_write(self, inode: Inode, pos: int, data: bytes) -> int:
+        """Write into ramfs page cache, taking missing pages one at a time.
+
+        ``simple_write_begin`` allocates each missing page separately; the
+        model takes them from the top of free memory (see
+        :meth:`PhysicalMemory.alloc_page_high`), so they are not consecutive.
+        Returns bytes written or ``-ENOSPC`` when RAM is full (nothing written).
+        """
+        if not data:
+            return 0
+        ps = self.page_size
+        first, last = pos // ps, (pos + len(data) - 1) // ps
+        if len(inode.pages) <= last:
+            inode.pages.extend([None] * (last + 1 - len(inode.pages)))
+        missing = [i for i in range(first, last + 1) if inode.pages[i] is None]
+        if len(missing) > self.mem.nr_free:
+            return -E.ENOSPC
+        for i in missing:
+            pfn = self.mem.alloc_page_high()
+            assert pfn is not None
+            self.mem.data[pfn * ps:(pfn + 1) * ps] = 0
+            self.mem.mark(pfn, 1, PageState.PAGECACHE, inode.key)
+            inode.pages[i] = pfn
+        if missing:
+            self.trace.emit(EventKind.ALLOC, "simple_write_begin.page_cache",
+                            "{} page-cache page(s) taken one at a time for the write",
+                            len(missing), frames=tuple(inode.pages[i] for i in missing))
+        done = 0
+        while done < len(data):
+            idx, off = divmod(pos + done, ps)
+            chunk = min(ps - off, len(data) - done)
+            a = inode.pages[idx] * ps + off  # type: ignore[operator]
+            self.mem.data[a:a + chunk] = memoryview(data)[done:done + chunk]
+            done += chunk
+        inode.size = max(inode.size, pos + len(data))
+        return len(data)
+
+    def _free_cache_pages(self, inode: Inode, from_page: int) -> None:
+        freed = []
+        for i in range(from_page, len(inode.pages)):
+            pfn = inode.pages[i]
+            if pfn is not None:
+                self.mem.free_range(pfn, 1)
+                freed.append(pfn)
+        del inode.pages[from_page:]
+        if freed:
+            self.trace.emit(EventKind.FREE, "truncate_inode_pages",
+                            "{} page-cache page(s) freed", len(freed), frames=tuple(freed))
+            for r in self.region_tree:
+                if (not r.is_copy and r.vm_file is not None and r.vm_file.inode is inode
+                        and not r.vm_flags & VM_SHARED):
+                    self.trace.emit(EventKind.HAZARD, "ramfs.truncate_under_direct_private",
+                                    "pages were freed under a direct read-only private mapping "
+                                    "at {:#x}: it now shows whatever the next user writes there",
+                                    r.vm_start, region=r.id)
+
+    def ramfs_resize(self, inode: Inode, newsize: int) -> int:
+        """``ramfs_nommu_resize``: expand-from-zero gathers contiguous pages."""
+        old = inode.size
+        ps = self.page_size
+        if newsize == old:
+            return 0
+        if old == 0:
+            return self._ramfs_expand_for_mapping(inode, newsize)
+        if newsize < old:
+            low, high = newsize // ps, (old + ps - 1) // ps
+            for vma in self.vmas_of_inode(inode):
+                vlo = vma.vm_pgoff
+                vhi = vlo + (vma.vm_end - vma.vm_start + ps - 1) // ps - 1
+                if vma.vm_flags & VM_SHARED and vlo <= high and low <= vhi:
+                    return -E.ETXTBSY
+            for vma in self.vmas_of_inode(inode):
+                if vma.vm_flags & VM_SHARED:
+                    r = vma.vm_region
+                    r_top = r.vm_pgoff * ps + (r.vm_top - r.vm_start)
+                    if r_top > newsize:
+                        r.vm_top -= r_top - newsize
+                        r.vm_end = min(r.vm_end, r.vm_top)
+            keep = (newsize + ps - 1) // ps
+            self._free_cache_pages(inode, keep)
+            if newsize % ps and keep <= len(inode.pages) and inode.pages[keep - 1] is not None:
+                a = inode.pages[keep - 1] * ps  # type: ignore[operator]
+                self.mem.data[a + newsize % ps:a + ps] = 0
+        inode.size = newsize
+        return 0
+
+    def _ramfs_expand_for_mapping(self, inode: Inode, newsize: int) -> int:
+        """``ramfs_nommu_expand_for_mapping``: one block, split, excess freed, zeroed."""
+        ps = self.page_size
+        if newsize >> 32:
+            return -E.EFBIG
+        npages = (newsize + ps - 1) // ps
+        order = get_order(npages)
+        if order > self.mem.max_order:
+            return -E.EFBIG
+        if not self.mem.can_alloc(order):
+            self.trace.emit(EventKind.HAZARD, "ramfs_nommu_expand_for_mapping.enomem_size_kept",
+                            "no contiguous block of {} pages: ENOMEM (Linux sets the new size "
+                            "before allocating and leaves it set; the model changes nothing)",
+                            1 << order)
+            return -E.ENOMEM
+        pfn = self.mem.alloc(order)
+        assert pfn is not None
+        for p in range(pfn + npages, pfn + (1 << order)):
+            self.mem.free_page(p)
+        if (1 << order) > npages:
+            self.mem.mark(pfn + npages, (1 << order) - npages, PageState.TRIMMED)
+        self.mem.data[pfn * ps:(pfn + npages) * ps] = 0
+        self.mem.mark(pfn, npages, PageState.PAGECACHE, inode.key)
+        inode.pages = list(range(pfn, pfn + npages))
+        inode.size = newsize
+        self.trace.emit(EventKind.ALLOC, "ramfs_nommu_expand_for_mapping",
+                        "truncate from size 0: {} contiguous page(s) at {:#x} gathered for "
+                        "shared mapping (order-{} block, {} excess freed)", npages,
+                        self.mem.pfn_to_addr(pfn), order, (1 << order) - npages,
+                        frames=(pfn, npages))
+        return 0
+
+    def vmas_of_inode(self, inode: Inode) -> list[Any]:
+        """Every VMA in any process that maps this inode (``i_mmap``)."""
+        out = []
+        for mm in self.all_mms():
+            out.extend(v for v in mm.vmas if v.vm_file is not None and v.vm_file.inode is inode)
+        return out
+
+    def all_mms(self) -> list[MmStruct]:
+        """Each live address space once."""
+        seen: dict[int, MmStruct] = {}
+        for p in self.processes.values():
+            seen.setdefault(id(p.mm), p.mm)
+        return list(seen.values())
+
+    # ---------------------------------------------------------- the memory bus
+    def phys_read(self, addr: int, n: int) -> bytes:
+        """What the CPU reads at a physical address (RAM or a memory-mapped chip)."""
+        if self.mem.contains(addr, n):
+            off = addr - self.mem.ram_base
+            return self.mem.data[off:off + n].tobytes()
+        for chip in self.bus:
+            if chip.contains(addr, n):
+                return chip.bus_read(addr - chip.base, n)
+        raise KernelError(E.EFAULT, "bus.no_memory",
+                          f"nothing answers at {addr:#x}-{addr + n:#x} (no RAM or device there)")
+
+    def phys_write(self, addr: int, data: bytes) -> None:
+        """A CPU store at a physical address (no MMU: nothing checks permissions)."""
+        n = len(data)
+        if self.mem.contains(addr, n):
+            off = addr - self.mem.ram_base
+            self.mem.data[off:off + n] = memoryview(bytes(data))
+            return
+        for chip in self.bus:
+            if chip.contains(addr, n):
+                self.trace.emit(EventKind.HAZARD, "bus.store_to_flash",
+                                "a store to NOR flash at {:#x} is a command cycle to the chip, "
+                                "not a write of data: the bytes do not change", addr)
+                return
+        raise KernelError(E.EFAULT, "bus.no_memory",
+                          f"nothing answers at {addr:#x}-{addr + n:#x} (no RAM or device there)")
+
+    def addressable(self, addr: int, n: int) -> bool:
+        """Whether RAM or a chip answers for the whole range."""
+        return self.mem.contains(addr, n) or any(c.contains(addr, n) for c in self.bus)
+
+    # ------------------------------------------------------------ processes
+    def spawn(self, name: str = "app") -> Process:
+        """A new process with an empty address space and fds 0-2 on the console."""
+        from .process import Process
+
+        if not isinstance(name, str):
+            raise TypeError("name must be a str")
+        p = Process(self, self._alloc_pid(), name, self._new_mm())
+        self.processes[p.pid] = p
+        for _ in range(3):
+            p._install_fd(self.open_inode_file(self.console, 2))
+        self.trace.emit(EventKind.PROCESS, "spawn", "process {} ({}) started", p.pid, name)
+        self.notify()
+        return p
+
+    def _alloc_pid(self) -> int:
+        pid = self._next_pid
+        self._next_pid += 1
+        return pid
+
+    def _new_mm(self) -> MmStruct:
+        from .mm import MmStruct
+
+        return MmStruct(self.next_id())
+
+    def open_inode_file(self, path: str, accmode: int, flags: int = 0) -> File:
+        """Open a file for kernel-internal use (console fds, loaders)."""
+        from .vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE
+
+        inode = self.lookup(path)
+        assert inode is not None, path
+        fmode = {0: FMODE_READ, 1: FMODE_WRITE, 2: FMODE_READ | FMODE_WRITE}[accmode]
+        if inode.fops.can_read:
+            fmode |= FMODE_CAN_READ
+        inode.opened += 1
+        return File(inode, posixpath.normpath(path), fmode, flags, refs=0)
+
+    def process(self, pid: int) -> Process:
+        """The live process with this pid."""
+        p = self.processes.get(pid)
+        if p is None:
+            raise KernelError(E.ESRCH, "find_task_by_vpid", f"there is no process {pid}")
+        return p
+
+    # -------------------------------------------------------------- observers
+    def regions(self) -> list[RegionInfo]:
+        """Every region on the machine, in address order (what /proc/maps lists)."""
+        return [RegionInfo.of(r) for r in self.region_tree]
+
+    def region_at(self, addr: int) -> VmRegion | None:
+        """The live region whose memory contains ``addr`` (``[start, top)``)."""
+        for r in self.region_tree:
+            if r.vm_start <= addr < max(r.vm_top, r.vm_end):
+                return r
+        return None
+
+    def proc_maps(self) -> str:
+        """The text of ``/proc/maps``."""
+        from .procfs import proc_maps
+
+        return proc_maps(self)
+
+    def meminfo(self) -> dict[str, int]:
+        """``/proc/meminfo`` values in kB: MemTotal, MemFree, Cached, MmapCopy."""
+        kb = self.page_size // 1024
+        counts = self.mem.counts()
+        return {
+            "MemTotal": (self.mem.nr_pages - self.mem.nr_reserved) * kb,
+            "MemFree": self.mem.nr_free * kb,
+            "Cached": counts[PageState.PAGECACHE] * kb,
+            "MmapCopy": self.mmap_pages_allocated * kb,
+        }
+
+    SYSCTLS = ("vm.nr_trim_pages",)
+
+    def sysctl(self, name: str, value: int | None = None) -> int:
+        """Read (``value=None``) or write a sysctl; returns the (new) value.
+
+        ``vm.nr_trim_pages`` (``/proc/sys/vm/nr_trim_pages``, no-MMU only): 0
+        never trims; N trims when the excess is at least N pages.
+        """
+        if not isinstance(name, str):
+            raise TypeError("sysctl name must be a str")
+        key = name.replace("/", ".").removeprefix("proc.sys.")
+        if key not in self.SYSCTLS:
+            raise KernelError(E.ENOENT, "sysctl.unknown",
+                              f"there is no sysctl {name!r} on this kernel; known: "
+                              f"{', '.join(self.SYSCTLS)}")
+        if value is None:
+            return self.nr_trim_pages
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("sysctl value must be an int")
+        if value < 0 or value >= 1 << 31:
+            raise KernelError(E.EINVAL, "sysctl.nr_trim_pages_range",
+                              "vm.nr_trim_pages takes a whole number from 0 upwards")
+        old = self.nr_trim_pages
+        self.nr_trim_pages = value
+        self.trace.emit(EventKind.DECISION, "sysctl.nr_trim_pages",
+                        "vm.nr_trim_pages {} -> {}: {}", old, value,
+                        "never trim" if value == 0 else f"trim when {value}+ pages are excess")
+        self.notify()
+        return value
+
+    # ------------------------------------------------------------ invariants
+    def check(self) -> None:
+        """Assert every invariant of the machine (tests call this after each step)."""
+        self.mem.check()
+        ps = self.page_size
+        regs = list(self.region_tree)
+        usage: dict[int, int] = {}
+        for mm in self.all_mms():
+            for v in mm.vmas:
+                r = v.vm_region
+                usage[r.id] = usage.get(r.id, 0) + 1
+                assert r.vm_start <= v.vm_start < v.vm_end <= r.vm_end, f"{v} outside {r}"
+                assert r.vm_start in self.region_tree, f"{r} of {v} not in the tree"
+        copy_pages = 0
+        last_top = None
+        for r in regs:
+            assert r.vm_start < r.vm_end <= r.vm_top or (not r.is_copy and r.vm_end <= r.vm_top), r
+            assert usage.get(r.id, 0) == r.vm_usage, f"{r}: usage {r.vm_usage} but {usage.get(r.id, 0)} VMAs"
+            if r.is_copy:
+                assert r.vm_start % ps == 0 and r.vm_top % ps == 0, r
+                n = (r.vm_top - r.vm_start) // ps
+                copy_pages += n
+                pfn = self.mem.addr_to_pfn(r.vm_start)
+                owners = self.mem.owner[pfn:pfn + n]
+                assert (owners == r.id).all(), f"{r}: frames not owned by it"
+                if last_top is not None:
+                    assert r.vm_start >= last_top, f"copy regions overlap at {r}"
+                last_top = r.vm_top
+        assert copy_pages == self.mmap_pages_allocated, (
+            f"MmapCopy {self.mmap_pages_allocated} pages but regions hold {copy_pages}")
+        st = self.mem.state
+        used = int(((st != PageState.FREE) & (st != PageState.TRIMMED)).sum())
+        assert used + self.mem.nr_free == self.mem.nr_pages

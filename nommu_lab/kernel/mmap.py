@@ -1,0 +1,685 @@
+"""``do_mmap``, ``do_munmap`` and ``do_mremap`` as ``mm/nommu.c`` runs them.
+
+One function per kernel step, in the kernel's order, each named after the
+kernel function it models. Every refusal raises :class:`KernelError` with the
+errno the kernel returns and a rule id ``<function>.<check>``.
+
+The model keeps one promise the kernel does not need to: a refused call
+changes nothing. So every check runs before the first change, and the one
+resource that can run out (pages) is checked with ``can_alloc`` before any
+page is taken.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from typing import TYPE_CHECKING
+
+from .constants import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_GROWSDOWN,
+    MAP_HUGETLB,
+    MAP_LOCKED,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_TYPE,
+    MAP_UNINITIALIZED,
+    MREMAP_FIXED,
+    NOMMU_MAP_COPY,
+    NOMMU_MAP_DIRECT,
+    NOMMU_MAP_EXEC,
+    NOMMU_MAP_READ,
+    NOMMU_MAP_WRITE,
+    NOMMU_VMFLAGS,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    READ_IMPLIES_EXEC,
+    S_IFBLK,
+    S_IFCHR,
+    S_IFREG,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_LOCKED,
+    VM_MAPPED_COPY,
+    VM_MAYEXEC,
+    VM_MAYOVERLAY,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
+)
+from .errors import KernelBug, KernelError
+from .memory import PageState, get_order
+from .mm import MmStruct, VmArea
+from .region import VmRegion, is_nommu_shared_mapping
+from .trace import EventKind
+from .vfs import FMODE_READ, FMODE_WRITE, File, capability_names, file_type_name, page_align
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .process import Process
+
+ULONG = (1 << 64) - 1
+TASK_SIZE = 0xFFFFFFFF  # RISC-V without an MMU
+
+
+def _caps(c: int) -> str:
+    return "|".join(capability_names(c)) or "none"
+
+
+# ---------------------------------------------------------------------------
+# validate_mmap_request
+# ---------------------------------------------------------------------------
+def validate_mmap_request(
+    k: Kernel, task: Process, file: File | None, addr: int, length: int,
+    prot: int, flags: int, pgoff: int,
+) -> int:
+    """``validate_mmap_request``: every check in the kernel's order; returns capabilities."""
+    ps = k.page_size
+    if flags & MAP_FIXED:
+        raise KernelError(E.EINVAL, "validate_mmap_request.map_fixed",
+                          "MAP_FIXED is refused without an MMU: a process cannot choose "
+                          "where memory lives; drop MAP_FIXED and use the address mmap returns")
+    mtype = flags & MAP_TYPE
+    if mtype not in (MAP_PRIVATE, MAP_SHARED):
+        raise KernelError(E.EINVAL, "validate_mmap_request.map_type",
+                          f"the mapping type in flags is {mtype:#x}; it must be exactly "
+                          "MAP_PRIVATE or MAP_SHARED")
+    if length == 0:
+        raise KernelError(E.EINVAL, "validate_mmap_request.zero_length",
+                          "a mapping of length 0 is refused; ask for at least one byte")
+    rlen = page_align(length, ps)
+    if rlen == 0 or rlen > TASK_SIZE:
+        raise KernelError(E.ENOMEM, "validate_mmap_request.length_too_big",
+                          f"a length of {length:#x} bytes is larger than the address space "
+                          f"({TASK_SIZE + 1:#x}); ask for less")
+    if pgoff + (rlen // ps) > ULONG:
+        raise KernelError(E.EOVERFLOW, "validate_mmap_request.pgoff_overflow",
+                          "offset plus length runs past the largest file offset; use a smaller offset")
+
+    if file is None:
+        caps = NOMMU_MAP_COPY
+        if prot & PROT_READ and task.personality & READ_IMPLIES_EXEC:
+            k.trace.emit(EventKind.DECISION, "validate_mmap_request.read_implies_exec",
+                         "READ_IMPLIES_EXEC adds PROT_EXEC to a local copy of prot only: "
+                         "the mapping's flags do not change")
+        return caps
+
+    fops = file.fops
+    path = file.path
+    if fops.mmap is None:
+        raise KernelError(E.ENODEV, "validate_mmap_request.no_mmap_method",
+                          f"{path} is a {file_type_name(file.inode.mode)} whose driver has no "
+                          "mmap method, so it cannot be mapped at all; read() it instead")
+    if fops.mmap_capabilities is not None:
+        caps = fops.mmap_capabilities(file)
+        source = f"{fops.name}'s mmap_capabilities"
+    else:
+        kind = file.inode.kind
+        if kind in (S_IFREG, S_IFBLK):
+            caps = NOMMU_MAP_COPY
+        elif kind == S_IFCHR:
+            caps = NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE
+        else:
+            raise KernelError(E.EINVAL, "validate_mmap_request.no_default_capabilities",
+                              f"{path} is a {file_type_name(file.inode.mode)}: it declares no "
+                              "mapping capabilities and its type has no default, so mmap is refused")
+        source = f"the default for a {file_type_name(file.inode.mode)}"
+    k.trace.emit(EventKind.DECISION, "validate_mmap_request.capabilities",
+                 "{} may be mapped {} ({})", path, _caps(caps), source)
+    if fops.get_unmapped_area is None and caps & NOMMU_MAP_DIRECT:
+        caps &= ~NOMMU_MAP_DIRECT
+        k.trace.emit(EventKind.DECISION, "validate_mmap_request.no_get_unmapped_area",
+                     "no get_unmapped_area method: DIRECT dropped")
+    if not fops.can_read and caps & NOMMU_MAP_COPY:
+        caps &= ~NOMMU_MAP_COPY
+        k.trace.emit(EventKind.DECISION, "validate_mmap_request.cannot_read",
+                     "the file cannot be read, so no copy can be made: COPY dropped")
+    if not file.f_mode & FMODE_READ:
+        raise KernelError(E.EACCES, "validate_mmap_request.not_open_for_read",
+                          f"{path} was opened without read access; every mapping needs it, "
+                          "open it O_RDONLY or O_RDWR")
+    if flags & MAP_SHARED:
+        if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
+            raise KernelError(E.EACCES, "validate_mmap_request.shared_write_needs_fmode_write",
+                              "a shared writable mapping needs the file open for writing; "
+                              "open it O_RDWR or drop PROT_WRITE")
+        if file.inode.append_only and file.f_mode & FMODE_WRITE:
+            raise KernelError(E.EACCES, "validate_mmap_request.append_only",
+                              "an append-only file cannot be shared-mapped while open for writing")
+        if not caps & NOMMU_MAP_DIRECT:
+            raise KernelError(E.ENODEV, "validate_mmap_request.shared_needs_direct",
+                              f"{path} cannot be mapped in place (capabilities "
+                              f"{_caps(caps)}), and a shared mapping is never turned into a "
+                              "private copy; use MAP_PRIVATE, or put the file on ramfs/tmpfs")
+        caps &= ~NOMMU_MAP_COPY
+    else:
+        if not caps & NOMMU_MAP_COPY:
+            raise KernelError(E.ENODEV, "validate_mmap_request.private_needs_copy",
+                              f"{path} allows no private copy (capabilities {_caps(caps)}); "
+                              "the driver must advertise NOMMU_MAP_COPY for MAP_PRIVATE, use MAP_SHARED")
+        if prot & PROT_WRITE and caps & NOMMU_MAP_DIRECT:
+            caps &= ~NOMMU_MAP_DIRECT
+            k.trace.emit(EventKind.DECISION, "validate_mmap_request.private_write_copies",
+                         "a writable private mapping must never write to the backing store: "
+                         "DIRECT dropped, it will be a copy")
+    if caps & NOMMU_MAP_DIRECT:
+        missing = [
+            name for bit, cap, name in (
+                (PROT_READ, NOMMU_MAP_READ, "READ"),
+                (PROT_WRITE, NOMMU_MAP_WRITE, "WRITE"),
+                (PROT_EXEC, NOMMU_MAP_EXEC, "EXEC"),
+            ) if prot & bit and not caps & cap
+        ]
+        if missing:
+            caps &= ~NOMMU_MAP_DIRECT
+            if flags & MAP_SHARED:
+                raise KernelError(E.EINVAL, "validate_mmap_request.shared_prot_unsupported",
+                                  f"the device cannot be mapped directly with "
+                                  f"PROT_{'|PROT_'.join(missing)} (capabilities {_caps(caps | NOMMU_MAP_DIRECT)}); "
+                                  "drop that protection bit")
+            k.trace.emit(EventKind.DECISION, "validate_mmap_request.prot_not_direct",
+                         "the backing store cannot be mapped in place with PROT_{}: DIRECT dropped",
+                         "|PROT_".join(missing))
+    if file.inode.sb.noexec:
+        if prot & PROT_EXEC:
+            raise KernelError(E.EPERM, "validate_mmap_request.noexec_mount",
+                              f"{path} lies on a filesystem mounted noexec; drop PROT_EXEC")
+    elif prot & PROT_READ and not prot & PROT_EXEC:
+        if task.personality & READ_IMPLIES_EXEC and caps & NOMMU_MAP_EXEC:
+            k.trace.emit(EventKind.DECISION, "validate_mmap_request.read_implies_exec",
+                         "READ_IMPLIES_EXEC adds PROT_EXEC to a local copy of prot only: "
+                         "the mapping's flags do not change")
+    elif prot & PROT_READ and prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC:
+        caps &= ~NOMMU_MAP_DIRECT
+    return caps
+
+
+# ---------------------------------------------------------------------------
+# determine_vm_flags
+# ---------------------------------------------------------------------------
+def determine_vm_flags(file: File | None, prot: int, flags: int, caps: int, ptraced: bool) -> int:
+    """``determine_vm_flags`` (6.3+, the ``VM_MAYOVERLAY`` era)."""
+    vm = 0
+    if prot & PROT_READ:
+        vm |= VM_READ
+    if prot & PROT_WRITE:
+        vm |= VM_WRITE
+    if prot & PROT_EXEC:
+        vm |= VM_EXEC
+    if flags & MAP_GROWSDOWN:
+        vm |= VM_GROWSDOWN
+    if flags & MAP_LOCKED:
+        vm |= VM_LOCKED
+    if file is None:
+        # anonymous MAP_SHARED is the same as MAP_PRIVATE without an MMU
+        vm |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+    elif flags & MAP_PRIVATE:
+        if caps & NOMMU_MAP_DIRECT:
+            vm |= caps & NOMMU_VMFLAGS
+        else:
+            vm |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+        if not prot & PROT_WRITE and not ptraced:
+            vm |= VM_MAYOVERLAY
+    else:
+        vm |= VM_SHARED | VM_MAYSHARE | (caps & NOMMU_VMFLAGS)
+    return vm
+
+
+# ---------------------------------------------------------------------------
+# do_mmap
+# ---------------------------------------------------------------------------
+def do_mmap(
+    k: Kernel, task: Process, file: File | None, addr: int, length: int,
+    prot: int, flags: int, pgoff: int,
+) -> int:
+    """``do_mmap`` (no-MMU): validate, share an existing region or make a new one."""
+    mm = task.mm
+    caps = validate_mmap_request(k, task, file, addr, length, prot, flags, pgoff)
+    if addr:
+        k.trace.emit(EventKind.DECISION, "do_mmap.hint_ignored",
+                     "the address hint {:#x} is ignored: without an MMU the kernel decides", addr)
+    ps = k.page_size
+    length = page_align(length, ps)
+    vm_flags = determine_vm_flags(file, prot, flags, caps, task.ptraced)
+    region = VmRegion(k.next_id(), 0, 0, 0, vm_flags, pgoff, file)
+    vma = VmArea(k.next_id(), 0, 0, vm_flags, pgoff, file, region)
+
+    if is_nommu_shared_mapping(vm_flags):
+        assert file is not None
+        shared = _find_shareable_region(k, file, length, pgoff, caps)
+        if shared is not None:
+            return _share_region(k, task, shared, vma, length, pgoff)
+        if caps & NOMMU_MAP_DIRECT:
+            got = file.fops.get_unmapped_area(file, 0, length, pgoff, flags)
+            if got < 0:
+                if got != -E.ENOSYS:
+                    raise KernelError(-got, "do_mmap.get_unmapped_area_failed",
+                                      f"the driver of {file.path} refused to place the mapping "
+                                      f"({E.errorcode.get(-got, -got)}): check the offset and length "
+                                      "against the device's size")
+                if not caps & NOMMU_MAP_COPY:
+                    raise KernelError(E.ENODEV, "do_mmap.get_unmapped_area_enosys",
+                                      f"{file.path} cannot be mapped in place here "
+                                      "(get_unmapped_area said ENOSYS) and a shared mapping cannot "
+                                      "be a copy; for ramfs, create the file with ftruncate on an "
+                                      "empty file so its pages are contiguous")
+                caps &= ~NOMMU_MAP_DIRECT
+                k.trace.emit(EventKind.DECISION, "do_mmap.get_unmapped_area_enosys_copy",
+                             "the driver declined to map {} in place (ENOSYS): a copy will be made",
+                             file.path)
+            else:
+                if got in k.region_tree:
+                    raise KernelBug("add_nommu_region.duplicate_start",
+                                    f"a region already starts at {got:#x}; the real kernel hits "
+                                    "BUG() here (two mappings of one device with different lengths "
+                                    "at the same offset). The model refused the call instead")
+                vma.vm_start = region.vm_start = got
+                vma.vm_end = region.vm_end = got + length
+                k.trace.emit(EventKind.DECISION, "do_mmap.get_unmapped_area",
+                             "{} will be mapped in place at {:#x}", file.path, got)
+
+    if file is not None and vm_flags & VM_SHARED:
+        do_mmap_shared_file(k, vma)
+    else:
+        do_mmap_private(k, task, vma, region, length, caps)
+
+    # ---- from here on nothing can fail: commit ----
+    k.region_tree.add(region)
+    if file is None:
+        if k.allow_uninitialized and flags & MAP_UNINITIALIZED:
+            region.uninitialized = True
+            k.trace.emit(EventKind.HAZARD, "do_mmap.map_uninitialized",
+                         "MAP_UNINITIALIZED honoured (CONFIG_MMAP_ALLOW_UNINITIALIZED): "
+                         "{} bytes at {:#x} keep whatever they held before",
+                         region.vm_end - region.vm_start, region.vm_start)
+        else:
+            k.mem.zero(region.vm_start, region.vm_end - region.vm_start)
+            if flags & MAP_UNINITIALIZED:
+                k.trace.emit(EventKind.DECISION, "do_mmap.map_uninitialized_ignored",
+                             "MAP_UNINITIALIZED ignored: the board was built without "
+                             "CONFIG_MMAP_ALLOW_UNINITIALIZED, so the memory is cleared")
+            k.trace.emit(EventKind.DECISION, "do_mmap.zero_anonymous",
+                         "cleared {} bytes of anonymous memory at {:#x}",
+                         region.vm_end - region.vm_start, region.vm_start)
+    if file is not None:
+        k.fget(file)  # the region's reference
+        k.fget(file)  # the VMA's reference
+    mm.total_vm += length // ps
+    k.trace.emit(EventKind.REGION, "do_mmap.new_region",
+                 "new region {:#x}-{:#x} ({})", region.vm_start, region.vm_end,
+                 "copy" if region.is_copy else "direct", region=region.id)
+    _attach_vma(k, mm, vma)
+    return vma.vm_start
+
+
+def _find_shareable_region(k: Kernel, file: File, length: int, pgoff: int, caps: int) -> VmRegion | None:
+    """The shareable-region search of ``do_mmap``: exact or subset match on the same inode."""
+    ps = k.page_size
+    pglen = (length + ps - 1) // ps
+    pgend = pgoff + pglen
+    for r in k.region_tree:
+        if not is_nommu_shared_mapping(r.vm_flags):
+            continue
+        if r.vm_file is None or r.vm_file.inode is not file.inode:
+            continue
+        if r.vm_pgoff >= pgend:
+            continue
+        rpglen = (r.vm_end - r.vm_start + ps - 1) // ps
+        rpgend = r.vm_pgoff + rpglen
+        if pgoff >= rpgend:
+            continue
+        exact = r.vm_pgoff == pgoff and rpglen == pglen
+        subset = pgoff >= r.vm_pgoff and pgend <= rpgend
+        if not exact and not subset:
+            if not caps & NOMMU_MAP_DIRECT:
+                raise KernelError(E.EINVAL, "do_mmap.sharing_violation",
+                                  f"pages {pgoff}..{pgend - 1} of {file.path} overlap an existing "
+                                  f"shared copy of pages {r.vm_pgoff}..{rpgend - 1} without being "
+                                  "inside it ('Attempt to share mismatched mappings'); map the "
+                                  "same range, or a range inside it")
+            k.trace.emit(EventKind.DECISION, "do_mmap.inexact_overlap_skipped",
+                         "region {:#x} overlaps inexactly; the file can be mapped in place, "
+                         "so it is skipped", r.vm_start)
+            continue
+        return r
+    return None
+
+
+def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: int, pgoff: int) -> int:
+    """Attach a new VMA to an existing region (``do_mmap``'s share path)."""
+    start = r.vm_start + (pgoff - r.vm_pgoff) * k.page_size
+    vma.vm_region = r
+    vma.vm_start, vma.vm_end = start, start + length
+    if r.vm_flags & VM_MAPPED_COPY:
+        vma.vm_flags |= VM_MAPPED_COPY
+    else:
+        # the driver is told about every new VMA on a direct region
+        do_mmap_shared_file(k, vma)
+    r.vm_usage += 1
+    assert vma.vm_file is not None
+    k.fget(vma.vm_file)
+    k.trace.emit(EventKind.REGION, "do_mmap.share_region",
+                 "reusing region {:#x}-{:#x} of {} (now used by {} mappings){}",
+                 r.vm_start, r.vm_end, r.path, r.vm_usage,
+                 ": a copy made earlier, used as it is" if r.is_copy else "", region=r.id)
+    for other in task.mm.vmas:
+        if other.vm_region is r and other.vm_start < vma.vm_end and vma.vm_start < other.vm_end:
+            k.trace.emit(EventKind.HAZARD, "kernel_bug.1.duplicate_vma",
+                         "this process already maps part of this range: on Linux 6.1+ the "
+                         "second VMA overwrites the first in the maple tree, so the first can "
+                         "never be unmapped and its region leaks until reboot")
+            break
+    _attach_vma(k, task.mm, vma)
+    return start
+
+
+def _attach_vma(k: Kernel, mm: MmStruct, vma: VmArea) -> None:
+    """Insert the VMA in the process (``map_count++``) and flush the icache once."""
+    mm.add(vma)
+    r = vma.vm_region
+    if vma.vm_flags & VM_EXEC and not r.vm_icache_flushed:
+        r.vm_icache_flushed = True
+        k.trace.emit(EventKind.DECISION, "do_mmap.flush_icache",
+                     "first executable mapping of region {:#x}: instruction cache flushed once",
+                     r.vm_start)
+    k.trace.emit(EventKind.VMA, "do_mmap.attach_vma", "VMA {:#x}-{:#x} attached (map_count {})",
+                 vma.vm_start, vma.vm_end, mm.map_count, region=r.id)
+
+
+def do_mmap_shared_file(k: Kernel, vma: VmArea) -> None:
+    """``do_mmap_shared_file``: let the driver accept the VMA; ENOSYS becomes ENODEV."""
+    file = vma.vm_file
+    assert file is not None
+    ret = file.fops.mmap(file, vma)
+    if ret == 0:
+        vma.vm_region.vm_top = vma.vm_region.vm_end
+        vma.vm_ops = file.fops
+        return
+    if ret != -E.ENOSYS:
+        raise KernelError(-ret, "do_mmap_shared_file.driver_refused",
+                          f"the driver of {file.path} refused the shared mapping "
+                          f"({E.errorcode.get(-ret, -ret)})")
+    raise KernelError(E.ENODEV, "do_mmap_shared_file.enosys",
+                      f"the driver of {file.path} cannot share this mapping (ENOSYS); "
+                      "a shared mapping cannot fall back to a copy")
+
+
+def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, length: int, caps: int) -> None:
+    """``do_mmap_private``: a direct private mapping, or a power-of-two copy (trimmed)."""
+    file = vma.vm_file
+    ps = k.page_size
+    if caps & NOMMU_MAP_DIRECT:
+        assert file is not None
+        ret = file.fops.mmap(file, vma)
+        if not is_nommu_shared_mapping(vma.vm_flags):
+            k.trace.emit(EventKind.HAZARD, "do_mmap_private.warn_not_shareable",
+                         "WARNING (once per boot on 6.3+): a direct-capable private mapping by a "
+                         "traced task is not shareable; it becomes a copy")
+            ret = -E.ENOSYS
+        if ret == 0:
+            region.vm_top = region.vm_end
+            vma.vm_ops = file.fops
+            k.trace.emit(EventKind.DECISION, "do_mmap_private.direct",
+                         "{} is mapped in place at {:#x}: no copy, no pages allocated{}",
+                         file.path, region.vm_start,
+                         " (not page aligned: XIP data is 16-byte aligned in romfs)"
+                         if region.vm_start % ps else "")
+            return
+        if ret != -E.ENOSYS:
+            raise KernelError(-ret, "do_mmap_private.driver_refused",
+                              f"the driver of {file.path} refused the mapping "
+                              f"({E.errorcode.get(-ret, -ret)})")
+        k.trace.emit(EventKind.DECISION, "do_mmap_private.direct_enosys",
+                     "the driver's mmap said ENOSYS: a private copy will be made instead")
+
+    point = length // ps
+    order = get_order(point)
+    total = 1 << order
+    trim = k.nr_trim_pages
+    if trim and total - point >= trim:
+        total = point
+    if not k.mem.can_alloc(order):
+        largest = k.mem.largest_free_order()
+        raise KernelError(E.ENOMEM, "do_mmap_private.alloc_failed",
+                          f"no free block of 2^{order} = {1 << order} contiguous pages "
+                          f"(largest free block: {(1 << largest) if largest >= 0 else 0} pages, "
+                          f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
+                          "needs physically contiguous memory: ask for less")
+    pfn = k.mem.alloc_pages_exact(total)
+    assert pfn is not None
+    base = k.mem.pfn_to_addr(pfn)
+    k.mmap_pages_allocated += total
+    vma.vm_flags |= VM_MAPPED_COPY
+    region.vm_flags = vma.vm_flags
+    region.vm_start = base
+    region.vm_end = base + length
+    region.vm_top = base + total * ps
+    vma.vm_start, vma.vm_end = base, base + length
+    state = PageState.ANON if file is None else PageState.FILE_COPY
+    if task.loader_mapping:
+        state = PageState.PROGRAM
+    k.mem.mark(pfn, point, state, region.id)
+    if total > point:
+        k.mem.mark(pfn + point, total - point, PageState.SLACK, region.id)
+    if total < (1 << order):
+        k.mem.mark(pfn + total, (1 << order) - total, PageState.TRIMMED)
+    k.trace.emit(
+        EventKind.ALLOC, "do_mmap_private.alloc",
+        "{} page{} wanted: order-{} block of {} pages at {:#x}; {}",
+        point, "" if point == 1 else "s", order, 1 << order, base,
+        ("no excess" if (1 << order) == point else
+         f"{(1 << order) - total} excess page(s) trimmed (nr_trim_pages={trim})" if total == point
+         else f"{total - point} page(s) of slack kept (excess {total - point} < nr_trim_pages={trim})"
+         if trim else f"{total - point} page(s) of slack kept (nr_trim_pages=0: never trim)"),
+        region=region.id, frames=(pfn, total),
+    )
+    if file is not None:
+        pos = vma.vm_pgoff * ps
+        data = file.fops.read(file, length, pos)
+        assert isinstance(data, bytes)
+        k.phys_write(base, data)
+        if len(data) < length:
+            k.mem.zero(base + len(data), length - len(data))
+        k.trace.emit(EventKind.DECISION, "do_mmap_private.read_file",
+                     "copied {} bytes of {} from offset {:#x}{}", len(data), file.path, pos,
+                     f"; {length - len(data)} bytes after EOF cleared" if len(data) < length else "")
+
+
+# ---------------------------------------------------------------------------
+# munmap
+# ---------------------------------------------------------------------------
+def do_munmap(k: Kernel, task: Process, start: int, length: int) -> None:
+    """``do_munmap`` (no-MMU): whole file VMAs only; anonymous ones may be cut."""
+    mm = task.mm
+    ps = k.page_size
+    length = page_align(length, ps)
+    if length == 0:
+        raise KernelError(E.EINVAL, "do_munmap.zero_length",
+                          "munmap of length 0 (after rounding up to pages) is refused")
+    end = (start + length) & ULONG
+    found = mm.overlapping(start, end) if end > start else []
+    if not found:
+        raise KernelError(E.EINVAL, "do_munmap.not_mapped",
+                          f"nothing is mapped in {start:#x}-{end:#x} by this process; without an "
+                          "MMU unmapping a hole is an error (MMU Linux would return 0)")
+    vma = found[0]
+    if vma.vm_file is not None:
+        for v in found:
+            if start > v.vm_start:
+                raise KernelError(E.EINVAL, "do_munmap.file_partial",
+                                  f"{start:#x} is inside the file mapping {v.vm_start:#x}-"
+                                  f"{v.vm_end:#x}: a file mapping can only be unmapped whole, "
+                                  "from its start")
+            if end == v.vm_end:
+                _delete_whole_vma(k, mm, v)
+                return
+        raise KernelError(E.EINVAL, "do_munmap.file_partial",
+                          f"the range does not end where the file mapping at {vma.vm_start:#x} "
+                          f"ends ({vma.vm_end:#x}); unmap it whole with its full length")
+    if start == vma.vm_start and end == vma.vm_end:
+        _delete_whole_vma(k, mm, vma)
+        return
+    if start < vma.vm_start or end > vma.vm_end:
+        raise KernelError(E.EINVAL, "do_munmap.spans_vmas",
+                          f"{start:#x}-{end:#x} is not inside the one mapping "
+                          f"{vma.vm_start:#x}-{vma.vm_end:#x}; an unmap may not span mappings")
+    if start % ps:
+        raise KernelError(E.EINVAL, "do_munmap.unaligned_start",
+                          f"{start:#x} is not page aligned; part of a mapping can only be "
+                          "unmapped from a page boundary")
+    if end != vma.vm_end and end % ps:
+        raise KernelError(E.EINVAL, "do_munmap.unaligned_end",
+                          f"{end:#x} is not page aligned")
+    if start != vma.vm_start and end != vma.vm_end:
+        if mm.map_count >= k.max_map_count:
+            raise KernelError(E.ENOMEM, "split_vma.max_map_count",
+                              "this process has max_map_count mappings already; a hole would need one more")
+        k.trace.emit(EventKind.HAZARD, "kernel_bug.6.hole_warning",
+                     "punching a hole works, but Linux 6.12 logs a WARNING while doing it")
+        split_vma(k, mm, vma, start)
+    shrink_vma(k, mm, vma, start, end)
+
+
+def split_vma(k: Kernel, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:
+    """``split_vma(new_below=1)``: the part below ``addr`` gets a region of its own."""
+    ps = k.page_size
+    old = vma.vm_region
+    npages = (addr - vma.vm_start) // ps
+    low_region = VmRegion(k.next_id(), old.vm_start, addr, addr, old.vm_flags, old.vm_pgoff,
+                          old.vm_file, old.vm_usage, old.vm_icache_flushed)
+    low = VmArea(k.next_id(), vma.vm_start, addr, vma.vm_flags, vma.vm_pgoff, vma.vm_file,
+                 low_region, vma.vm_ops)
+    k.region_tree.remove(old)
+    old.vm_start = addr
+    old.vm_pgoff += npages
+    mm.rekey(vma, addr, vma.vm_end)
+    vma.vm_pgoff += npages
+    k.region_tree.add(old)
+    k.region_tree.add(low_region)
+    mm.add(low)
+    pfn = k.mem.addr_to_pfn(low_region.vm_start)
+    k.mem.mark(pfn, npages, PageState(int(k.mem.state[pfn])), low_region.id)
+    k.trace.emit(EventKind.VMA, "split_vma", "mapping split at {:#x}: two VMAs, two regions",
+                 addr, region=old.id)
+    return low
+
+
+def shrink_vma(k: Kernel, mm: MmStruct, vma: VmArea, frm: int, to: int) -> None:
+    """``vmi_shrink_vma``: cut the head or the tail, freeing the pages (and slack)."""
+    region = vma.vm_region
+    assert region.vm_usage == 1
+    if frm > vma.vm_start:
+        mm.rekey(vma, vma.vm_start, frm)
+    else:
+        mm.rekey(vma, to, vma.vm_end)
+    k.region_tree.remove(region)
+    if frm > region.vm_start:
+        to = region.vm_top
+        region.vm_top = region.vm_end = frm
+    else:
+        region.vm_start = to
+    k.region_tree.add(region)
+    free_page_series(k, frm, to, PageState.TRIMMED)
+    k.trace.emit(EventKind.FREE, "shrink_vma",
+                 "unmapped {:#x}-{:#x}: {} page(s) freed{}", frm, to, (to - frm) // k.page_size,
+                 " (the untrimmed slack went with the tail)" if to > vma.vm_end and frm >= vma.vm_end else "",
+                 region=region.id)
+
+
+def free_page_series(k: Kernel, frm: int, to: int, state: PageState = PageState.FREE) -> None:
+    """``free_page_series``: give pages back one by one; MmapCopy drops with each."""
+    n = (to - frm) // k.page_size
+    if n <= 0:
+        return
+    k.mem.free_range(k.mem.addr_to_pfn(frm), n, state)
+    k.mmap_pages_allocated -= n
+
+
+def _delete_whole_vma(k: Kernel, mm: MmStruct, vma: VmArea) -> None:
+    mm.remove(vma)
+    delete_vma(k, vma)
+
+
+def delete_vma(k: Kernel, vma: VmArea) -> None:
+    """``delete_vma``: the driver's close hook, drop the file, put the region."""
+    if vma.vm_ops is not None:
+        vma.vm_ops.vm_close(vma)
+        k.trace.emit(EventKind.DEVICE, "delete_vma.vm_close",
+                     "{}: vm_ops->close() called for this VMA (once per VMA, not only for the last)",
+                     vma.vm_file.path if vma.vm_file else "?")
+    k.trace.emit(EventKind.VMA, "delete_vma", "VMA {:#x}-{:#x} removed",
+                 vma.vm_start, vma.vm_end, region=vma.vm_region.id)
+    if vma.vm_file is not None:
+        k.fput(vma.vm_file)
+    put_nommu_region(k, vma.vm_region)
+
+
+def put_nommu_region(k: Kernel, region: VmRegion) -> None:
+    """``__put_nommu_region``: at usage 0 the region goes, and a copy's pages with it."""
+    region.vm_usage -= 1
+    if region.vm_usage:
+        k.trace.emit(EventKind.REGION, "put_nommu_region.still_used",
+                     "region {:#x} still used by {} mapping(s)", region.vm_start, region.vm_usage,
+                     region=region.id)
+        return
+    if region.vm_top > region.vm_start:
+        k.region_tree.remove(region)
+    if region.vm_file is not None:
+        k.fput(region.vm_file)
+    if region.is_copy:
+        free_page_series(k, region.vm_start, region.vm_top)
+        k.trace.emit(EventKind.FREE, "put_nommu_region.free_copy",
+                     "region {:#x}-{:#x} released: {} page(s) back to the allocator",
+                     region.vm_start, region.vm_top, (region.vm_top - region.vm_start) // k.page_size,
+                     region=region.id)
+    else:
+        k.trace.emit(EventKind.REGION, "put_nommu_region.direct",
+                     "region {:#x} released; its memory belongs to the device or page cache and "
+                     "is not freed", region.vm_start, region=region.id)
+
+
+# ---------------------------------------------------------------------------
+# mremap
+# ---------------------------------------------------------------------------
+def do_mremap(k: Kernel, task: Process, addr: int, old_len: int, new_len: int, flags: int,
+              new_addr: int) -> int:
+    """``do_mremap`` (no-MMU): resize in place within the region; never move."""
+    ps = k.page_size
+    old_len = page_align(old_len, ps)
+    new_len = page_align(new_len, ps)
+    if old_len == 0 or new_len == 0:
+        raise KernelError(E.EINVAL, "do_mremap.zero_length",
+                          "mremap needs non-zero old and new lengths")
+    if addr % ps:
+        raise KernelError(E.EINVAL, "do_mremap.unaligned", f"{addr:#x} is not page aligned")
+    if flags & MREMAP_FIXED and new_addr != addr:
+        raise KernelError(E.EINVAL, "do_mremap.fixed_moves",
+                          "MREMAP_FIXED to another address would move the mapping, which is "
+                          "impossible without an MMU")
+    vma = task.mm.find_vma_exact(addr, old_len)
+    if vma is None:
+        raise KernelError(E.EINVAL, "do_mremap.no_exact_vma",
+                          f"no mapping starts at {addr:#x} and is exactly {old_len:#x} bytes long; "
+                          "mremap must act on a whole mapping")
+    if is_nommu_shared_mapping(vma.vm_flags):
+        raise KernelError(E.EPERM, "do_mremap.shareable",
+                          "this mapping is shareable (a shared or read-only private file mapping): "
+                          "it may not be resized, even if nobody else uses it")
+    region = vma.vm_region
+    if new_len > region.vm_end - region.vm_start:
+        raise KernelError(E.ENOMEM, "do_mremap.beyond_region",
+                          f"{new_len:#x} bytes is more than the region's "
+                          f"{region.vm_end - region.vm_start:#x}: a mapping can shrink and grow back, "
+                          "never beyond what was first mapped (not even into trimming slack)")
+    old_end = vma.vm_end
+    task.mm.rekey(vma, vma.vm_start, vma.vm_start + new_len)
+    k.trace.emit(EventKind.VMA, "do_mremap.resize",
+                 "mapping at {:#x} now ends at {:#x} (was {:#x}); the region and its pages are "
+                 "unchanged", addr, vma.vm_end, old_end, region=region.id)
+    return vma.vm_start
+

@@ -1,0 +1,748 @@
+"""A process and its syscalls: the calls a learner's program makes.
+
+Every public method that is a syscall runs through :func:`syscall`, which
+numbers the call, records it in the trace, records a refusal with its rule,
+and tells the views afterwards. Arguments are converted the way the C ABI
+would: integers become 64-bit register values (a negative length is a huge
+unsigned one), anything that is not an integer is a ``TypeError`` and an
+integer that fits no register a ``ValueError``, before the kernel is entered.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import functools
+import operator
+import posixpath
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .constants import (
+    CLONE_VFORK,
+    CLONE_VM,
+    MAP_ANONYMOUS,
+    MAP_HUGETLB,
+    O_ACCMODE,
+    O_APPEND,
+    O_CREAT,
+    O_EXCL,
+    O_TRUNC,
+    S_IFIFO,
+    S_IFREG,
+    S_IFSOCK,
+    VM_WRITE,
+)
+from .errors import KernelError
+from .mm import MmStruct, VmaInfo
+from .region import RegionInfo
+from .trace import EventKind
+from .vfs import (
+    FMODE_CAN_READ,
+    FMODE_READ,
+    FMODE_WRITE,
+    File,
+    PipeOps,
+    SocketOps,
+)
+
+if TYPE_CHECKING:
+    from .kernel import Kernel, Stat
+
+ULONG = (1 << 64) - 1
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# ---------------------------------------------------------------------------
+# the C ABI at the Python boundary
+# ---------------------------------------------------------------------------
+def _as_int(v: Any, what: str) -> int:
+    if isinstance(v, bool):
+        return int(v)
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(v).__name__}") from None
+
+
+def ulong(v: Any, what: str) -> int:
+    """An ``unsigned long`` register value (negative numbers wrap, as in C)."""
+    i = _as_int(v, what)
+    if not -(1 << 63) <= i <= ULONG:
+        raise ValueError(f"{what}={i} does not fit in a 64-bit register")
+    return i & ULONG
+
+
+def slong(v: Any, what: str) -> int:
+    """A signed 64-bit value (``off_t``)."""
+    i = _as_int(v, what)
+    if not -(1 << 63) <= i < (1 << 63):
+        raise ValueError(f"{what}={i} does not fit in a 64-bit off_t")
+    return i
+
+
+def cint(v: Any, what: str) -> int:
+    """A C ``int`` (fds, flags of open)."""
+    i = _as_int(v, what)
+    if not -(1 << 31) <= i < (1 << 32):
+        raise ValueError(f"{what}={i} does not fit in a 32-bit int")
+    return i - (1 << 32) if i >= 1 << 31 else i
+
+
+def as_bytes(v: Any, what: str = "data") -> bytes:
+    """Bytes from bytes, bytearray or memoryview (a str is a TypeError)."""
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    raise TypeError(f"{what} must be bytes, not {type(v).__name__}")
+
+
+def as_path(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"path must be a str, not {type(v).__name__}")
+    if not v or "\0" in v:
+        raise ValueError("path must be a non-empty string without NUL bytes")
+    return v
+
+
+class _Args:
+    """Formats syscall arguments only when somebody reads the trace."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+
+    def __format__(self, spec: str) -> str:
+        out = []
+        for a in self.args:
+            if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 4096:
+                out.append(hex(a))
+            elif isinstance(a, bytes | bytearray) and len(a) > 16:
+                out.append(repr(bytes(a[:16])) + f"...({len(a)} bytes)")
+            else:
+                out.append(repr(a))
+        return ", ".join(out)
+
+
+def syscall(fn: F) -> F:
+    """Make a method a syscall: numbered, traced, refused calls recorded."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(self: Process, *args: Any, **kwargs: Any) -> Any:
+        k = self.kernel
+        tr = k.trace
+        k.syscalls += 1
+        tr.call = k.syscalls
+        tr.pid = self.pid
+        tr.emit(EventKind.SYSCALL, name, "{}({})", name, _Args(args))
+        try:
+            self._check_runnable(name)
+            result = fn(self, *args, **kwargs)
+        except KernelError as e:
+            tr.emit(EventKind.REFUSED, e.rule, "{} -> {}", name, e)
+            k.notify()
+            raise
+        k.notify()
+        return result
+
+    wrapper.__syscall__ = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------
+# the process
+# ---------------------------------------------------------------------------
+class Process:
+    """A task: an address space (``mm``), open files and a state.
+
+    While a vfork child has neither exec'd nor exited, its parent is
+    suspended: the parent's own syscalls are refused (EAGAIN, rule
+    ``vfork.parent_suspended``), but its maps, VMAs and memory can be read.
+    """
+
+    def __init__(self, kernel: Kernel, pid: int, name: str, mm: MmStruct) -> None:
+        self.kernel = kernel
+        self.pid = pid
+        self.name = name
+        self.mm = mm
+        self.fds: dict[int, File] = {}
+        self.parent: Process | None = None
+        self.vfork_child: Process | None = None  # set while we wait for it
+        self.vfork_parent: Process | None = None
+        self.alive = True
+        self.exit_code: int | None = None
+        self.ptraced = False
+        self.personality = 0
+        self.futex_wait: int | None = None
+        self.loader_mapping = False  # set while a binfmt loader maps for us
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive else "exited"
+        if self.vfork_child is not None:
+            state = f"waiting for vfork child {self.vfork_child.pid}"
+        return f"<Process {self.pid} {self.name!r} {state}>"
+
+    # ------------------------------------------------------------ plumbing
+    def _check_runnable(self, name: str) -> None:
+        if not self.alive:
+            raise KernelError(E.ESRCH, "task.exited",
+                              f"process {self.pid} has exited; it can make no more calls")
+        if self.vfork_child is not None:
+            raise KernelError(E.EAGAIN, "vfork.parent_suspended",
+                              f"process {self.pid} is suspended until its vfork child "
+                              f"{self.vfork_child.pid} calls execve() or exit(); make the child do that first")
+        if self.futex_wait is not None:
+            raise KernelError(E.EAGAIN, "futex.blocked",
+                              f"process {self.pid} sleeps in FUTEX_WAIT on {self.futex_wait:#x}; "
+                              "another process must FUTEX_WAKE it first")
+
+    def _install_fd(self, file: File) -> int:
+        fd = 0
+        while fd in self.fds:
+            fd += 1
+        self.fds[fd] = file
+        file.refs += 1
+        return fd
+
+    def _file(self, fd: Any) -> File:
+        fd = cint(fd, "fd")
+        f = self.fds.get(fd)
+        if f is None:
+            raise KernelError(E.EBADF, "fdget.bad_fd",
+                              f"{fd} is not an open file descriptor of process {self.pid}")
+        return f
+
+    # ------------------------------------------------------------- observers
+    def vmas(self) -> list[VmaInfo]:
+        """The process's VMAs in address order (what /proc/<pid>/maps lists)."""
+        return [VmaInfo(v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff,
+                        v.vm_file.path if v.vm_file else None, RegionInfo.of(v.vm_region))
+                for v in self.mm.vmas]
+
+    def maps(self) -> str:
+        """The text of ``/proc/<pid>/maps``."""
+        from .procfs import proc_pid_maps
+
+        if not self.alive:
+            raise KernelError(E.ESRCH, "proc.pid_gone", f"/proc/{self.pid} no longer exists")
+        return proc_pid_maps(self.kernel, self.mm)
+
+    def peek(self, addr: Any, n: Any) -> bytes:
+        """Read memory as this process (or a debugger, or /proc) would see it.
+
+        No MMU: any address with RAM or a device behind it can be read; a
+        flash chip busy programming answers with status bytes.
+        """
+        addr = ulong(addr, "addr")
+        n = ulong(n, "n")
+        if n > 1 << 24:
+            raise ValueError("peek at most 16 MiB at a time")
+        return self.kernel.phys_read(addr, n)
+
+    @syscall
+    def poke(self, addr: Any, data: Any) -> int:
+        """A store by the running process: nothing enforces protection bits."""
+        addr = ulong(addr, "addr")
+        data = as_bytes(data)
+        k = self.kernel
+        if not k.addressable(addr, len(data)):
+            raise KernelError(E.EFAULT, "bus.no_memory",
+                              f"nothing answers at {addr:#x}: the store faults (SIGBUS)")
+        vma = self.mm.find_vma(addr)
+        if vma is None or addr + len(data) > vma.vm_end:
+            k.trace.emit(EventKind.HAZARD, "nommu.no_protection.outside_vma",
+                         "the store to {:#x} lies outside this process's mappings: without an MMU "
+                         "nothing stops it (an MMU kernel would send SIGSEGV)", addr)
+        elif not vma.vm_flags & VM_WRITE:
+            k.trace.emit(EventKind.HAZARD, "nommu.no_protection.readonly",
+                         "the mapping at {:#x} is not writable, but without an MMU protection bits "
+                         "are recorded, never enforced: the store succeeds", vma.vm_start)
+        k.phys_write(addr, data)
+        return len(data)
+
+    # -------------------------------------------------------------- files
+    @syscall
+    def open(self, path: Any, flags: Any = 0, mode: Any = 0o644) -> int:
+        """``open(2)``: O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND."""
+        path = as_path(path)
+        flags = cint(flags, "flags")
+        mode = cint(mode, "mode")
+        k = self.kernel
+        if not path.startswith("/"):
+            raise KernelError(E.ENOENT, "do_sys_open.relative",
+                              "the model has no current directory: give an absolute path")
+        path = posixpath.normpath(path)
+        acc = flags & O_ACCMODE
+        if acc == 3:
+            raise KernelError(E.EINVAL, "do_sys_open.accmode", "O_ACCMODE 3 is not a valid access mode")
+        inode = k.lookup(path)
+        created = False
+        if inode is None:
+            if not flags & O_CREAT:
+                raise KernelError(E.ENOENT, "do_sys_open.enoent", f"{path} does not exist")
+            parent = k.lookup(posixpath.dirname(path))
+            if parent is None or not parent.is_dir:
+                raise KernelError(E.ENOENT, "do_sys_open.no_parent",
+                                  f"the directory {posixpath.dirname(path)} does not exist")
+            if parent.sb.readonly:
+                raise KernelError(E.EROFS, "do_sys_open.erofs",
+                                  f"{posixpath.dirname(path)} is on a read-only filesystem")
+            if parent.sb.file_ops is None:
+                raise KernelError(E.EACCES, "do_sys_open.cannot_create",
+                                  f"files cannot be created in {posixpath.dirname(path)}")
+            created = True
+        elif flags & O_CREAT and flags & O_EXCL:
+            raise KernelError(E.EEXIST, "do_sys_open.eexist", f"{path} already exists (O_EXCL)")
+        fmode = {0: FMODE_READ, 1: FMODE_WRITE, 2: FMODE_READ | FMODE_WRITE}[acc]
+        if inode is not None:
+            if inode.is_dir and fmode & FMODE_WRITE:
+                raise KernelError(E.EISDIR, "do_sys_open.eisdir", f"{path} is a directory")
+            if fmode & FMODE_WRITE and inode.sb.readonly and inode.kind == S_IFREG:
+                raise KernelError(E.EROFS, "do_sys_open.erofs",
+                                  f"{path} is on a read-only filesystem ({inode.sb.fstype})")
+            err = inode.fops.open(inode, fmode)
+            if err < 0:
+                raise KernelError(-err, "do_sys_open.driver",
+                                  f"the driver of {path} refused this open mode")
+        if created:
+            inode = k.create_file(path, mode=mode & 0o7777)
+        assert inode is not None
+        if flags & O_TRUNC and fmode & FMODE_WRITE and inode.is_reg and inode.size:
+            err = inode.fops.truncate(inode, 0)
+            if err < 0:
+                raise KernelError(-err, "do_sys_open.truncate", f"{path} cannot be truncated")
+        if inode.fops.can_read:
+            fmode |= FMODE_CAN_READ
+        inode.opened += 1
+        return self._install_fd(File(inode, path, fmode, flags, refs=0))
+
+    @syscall
+    def close(self, fd: Any) -> int:
+        """``close(2)``."""
+        f = self._file(fd)
+        del self.fds[cint(fd, "fd")]
+        self.kernel.fput(f)
+        return 0
+
+    @syscall
+    def dup(self, fd: Any) -> int:
+        """``dup(2)``: another fd for the same open file."""
+        return self._install_fd(self._file(fd))
+
+    def _read(self, f: File, n: int, pos: int) -> bytes:
+        if not f.f_mode & FMODE_READ:
+            raise KernelError(E.EBADF, "vfs_read.not_open_for_read", "the file was not opened for reading")
+        data = f.fops.read(f, n, pos)
+        if isinstance(data, int):
+            raise KernelError(-data, "vfs_read.driver", f"reading {f.path} failed")
+        return data
+
+    def _write(self, f: File, data: bytes, pos: int) -> int:
+        if not f.f_mode & FMODE_WRITE:
+            raise KernelError(E.EBADF, "vfs_write.not_open_for_write", "the file was not opened for writing")
+        ret = f.fops.write(f, data, pos)
+        if ret < 0:
+            raise KernelError(-ret, "vfs_write.driver",
+                              f"writing {f.path} failed ({E.errorcode.get(-ret, -ret)})")
+        return ret
+
+    @syscall
+    def read(self, fd: Any, n: Any) -> bytes:
+        """``read(2)``: up to n bytes from the file position."""
+        f = self._file(fd)
+        n = min(ulong(n, "n"), 1 << 26)
+        data = self._read(f, n, f.pos)
+        f.pos += len(data)
+        return data
+
+    @syscall
+    def write(self, fd: Any, data: Any) -> int:
+        """``write(2)`` at the file position (the end with O_APPEND)."""
+        f = self._file(fd)
+        data = as_bytes(data)
+        if f.flags & O_APPEND:
+            f.pos = f.inode.size
+        n = self._write(f, data, f.pos)
+        f.pos += n
+        return n
+
+    def _seekable(self, f: File) -> None:
+        if f.inode.kind in (S_IFIFO, S_IFSOCK):
+            raise KernelError(E.ESPIPE, "vfs.espipe", "pipes and sockets have no file position")
+
+    @syscall
+    def pread(self, fd: Any, n: Any, offset: Any) -> bytes:
+        """``pread(2)``."""
+        f = self._file(fd)
+        n, offset = min(ulong(n, "n"), 1 << 26), slong(offset, "offset")
+        self._seekable(f)
+        if offset < 0:
+            raise KernelError(E.EINVAL, "vfs.negative_offset", "the offset must not be negative")
+        return self._read(f, n, offset)
+
+    @syscall
+    def pwrite(self, fd: Any, data: Any, offset: Any) -> int:
+        """``pwrite(2)``."""
+        f = self._file(fd)
+        data, offset = as_bytes(data), slong(offset, "offset")
+        self._seekable(f)
+        if offset < 0:
+            raise KernelError(E.EINVAL, "vfs.negative_offset", "the offset must not be negative")
+        return self._write(f, data, offset)
+
+    @syscall
+    def ftruncate(self, fd: Any, length: Any) -> int:
+        """``ftruncate(2)``; on ramfs, growing an empty file gathers contiguous pages."""
+        f = self._file(fd)
+        length = slong(length, "length")
+        if length < 0:
+            raise KernelError(E.EINVAL, "do_ftruncate.negative", "the length must not be negative")
+        if f.inode.kind != S_IFREG or not f.f_mode & FMODE_WRITE:
+            raise KernelError(E.EINVAL, "do_ftruncate.not_writable_file",
+                              "ftruncate needs a regular file opened for writing")
+        if f.inode.sb.readonly:
+            raise KernelError(E.EROFS, "do_ftruncate.erofs", "read-only filesystem")
+        ret = f.fops.truncate(f.inode, length)
+        if ret < 0:
+            rule, why = {
+                E.ETXTBSY: ("nommu_shrink_inode_mappings.shared_mapping",
+                            "a MAP_SHARED mapping covers the part being cut off; unmap it first"),
+                E.EFBIG: ("ramfs_nommu_expand_for_mapping.too_big",
+                          "the size needs a block larger than the allocator's largest"),
+                E.ENOMEM: ("ramfs_nommu_expand_for_mapping.no_memory",
+                           "there is no contiguous run of free pages that large"),
+            }.get(-ret, ("do_truncate.failed", "the filesystem refused the new size"))
+            raise KernelError(-ret, rule, why)
+        return 0
+
+    @syscall
+    def fstat(self, fd: Any) -> Stat:
+        """``fstat(2)``: mode, inode, device and size."""
+        from .kernel import Stat
+
+        i = self._file(fd).inode
+        return Stat(i.mode, i.ino, i.sb.dev, i.size, i.nlink)
+
+    @syscall
+    def unlink(self, path: Any) -> int:
+        """``unlink(2)``: the file goes when no fd or mapping holds it."""
+        path = posixpath.normpath(as_path(path))
+        k = self.kernel
+        parent = k.lookup(posixpath.dirname(path))
+        name = posixpath.basename(path)
+        if parent is None or name not in parent.children:
+            raise KernelError(E.ENOENT, "do_unlinkat.enoent", f"{path} does not exist")
+        if parent.sb.readonly:
+            raise KernelError(E.EROFS, "do_unlinkat.erofs", f"{path} is on a read-only filesystem")
+        if parent.children[name].is_dir:
+            raise KernelError(E.EISDIR, "do_unlinkat.eisdir", f"{path} is a directory")
+        k.unlink_inode(parent, name)
+        return 0
+
+    @syscall
+    def pipe(self) -> tuple[int, int]:
+        """``pipe(2)``: a read end and a write end (neither can be mapped)."""
+        k = self.kernel
+        ops = k.register_ops(PipeOps())
+        sb = k.mounts["/"].sb
+        inode = k._new_inode(sb, S_IFIFO | 0o600, ops)
+        inode.target = bytearray()
+        inode.opened += 2
+        r = self._install_fd(File(inode, f"pipe:[{inode.ino}]", FMODE_READ | FMODE_CAN_READ, 0, refs=0))
+        w = self._install_fd(File(inode, f"pipe:[{inode.ino}]", FMODE_WRITE, 0, refs=0))
+        return r, w
+
+    @syscall
+    def socket(self) -> int:
+        """``socket(2)`` (a stream socket; its inode type has no mmap default)."""
+        k = self.kernel
+        ops = k.register_ops(SocketOps())
+        inode = k._new_inode(k.mounts["/"].sb, S_IFSOCK | 0o777, ops)
+        inode.opened += 1
+        return self._install_fd(File(inode, f"socket:[{inode.ino}]",
+                                     FMODE_READ | FMODE_WRITE | FMODE_CAN_READ, 0, refs=0))
+
+    # ------------------------------------------------------------- memory
+    @syscall
+    def mmap(self, addr: Any, length: Any, prot: Any, flags: Any, fd: Any = -1, offset: Any = 0) -> int:
+        """``mmap(2)`` on RISC-V: byte offset, must be page aligned."""
+        from .mmap import do_mmap
+
+        addr = ulong(addr, "addr")
+        length = ulong(length, "length")
+        prot = ulong(prot, "prot")
+        flags = ulong(flags, "flags")
+        fd = cint(fd, "fd")
+        offset = slong(offset, "offset")
+        k = self.kernel
+        if offset & (k.page_size - 1):
+            raise KernelError(E.EINVAL, "sys_mmap.unaligned_offset",
+                              f"offset {offset:#x} is not a multiple of the page size ({k.page_size})")
+        pgoff = (offset >> (k.page_size.bit_length() - 1)) & ULONG
+        file = None
+        if not flags & MAP_ANONYMOUS:
+            file = self.fds.get(fd)
+            if file is None:
+                raise KernelError(E.EBADF, "ksys_mmap_pgoff.bad_fd",
+                                  f"fd {fd} is not open: pass an open fd, or MAP_ANONYMOUS")
+            if flags & MAP_HUGETLB:
+                raise KernelError(E.EINVAL, "ksys_mmap_pgoff.hugetlb_file",
+                                  "MAP_HUGETLB needs a hugetlbfs file; there is none here")
+        elif flags & MAP_HUGETLB:
+            raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
+                              "huge pages need hugetlbfs, which needs an MMU")
+        return do_mmap(k, self, file, addr, length, prot, flags, pgoff)
+
+    @syscall
+    def munmap(self, addr: Any, length: Any) -> int:
+        """``munmap(2)``: whole file mappings; anonymous ones may be cut."""
+        from .mmap import do_munmap
+
+        do_munmap(self.kernel, self, ulong(addr, "addr"), ulong(length, "length"))
+        return 0
+
+    @syscall
+    def mremap(self, addr: Any, old_len: Any, new_len: Any, flags: Any = 0, new_addr: Any = 0) -> int:
+        """``mremap(2)``: shrink or grow back in place; never moves."""
+        from .mmap import do_mremap
+
+        return do_mremap(self.kernel, self, ulong(addr, "addr"), ulong(old_len, "old_len"),
+                         ulong(new_len, "new_len"), ulong(flags, "flags"), ulong(new_addr, "new_addr"))
+
+    def _enosys(self, name: str) -> None:
+        raise KernelError(E.ENOSYS, f"sys_ni_syscall.{name}",
+                          f"{name}() does not exist without an MMU (mm/{name}.c is MMU-only): "
+                          "a mapping keeps the protection it was created with")
+
+    @syscall
+    def mprotect(self, addr: Any, length: Any, prot: Any) -> int:
+        """``mprotect(2)``: ENOSYS without an MMU."""
+        ulong(addr, "addr"), ulong(length, "length"), ulong(prot, "prot")
+        self._enosys("mprotect")
+        return 0
+
+    @syscall
+    def msync(self, addr: Any, length: Any, flags: Any = 0) -> int:
+        """``msync(2)``: ENOSYS without an MMU."""
+        ulong(addr, "addr"), ulong(length, "length"), ulong(flags, "flags")
+        self._enosys("msync")
+        return 0
+
+    @syscall
+    def madvise(self, addr: Any, length: Any, advice: Any = 0) -> int:
+        """``madvise(2)``: ENOSYS without an MMU."""
+        ulong(addr, "addr"), ulong(length, "length"), ulong(advice, "advice")
+        self._enosys("madvise")
+        return 0
+
+    @syscall
+    def mlock(self, addr: Any, length: Any) -> int:
+        """``mlock(2)``: ENOSYS without an MMU."""
+        ulong(addr, "addr"), ulong(length, "length")
+        self._enosys("mlock")
+        return 0
+
+    @syscall
+    def brk(self, addr: Any = 0) -> int:
+        """``brk(2)``: only inside the gap the loader left; returns the break."""
+        addr = ulong(addr, "addr")
+        mm = self.mm
+        if addr < mm.start_brk or addr > mm.end_brk:
+            self.kernel.trace.emit(EventKind.DECISION, "sys_brk.out_of_range",
+                                   "{:#x} is outside [start_brk, end_brk] = [{:#x}, {:#x}]: the "
+                                   "break stays at {:#x}", addr, mm.start_brk, mm.end_brk, mm.brk)
+            return mm.brk
+        mm.brk = addr
+        return addr
+
+    # ---------------------------------------------------------- processes
+    @syscall
+    def fork(self) -> Process:
+        """``fork(2)``: impossible without an MMU."""
+        k = self.kernel
+        if k.arch == "riscv":
+            raise KernelError(E.ENOSYS, "fork.no_syscall",
+                              "RISC-V has no fork syscall at all, and without an MMU nothing could "
+                              "give the child its own copy of the parent's memory; use vfork() "
+                              "then execve()")
+        raise KernelError(E.EINVAL, "fork.nommu",
+                          "fork() needs an MMU to give the child copies of the parent's pages; "
+                          "use vfork() then execve()")
+
+    @syscall
+    def vfork(self) -> Process:
+        """``vfork(2)``: the child borrows our mm; we wait until it execs or exits."""
+        child = self._new_child(share_mm=True)
+        self.vfork_child = child
+        child.vfork_parent = self
+        self.kernel.trace.emit(EventKind.PROCESS, "vfork",
+                               "vfork: child {} runs in the parent's address space; parent {} "
+                               "waits until it calls execve() or exit()", child.pid, self.pid)
+        return child
+
+    @syscall
+    def clone(self, flags: Any = 0) -> Process:
+        """``clone(2)``: CLONE_VM shares the mm; without it the child gets an empty mm."""
+        flags = ulong(flags, "flags")
+        k = self.kernel
+        child = self._new_child(share_mm=bool(flags & CLONE_VM))
+        if flags & CLONE_VFORK:
+            self.vfork_child = child
+            child.vfork_parent = self
+        if flags & CLONE_VM:
+            k.trace.emit(EventKind.PROCESS, "clone.vm", "clone(CLONE_VM): child {} shares the "
+                         "parent's mm", child.pid)
+        else:
+            k.trace.emit(EventKind.PROCESS, "clone.no_vm",
+                         "clone without CLONE_VM is not refused: child {} gets an empty mm (no "
+                         "VMAs: dup_mmap copies none without an MMU) yet still runs on the same "
+                         "physical memory as its parent", child.pid)
+        return child
+
+    def _new_child(self, share_mm: bool) -> Process:
+        k = self.kernel
+        if share_mm:
+            mm = self.mm
+            mm.users += 1
+        else:
+            mm = k._new_mm()
+            mm.exe = self.mm.exe
+        child = Process(k, k._alloc_pid(), self.name, mm)
+        child.parent = self
+        child.personality = self.personality
+        for fd, f in self.fds.items():
+            child.fds[fd] = f
+            f.refs += 1
+        k.processes[child.pid] = child
+        return child
+
+    @syscall
+    def exit(self, code: Any = 0) -> None:
+        """``exit(2)``: release the mm (if last user), close files, wake a vfork parent."""
+        code = cint(code, "code")
+        self._do_exit(code)
+
+    def _do_exit(self, code: int) -> None:
+        k = self.kernel
+        self._release_mm()
+        for f in list(self.fds.values()):
+            k.fput(f)
+        self.fds.clear()
+        self._wake_vfork_parent("exit")
+        self.alive = False
+        self.exit_code = code
+        k.processes.pop(self.pid, None)
+        k.trace.emit(EventKind.PROCESS, "do_exit", "process {} exited with {}", self.pid, code)
+
+    def _release_mm(self) -> None:
+        """``mmput``: the last user of an mm tears down every VMA (``exit_mmap``)."""
+        from .mmap import delete_vma
+
+        mm = self.mm
+        mm.users -= 1
+        if mm.users > 0:
+            return
+        k = self.kernel
+        for vma in list(mm.vmas):
+            mm.remove(vma)
+            delete_vma(k, vma)
+        mm.total_vm = 0
+
+    def _wake_vfork_parent(self, why: str) -> None:
+        parent = self.vfork_parent
+        if parent is not None:
+            parent.vfork_child = None
+            self.vfork_parent = None
+            self.kernel.trace.emit(EventKind.PROCESS, "vfork.release",
+                                   "child {} called {}: parent {} runs again", self.pid, why, parent.pid)
+
+    @syscall
+    def execve(self, path: Any, argv: Any = None) -> int:
+        """``execve(2)`` through the flat or ELF-FDPIC loader."""
+        from .binfmt import do_execve
+
+        path = as_path(path)
+        args = [path] if argv is None else [as_path(a) if a else "" for a in argv]
+        do_execve(self.kernel, self, posixpath.normpath(path), args)
+        return 0
+
+    # ------------------------------------------------------ IPC and futex
+    @syscall
+    def shmget(self, key: Any, size: Any, flags: Any = 0) -> int:
+        """``shmget(2)``: the segment's pages are gathered at once (contiguous)."""
+        from .ipc import do_shmget
+
+        return do_shmget(self.kernel, self, cint(key, "key"), ulong(size, "size"), cint(flags, "flags"))
+
+    @syscall
+    def shmat(self, shmid: Any, addr: Any = 0, flags: Any = 0) -> int:
+        """``shmat(2)``; on Linux 4.0+ no-MMU this is ENODEV (see the trace)."""
+        from .ipc import do_shmat
+
+        return do_shmat(self.kernel, self, cint(shmid, "shmid"), ulong(addr, "addr"), cint(flags, "flags"))
+
+    @syscall
+    def shmdt(self, addr: Any) -> int:
+        """``shmdt(2)``."""
+        from .ipc import do_shmdt
+
+        return do_shmdt(self.kernel, self, ulong(addr, "addr"))
+
+    @syscall
+    def shmctl(self, shmid: Any, cmd: Any) -> int:
+        """``shmctl(2)``: IPC_RMID."""
+        from .ipc import do_shmctl
+
+        return do_shmctl(self.kernel, self, cint(shmid, "shmid"), cint(cmd, "cmd"))
+
+    @syscall
+    def shm_open(self, name: Any, flags: Any, mode: Any = 0o600) -> int:
+        """``shm_open(3)``: open ``/dev/shm/<name>`` (ramfs on no-MMU)."""
+        name = as_path(name)
+        if not name.startswith("/") or "/" in name[1:] or name in ("/", "/.", "/.."):
+            raise KernelError(E.EINVAL, "shm_open.bad_name",
+                              "a POSIX shm name is one '/' followed by a name without '/'")
+        return Process.open.__wrapped__(self, "/dev/shm" + name, flags, mode)  # type: ignore[attr-defined]
+
+    @syscall
+    def shm_unlink(self, name: Any) -> int:
+        """``shm_unlink(3)``."""
+        name = as_path(name)
+        return Process.unlink.__wrapped__(self, "/dev/shm" + name)  # type: ignore[attr-defined]
+
+    @syscall
+    def futex(self, addr: Any, op: Any, val: Any = 0, timeout: Any = None) -> int:
+        """``futex(2)``: FUTEX_WAIT and FUTEX_WAKE with the current no-MMU key rules."""
+        from .futex import do_futex
+
+        t = None if timeout is None else ulong(timeout, "timeout")
+        return do_futex(self.kernel, self, ulong(addr, "addr"), cint(op, "op"), cint(val, "val"), t)
+
+    # -------------------------------------------------------------- ptrace
+    @syscall
+    def ptrace_attach(self, pid: Any) -> int:
+        """``PTRACE_ATTACH``: from now on the target's new read-only private
+        file mappings are not shareable (they become private copies)."""
+        target = self.kernel.process(cint(pid, "pid"))
+        target.ptraced = True
+        return 0
+
+    @syscall
+    def ptrace_peek(self, pid: Any, addr: Any) -> bytes:
+        """``PTRACE_PEEKDATA`` (one 8-byte word) through ``access_process_vm``."""
+        from .ptrace import access_process_vm
+
+        return access_process_vm(self.kernel, self.kernel.process(cint(pid, "pid")),
+                                 ulong(addr, "addr"), 8, None)
+
+    @syscall
+    def ptrace_poke(self, pid: Any, addr: Any, data: Any) -> int:
+        """``PTRACE_POKEDATA`` (up to 8 bytes) through ``access_process_vm``."""
+        from .ptrace import access_process_vm
+
+        data = as_bytes(data)
+        if len(data) > 8:
+            raise ValueError("PTRACE_POKEDATA writes one word (8 bytes) at most")
+        access_process_vm(self.kernel, self.kernel.process(cint(pid, "pid")),
+                          ulong(addr, "addr"), len(data), data)
+        return 0

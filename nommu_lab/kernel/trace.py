@@ -1,0 +1,127 @@
+"""The event log: every decision the kernel model takes, with its rule.
+
+Events are cheap to record: the sentence is a template plus arguments and is
+only formatted when somebody reads ``.text``. The log is bounded (a ring of
+``capacity`` events) so a long workload never grows memory without limit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class EventKind(str, Enum):
+    """What sort of decision an event records."""
+
+    SYSCALL = "syscall"  # a call entered the kernel
+    DECISION = "decision"  # a rule chose a path (copy vs direct, trim, ...)
+    ALLOC = "alloc"  # pages taken from the buddy allocator
+    FREE = "free"  # pages given back
+    REGION = "region"  # a vm_region created, shared or released
+    VMA = "vma"  # a VMA attached, split, shrunk or removed
+    REFUSED = "refused"  # the call failed with an errno
+    HAZARD = "hazard"  # something the real kernel gets wrong or warns about
+    DEVICE = "device"  # a driver or device did something (flash mode, ...)
+    PROCESS = "process"  # spawn, vfork, exec, exit
+
+
+@dataclass(slots=True)
+class Event:
+    """One decision. ``text`` is formatted lazily from ``template``/``args``."""
+
+    seq: int
+    kind: EventKind
+    rule: str
+    template: str
+    args: tuple[Any, ...] = ()
+    pid: int | None = None
+    touched: dict[str, Any] = field(default_factory=dict)
+    call: int = 0  # the number of the syscall this event belongs to
+
+    @property
+    def text(self) -> str:
+        """The sentence explaining the decision."""
+        return self.template.format(*self.args) if self.args else self.template
+
+    def __repr__(self) -> str:
+        return f"<{self.seq} {self.kind.value} {self.rule}: {self.text}>"
+
+
+class Trace:
+    """A bounded, append-only log of :class:`Event` s.
+
+    ``trace.enabled = False`` stops recording altogether (benchmarks compare
+    both); views read ``trace.since(seq)`` to get what is new.
+    """
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._events: deque[Event] = deque(maxlen=capacity)
+        self._seq = 0
+        self.call = 0
+        self.pid: int | None = None
+        self.enabled = True
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def emit(self, kind: EventKind, rule: str, template: str, *args: Any, **touched: Any) -> None:
+        """Record one decision (formatting is deferred)."""
+        if not self.enabled:
+            return
+        self._seq += 1
+        ev = Event(self._seq, kind, rule, template, args, self.pid, touched, self.call)
+        self._events.append(ev)
+        for fn in self._listeners:
+            fn(ev)
+
+    def subscribe(self, fn: Callable[[Event], None]) -> None:
+        """Call ``fn(event)`` for every new event."""
+        self._listeners.append(fn)
+
+    def unsubscribe(self, fn: Callable[[Event], None]) -> None:
+        """Stop calling ``fn``."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __getitem__(self, i: int) -> Event:
+        return self._events[i]
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest event (0 if none yet)."""
+        return self._seq
+
+    def since(self, seq: int) -> list[Event]:
+        """Events newer than ``seq``, oldest first."""
+        out: list[Event] = []
+        for ev in reversed(self._events):
+            if ev.seq <= seq:
+                break
+            out.append(ev)
+        out.reverse()
+        return out
+
+    def last_call(self) -> list[Event]:
+        """Every event of the most recent syscall."""
+        return [e for e in self._events if e.call == self.call]
+
+    def rules(self, since: int = 0) -> list[str]:
+        """Rule ids of events newer than ``since`` (handy in tests)."""
+        return [e.rule for e in self.since(since)]
+
+    def clear(self) -> None:
+        """Forget every event (sequence numbers keep counting)."""
+        self._events.clear()
+
+    def format(self, events: list[Event] | None = None) -> str:
+        """Plain text, one event a line."""
+        evs = self._events if events is None else events
+        return "\n".join(f"{e.kind.value:8} {e.rule:40} {e.text}" for e in evs)
