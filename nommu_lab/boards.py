@@ -25,7 +25,7 @@ from .kernel.devices import (
     NorFlash,
     TtyOps,
 )
-from .kernel.kernel import MiB, Kernel
+from .kernel.kernel import Kernel, MiB
 from .kernel.memory import PageState
 from .kernel.romfs import build_romfs
 from .kernel.vfs import DiskFileOps, RomfsFileOps

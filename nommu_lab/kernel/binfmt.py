@@ -310,7 +310,7 @@ def _load_elf_fdpic(k: Kernel, task: Process, file: File, argv: list[str]) -> No
         for s in loads:
             disp = s.vaddr & (ps - 1)
             prot = _prot(s.flags)
-            addr = do_mmap(k, task, file, 0, s.memsz + disp, prot, MAP_PRIVATE, s.offset - disp)
+            addr = do_mmap(k, task, file, 0, s.memsz + disp, prot, MAP_PRIVATE, (s.offset - disp) // ps)
             if prot & PROT_WRITE and s.memsz > s.filesz:
                 k.mem.zero(addr + disp + s.filesz, s.memsz - s.filesz)
             if base is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import errno as E
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .mm import VmArea
 
 
-class FlashMode(str, Enum):
+class FlashMode(StrEnum):
     """What a NOR flash chip answers to a read."""
 
     READ_ARRAY = "read-array"
@@ -83,7 +83,7 @@ class NorFlash:
         self.array[offset:offset + len(image)] = np.frombuffer(image, dtype=np.uint8)
 
 
-class MtdType(str, Enum):
+class MtdType(StrEnum):
     """``mtd->type`` values that decide mmap capabilities."""
 
     RAM = "ram"

@@ -115,7 +115,6 @@ class Kernel:
         self._next_dev_minor = 1
         self.processes: dict[int, Process] = {}
         self.mounts: dict[str, Mount] = {}
-        self._mounted_on: dict[int, Mount] = {}  # id(dir inode) -> mount over it
         self.devices: dict[str, FileOperations] = {}
         self.bus: list[NorFlash] = []
         self.shm_segments: dict[int, Any] = {}
@@ -207,7 +206,7 @@ class Kernel:
         return node
 
     def _mount_root(self, inode: Inode) -> Inode:
-        m = self._mounted_on.get(id(inode))
+        m = inode.mounted
         return m.root if m is not None else inode
 
     def mount_of(self, path: str) -> Mount:
@@ -237,7 +236,7 @@ class Kernel:
         under = self._raw_lookup(path)
         m = Mount(posixpath.normpath(path), sb, root)
         self.mounts[m.path] = m
-        self._mounted_on[id(under)] = m
+        under.mounted = m
         return m
 
     def _raw_lookup(self, path: str) -> Inode:
@@ -501,6 +500,72 @@ class Kernel:
     def addressable(self, addr: int, n: int) -> bool:
         """Whether RAM or a chip answers for the whole range."""
         return self.mem.contains(addr, n) or any(c.contains(addr, n) for c in self.bus)
+
+    # ------------------------------------------------------------- snapshots
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_listeners"] = []  # views observe a kernel; they are not part of it
+        return state
+
+    def snapshot(self) -> bytes:
+        """The whole machine as bytes (RAM, regions, files, processes, trace)."""
+        import pickle
+
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def restore(blob: bytes) -> Kernel:
+        """A new kernel exactly as it was when :meth:`snapshot` was taken."""
+        import pickle
+
+        k = pickle.loads(blob)
+        if not isinstance(k, Kernel):
+            raise TypeError("not a nommu-lab kernel snapshot")
+        return k
+
+    def state_digest(self) -> str:
+        """A hash of everything a syscall may change (not the trace).
+
+        Two kernels with the same digest have the same RAM bytes, frame states,
+        free lists, regions, VMAs, files and processes. Tests use it to prove
+        that a refused call changed nothing.
+        """
+        import hashlib
+
+        h = hashlib.sha256()
+        m = self.mem
+        h.update(m.data.tobytes())
+        h.update(m.state.tobytes())
+        h.update(m.owner.tobytes())
+        h.update(repr([list(d) for d in m.free_area]).encode())
+        h.update(repr((m.nr_free, self.mmap_pages_allocated, self.nr_trim_pages)).encode())
+        for r in self.region_tree:
+            h.update(repr((r.id, r.vm_start, r.vm_end, r.vm_top, r.vm_flags, r.vm_pgoff,
+                           r.vm_usage, r.path, r.vm_icache_flushed)).encode())
+        file_ids: dict[int, int] = {}  # open files by order of first appearance
+        for pid, p in sorted(self.processes.items()):
+            fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs)
+                   for fd, f in sorted(p.fds.items())]
+            h.update(repr((pid, p.alive, p.mm.id, p.mm.users, p.mm.brk,
+                           p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
+                           fds)).encode())
+            for v in p.mm.vmas:
+                h.update(repr((v.id, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff,
+                               v.vm_region.id)).encode())
+        stack = [("/", self.root)]
+        while stack:
+            path, node = stack.pop()
+            node = self._mount_root(node)
+            h.update(repr((path, node.ino, node.size, node.nlink, node.opened,
+                           list(node.pages), bytes(node.blob))).encode())
+            for name, child in sorted(node.children.items()):
+                stack.append((path.rstrip("/") + "/" + name, child))
+        for seg in self.shm_segments.values():
+            h.update(repr((seg.shmid, seg.key, seg.size, seg.nattch)).encode())
+        if self.flash is not None:
+            h.update(self.flash.mode.value.encode())
+            h.update(self.flash.array.tobytes())
+        return h.hexdigest()
 
     # ------------------------------------------------------------ processes
     def spawn(self, name: str = "app") -> Process:

@@ -16,10 +16,8 @@ import errno as E
 from typing import TYPE_CHECKING
 
 from .constants import (
-    MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_GROWSDOWN,
-    MAP_HUGETLB,
     MAP_LOCKED,
     MAP_PRIVATE,
     MAP_SHARED,

@@ -64,7 +64,7 @@ def build_romfs(files: dict[str, tuple[bytes, int]], volume: str = "nommu-lab") 
 
     def emit_dir(node: dict, prefix: str) -> int:
         """Emit a directory's entries; returns the offset of its first header."""
-        names = [".", ".."] + sorted(node)
+        names = [".", "..", *sorted(node)]
         offsets: list[int] = []
         patch: list[tuple[int, int, bytes]] = []  # (offset, type, header-without-next)
         first = len(img)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     """What sort of decision an event records."""
 
     SYSCALL = "syscall"  # a call entered the kernel
@@ -75,6 +75,11 @@ class Trace:
         self._events.append(ev)
         for fn in self._listeners:
             fn(ev)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_listeners"] = []  # views do not travel with a snapshot
+        return state
 
     def subscribe(self, fn: Callable[[Event], None]) -> None:
         """Call ``fn(event)`` for every new event."""

@@ -161,6 +161,7 @@ class Inode:
     opened: int = 0  # open File objects still referring to this inode
     target: Any = None  # what the inode stands for (device, shm segment, ...)
     key: int = 0  # machine-wide id (frame owner of its page-cache pages)
+    mounted: Any = None  # the Mount covering this directory, if any
 
     @property
     def kind(self) -> int:
@@ -319,19 +320,15 @@ class RomfsFileOps(FileOperations):
 
     def __init__(self, mtd: Any | None) -> None:
         self.mtd = mtd
-        if mtd is None:  # romfs on a block device: no direct mapping at all
-            self.get_unmapped_area = self._gua_no_mtd  # type: ignore[method-assign]
-            self.mmap_capabilities = lambda file: NOMMU_MAP_COPY  # type: ignore[method-assign]
 
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
-        """``romfs_mmap_capabilities``: whatever the MTD allows."""
-        return self.mtd.mmap_capabilities()
-
-    def _gua_no_mtd(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
-        return -E.ENOSYS
+        """``romfs_mmap_capabilities``: whatever the MTD allows (COPY on a block device)."""
+        return self.mtd.mmap_capabilities() if self.mtd is not None else NOMMU_MAP_COPY
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
-        """``romfs_get_unmapped_area``."""
+        """``romfs_get_unmapped_area``: no MTD (a block device) means ENOSYS: copy."""
+        if self.mtd is None:
+            return -E.ENOSYS
         ps = self.kernel.page_size
         inode = file.inode
         lpages = (length + ps - 1) // ps
