@@ -11,3 +11,19 @@ from .kernel import Event, EventKind, Kernel, KernelBug, KernelError, PageState,
 __all__ = ["Event", "EventKind", "Kernel", "KernelBug", "KernelError", "PageState", "Process",
            "boards", "constants"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy: importing nommu_lab must not import ipywidgets
+    if name == "Lab":
+        from .widgets import Lab
+
+        return Lab
+    if name == "compare":
+        from .compare import compare
+
+        return compare
+    if name == "MmuKernel":
+        from .mmu import MmuKernel
+
+        return MmuKernel
+    raise AttributeError(f"module 'nommu_lab' has no attribute {name!r}")
