@@ -355,3 +355,79 @@ class ZeroOps(FileOperations):
 
     def write(self, file: File, data: bytes, pos: int) -> int:
         return len(data)
+
+
+class SimpleDriver(FileOperations):
+    """A small character driver a notebook can configure, to watch mmap ask it.
+
+    ``capabilities`` is the word ``mmap_capabilities`` returns (None: the
+    method is absent and the character-device default applies);
+    ``memory_pages`` of contiguous RAM are set aside when it is registered;
+    ``unmapped_area`` says what ``get_unmapped_area`` does: "address" (the
+    device memory plus the offset), "enosys", an errno number to refuse with,
+    or None for no such method; ``mmap_result`` is what its ``mmap`` returns
+    (0 to accept, or a negative errno). Every call the kernel makes on it is
+    appended to ``calls``; ``closes`` counts ``vm_ops->close``.
+    """
+
+    def __init__(self, name: str = "mydev", *, capabilities: int | None = None,
+                 memory_pages: int = 4, unmapped_area: str | int | None = "address",
+                 mmap_result: int = 0, readable: bool = True) -> None:
+        self.name = name
+        self.capabilities = capabilities
+        self.memory_pages = memory_pages
+        self.unmapped_area = unmapped_area
+        self.mmap_result = mmap_result
+        self.can_read = readable
+        self.base = 0
+        self.calls: list[str] = []
+        self.closes = 0
+        if capabilities is not None:
+            self.mmap_capabilities = self._caps  # type: ignore[method-assign]
+        if unmapped_area is not None:
+            self.get_unmapped_area = self._gua  # type: ignore[method-assign]
+
+    def attach(self, kernel: object) -> None:
+        """Called by ``Kernel.register_driver``: take the device's memory."""
+        if self.memory_pages:
+            self.base = self.kernel.reserve_device_memory(self.memory_pages)
+
+    @property
+    def size(self) -> int:
+        return self.memory_pages * self.kernel.page_size
+
+    def _caps(self, file: File) -> int:
+        self.calls.append("mmap_capabilities")
+        return int(self.capabilities or 0)
+
+    def _gua(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
+        self.calls.append(f"get_unmapped_area(len={length:#x}, pgoff={pgoff})")
+        if self.unmapped_area == "enosys":
+            return -E.ENOSYS
+        if isinstance(self.unmapped_area, int):
+            return -abs(self.unmapped_area)
+        off = pgoff * self.kernel.page_size
+        if off >= self.size or length > self.size - off:
+            return -E.EINVAL
+        return self.base + off
+
+    def mmap(self, file: File, vma: VmArea) -> int:
+        self.calls.append(f"mmap(vma={vma.vm_start:#x}-{vma.vm_end:#x})")
+        return self.mmap_result
+
+    def vm_close(self, vma: VmArea) -> None:
+        self.calls.append(f"close(vma={vma.vm_start:#x})")
+        self.closes += 1
+
+    def read(self, file: File, n: int, pos: int) -> bytes:
+        n = max(0, min(n, self.size - pos))
+        return self.kernel.phys_read(self.base + pos, n) if n else b""
+
+    def write(self, file: File, data: bytes, pos: int) -> int:
+        data = data[: max(0, self.size - pos)]
+        if data:
+            self.kernel.phys_write(self.base + pos, data)
+        return len(data)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.memory_pages} pages at {self.base:#x})"

@@ -440,8 +440,7 @@ class Kernel:
             return -E.ENOMEM
         pfn = self.mem.alloc(order)
         assert pfn is not None
-        for p in range(pfn + npages, pfn + (1 << order)):
-            self.mem.free_page(p)
+        self.mem._free_run(pfn + npages, (1 << order) - npages)
         if (1 << order) > npages:
             self.mem.mark(pfn + npages, (1 << order) - npages, PageState.TRIMMED)
         self.mem.data[pfn * ps:(pfn + npages) * ps] = 0
@@ -566,6 +565,132 @@ class Kernel:
             h.update(self.flash.mode.value.encode())
             h.update(self.flash.array.tobytes())
         return h.hexdigest()
+
+    # ------------------------------------------------------- devices & drivers
+    def register_driver(self, path: str, ops: FileOperations, *, kind: str = "chr",
+                        rdev: tuple[int, int] | None = None) -> FileOperations:
+        """Put a driver of your own on the machine as a device node (``/dev/...``).
+
+        ``ops`` is a :class:`FileOperations` (for example a
+        :class:`~nommu_lab.kernel.devices.SimpleDriver`); ``kind`` is "chr" or "blk".
+        """
+        if not isinstance(path, str) or not path.startswith("/dev/"):
+            raise ValueError("a device node lives under /dev/")
+        if self.lookup(path) is not None:
+            raise ValueError(f"{path} exists already")
+        if kind not in ("chr", "blk"):
+            raise ValueError("kind is 'chr' or 'blk'")
+        if rdev is None:
+            rdev = (240 if kind == "chr" else 254, len(self.devices))
+        self.mknod(path, S_IFCHR if kind == "chr" else S_IFBLK, rdev, ops)
+        attach = getattr(ops, "attach", None)
+        if attach is not None:
+            attach(self)
+        self.trace.emit(EventKind.DEVICE, "register_driver", "driver {} registered as {}",
+                        ops.name, path)
+        self.notify()
+        return ops
+
+    def reserve_device_memory(self, npages: int) -> int:
+        """Set aside ``npages`` contiguous frames for a device (as boot code would).
+
+        Returns the physical address. Raises ``KernelError(ENOMEM)`` when no
+        contiguous block is free.
+        """
+        order = get_order(npages)
+        if not self.mem.can_alloc(order):
+            raise KernelError(E.ENOMEM, "reserve_device_memory.no_block",
+                              f"no free block of {1 << order} contiguous pages")
+        pfn = self.mem.alloc_pages_exact(npages)
+        assert pfn is not None
+        self.mem.mark(pfn, npages, PageState.DEVICE)
+        if (1 << order) > npages:
+            self.mem.mark(pfn + npages, (1 << order) - npages, PageState.FREE)
+        return self.mem.pfn_to_addr(pfn)
+
+    def _chip(self) -> NorFlash:
+        if self.flash is None:
+            raise KernelError(E.ENODEV, "mtd.no_flash", "this machine has no NOR flash chip")
+        return self.flash
+
+    def direct_flash_regions(self) -> list[VmRegion]:
+        """Regions that map the flash chip in place (XIP text, MTD or romfs direct maps)."""
+        chip = self.flash
+        if chip is None:
+            return []
+        return [r for r in self.region_tree if not r.is_copy and chip.contains(r.vm_start)]
+
+    def _flash_begin(self, mode: Any, offset: int, data: bytes, guard: bool) -> None:
+        from .devices import FlashMode
+
+        chip = self._chip()
+        if chip.mode is not FlashMode.READ_ARRAY:
+            raise KernelError(E.EBUSY, "mtd.chip_busy",
+                              f"the chip is busy ({chip.mode.value}); call mtd_complete() first")
+        if offset < 0 or offset + max(len(data), 1) > chip.size:
+            raise KernelError(E.EINVAL, "mtd.range", f"offset {offset:#x} is outside the chip")
+        direct = self.direct_flash_regions()
+        if guard and direct:
+            raise KernelError(E.EBUSY, "mtd.guard.direct_mappings",
+                              f"{len(direct)} region(s) map the chip directly (e.g. "
+                              f"{direct[0].path} at {direct[0].vm_start:#x}); a careful driver "
+                              "refuses to leave read-array mode while anyone could be reading or "
+                              "executing from it: unmap them (or use copies) first")
+        chip.mode = mode
+        chip.pending = (offset, data)
+        self.trace.emit(EventKind.DEVICE, f"mtd.{mode.value}",
+                        "flash chip enters {} mode at {:#x}: until it finishes, every read of "
+                        "the chip returns its status register, not data", mode.value,
+                        chip.base + offset)
+        for r in direct:
+            self.trace.emit(EventKind.HAZARD, "flash_status_hazard",
+                            "{} is mapped directly at {:#x}: its readers now see status bytes "
+                            "(0x{:02x}) where code or data should be", r.path, r.vm_start,
+                            0, region=r.id)
+        self.notify()
+
+    def mtd_program(self, offset: int, data: bytes, *, guard: bool = False) -> None:
+        """Start programming bytes into the NOR chip (``mtd_write``).
+
+        Until :meth:`mtd_complete`, direct mappings of the chip read status
+        bytes. With ``guard=True`` the driver refuses (EBUSY) while any region
+        maps the chip directly: the guard the document asks drivers to keep.
+        """
+        from .devices import FlashMode
+        from .process import as_bytes
+
+        self._flash_begin(FlashMode.PROGRAM, int(offset), as_bytes(data), guard)
+
+    def mtd_erase(self, offset: int, *, guard: bool = False) -> None:
+        """Start erasing the erase block containing ``offset`` (``mtd_erase``)."""
+        from .devices import FlashMode
+
+        chip = self._chip()
+        offset = int(offset) - int(offset) % chip.erase_size
+        self._flash_begin(FlashMode.ERASE, offset, b"", guard)
+
+    def mtd_complete(self) -> None:
+        """The program/erase finishes: the chip goes back to read-array mode."""
+        import numpy as np
+
+        from .devices import FlashMode
+
+        chip = self._chip()
+        if chip.mode is FlashMode.READ_ARRAY:
+            return
+        assert chip.pending is not None
+        offset, data = chip.pending
+        if chip.mode is FlashMode.PROGRAM:
+            # NOR programming can only clear bits; erasing sets them back to 1
+            cur = chip.array[offset:offset + len(data)]
+            chip.array[offset:offset + len(data)] = cur & np.frombuffer(data, dtype=np.uint8)
+        else:
+            chip.array[offset:offset + chip.erase_size] = 0xFF
+        chip.mode = FlashMode.READ_ARRAY
+        chip.pending = None
+        self.trace.emit(EventKind.DEVICE, "mtd.read_array",
+                        "flash operation finished: the chip is back in read-array mode")
+        self.notify()
 
     # ------------------------------------------------------------ processes
     def spawn(self, name: str = "app") -> Process:

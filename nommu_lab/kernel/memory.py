@@ -88,28 +88,35 @@ class PhysicalMemory:
         # free_area[order] is an insertion-ordered set of block head pfns;
         # the *last* key is the head of the list (most recently freed).
         self.free_area: list[dict[int, None]] = [{} for _ in range(max_order + 1)]
-        self._head_order = np.full(self.nr_pages, -1, dtype=np.int8)
+        self._head_order: list[int] = [-1] * self.nr_pages  # order of a free block head, else -1
         self.nr_free = 0
         self.nr_reserved = 0
         self.version = 0  # bumped on every change of state/owner (views poll it)
         self._seed_free_lists(0, self.nr_pages)
 
     # ------------------------------------------------------------------ setup
+    def _aligned_blocks(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """``[lo, hi)`` cut into the largest naturally aligned blocks, in order."""
+        blocks: list[tuple[int, int]] = []
+        pfn = lo
+        top = self.max_order
+        while pfn < hi:
+            order = (pfn & -pfn).bit_length() - 1 if pfn else top
+            if order > top:
+                order = top
+            while (1 << order) > hi - pfn:
+                order -= 1
+            blocks.append((pfn, order))
+            pfn += 1 << order
+        return blocks
+
     def _seed_free_lists(self, lo: int, hi: int) -> None:
         """Put frames ``[lo, hi)`` on the free lists as the largest aligned blocks.
 
         Blocks are pushed high address first so that the lowest block ends at
         the head of its list: a fresh board hands out low addresses first.
         """
-        blocks: list[tuple[int, int]] = []
-        pfn = lo
-        while pfn < hi:
-            order = self.max_order
-            while order and (pfn & ((1 << order) - 1) or pfn + (1 << order) > hi):
-                order -= 1
-            blocks.append((pfn, order))
-            pfn += 1 << order
-        for pfn, order in reversed(blocks):
+        for pfn, order in reversed(self._aligned_blocks(lo, hi)):
             self._push(pfn, order)
             self.nr_free += 1 << order
 
@@ -188,26 +195,30 @@ class PhysicalMemory:
         """``__rmqueue_smallest``: a block of ``2**order`` frames, or None."""
         if order > self.max_order:
             return None
+        areas = self.free_area
+        head = self._head_order
         for o in range(order, self.max_order + 1):
-            area = self.free_area[o]
+            area = areas[o]
             if area:
-                pfn = next(reversed(area))
-                self._pop(pfn, o)
+                pfn, _ = area.popitem()  # the head: the block freed most recently
+                head[pfn] = -1
                 while o > order:  # expand(): keep the lower half, free the upper
                     o -= 1
-                    self._push(pfn + (1 << o), o)
+                    buddy = pfn + (1 << o)
+                    areas[o][buddy] = None
+                    head[buddy] = o
                 self.nr_free -= 1 << order
                 return pfn
         return None
 
     def alloc_pages_exact(self, npages: int) -> int | None:
         """``alloc_pages_exact``: a block of ``get_order(npages)``, tail freed page by page."""
-        order = get_order(npages)
+        order = (npages - 1).bit_length() if npages > 1 else 0  # get_order
         pfn = self.alloc(order)
         if pfn is None:
             return None
-        for p in range(pfn + npages, pfn + (1 << order)):
-            self.free_page(p)
+        if npages < 1 << order:
+            self._free_run(pfn + npages, (1 << order) - npages)
         return pfn
 
     def alloc_page_high(self) -> int | None:
@@ -243,20 +254,45 @@ class PhysicalMemory:
     def free_block(self, pfn: int, order: int) -> None:
         """Free a ``2**order`` block, merging with its buddy while it is free."""
         self.nr_free += 1 << order
+        head = self._head_order
+        areas = self.free_area
         while order < self.max_order:
             buddy = pfn ^ (1 << order)
-            if buddy >= self.nr_pages or self._head_order[buddy] != order:
+            if buddy >= self.nr_pages or head[buddy] != order:
                 break
-            self._pop(buddy, order)
-            pfn = min(pfn, buddy)
+            del areas[order][buddy]
+            head[buddy] = -1
+            if buddy < pfn:
+                pfn = buddy
             order += 1
-        self._push(pfn, order)
+        areas[order][pfn] = None
+        head[pfn] = order
+
+    def _free_run(self, pfn: int, npages: int) -> None:
+        """Free a run of frames, lowest first.
+
+        The kernel frees such a run page by page and each page coalesces with
+        its buddies; freeing the run's largest aligned blocks one by one ends
+        in the same free blocks, with far fewer steps.
+        """
+        hi = pfn + npages
+        top = self.max_order
+        free_block = self.free_block
+        while pfn < hi:
+            order = (pfn & -pfn).bit_length() - 1 if pfn else top
+            if order > top:
+                order = top
+            while (1 << order) > hi - pfn:
+                order -= 1
+            free_block(pfn, order)
+            pfn += 1 << order
 
     def free_range(self, pfn: int, npages: int, state: PageState = PageState.FREE) -> None:
-        """``free_page_series``: free frames one at a time, lowest first."""
-        for p in range(pfn, pfn + npages):
-            self.free_page(p)
-        self._mark(pfn, npages, state, -1)
+        """``free_page_series``: give back frames ``[pfn, pfn+npages)``."""
+        self._free_run(pfn, npages)
+        self.state[pfn:pfn + npages] = state
+        self.owner[pfn:pfn + npages] = -1
+        self.version += 1
 
     # ------------------------------------------------------------------ marking
     def _mark(self, pfn: int, npages: int, state: PageState, owner: int) -> None:

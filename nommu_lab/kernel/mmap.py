@@ -55,7 +55,15 @@ from .memory import PageState, get_order
 from .mm import MmStruct, VmArea
 from .region import VmRegion, is_nommu_shared_mapping
 from .trace import EventKind
-from .vfs import FMODE_READ, FMODE_WRITE, File, capability_names, file_type_name, page_align
+from .vfs import (
+    FMODE_READ,
+    FMODE_WRITE,
+    File,
+    FileOperations,
+    capability_names,
+    file_type_name,
+    page_align,
+)
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -67,6 +75,38 @@ TASK_SIZE = 0xFFFFFFFF  # RISC-V without an MMU
 
 def _caps(c: int) -> str:
     return "|".join(capability_names(c)) or "none"
+
+
+class _TrimNote:
+    """What ``nr_trim_pages`` did to an allocation, worded when the trace is read."""
+
+    __slots__ = ("order", "point", "total", "trim")
+
+    def __init__(self, point: int, order: int, total: int, trim: int) -> None:
+        self.point, self.order, self.total, self.trim = point, order, total, trim
+
+    def __format__(self, spec: str) -> str:
+        block = 1 << self.order
+        if block == self.point:
+            return "no excess"
+        if self.total == self.point:
+            return f"{block - self.total} excess page(s) trimmed (nr_trim_pages={self.trim})"
+        if self.trim:
+            return (f"{self.total - self.point} page(s) of slack kept (excess "
+                    f"{self.total - self.point} < nr_trim_pages={self.trim})")
+        return f"{self.total - self.point} page(s) of slack kept (nr_trim_pages=0: never trim)"
+
+
+class _Caps:
+    """A capability word that becomes names only when the trace is read."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c: int) -> None:
+        self.c = c
+
+    def __format__(self, spec: str) -> str:
+        return _caps(self.c)
 
 
 # ---------------------------------------------------------------------------
@@ -128,7 +168,7 @@ def validate_mmap_request(
                               "mapping capabilities and its type has no default, so mmap is refused")
         source = f"the default for a {file_type_name(file.inode.mode)}"
     k.trace.emit(EventKind.DECISION, "validate_mmap_request.capabilities",
-                 "{} may be mapped {} ({})", path, _caps(caps), source)
+                 "{} may be mapped {} ({})", path, _Caps(caps), source)
     if fops.get_unmapped_area is None and caps & NOMMU_MAP_DIRECT:
         caps &= ~NOMMU_MAP_DIRECT
         k.trace.emit(EventKind.DECISION, "validate_mmap_request.no_get_unmapped_area",
@@ -244,8 +284,9 @@ def do_mmap(
     ps = k.page_size
     length = page_align(length, ps)
     vm_flags = determine_vm_flags(file, prot, flags, caps, task.ptraced)
-    region = VmRegion(k.next_id(), 0, 0, 0, vm_flags, pgoff, file)
-    vma = VmArea(k.next_id(), 0, 0, vm_flags, pgoff, file, region)
+    k._next_id += 2
+    region = VmRegion(k._next_id - 1, 0, 0, 0, vm_flags, pgoff, file)
+    vma = VmArea(k._next_id, 0, 0, vm_flags, pgoff, file, region)
 
     if is_nommu_shared_mapping(vm_flags):
         assert file is not None
@@ -302,16 +343,13 @@ def do_mmap(
                              "MAP_UNINITIALIZED ignored: the board was built without "
                              "CONFIG_MMAP_ALLOW_UNINITIALIZED, so the memory is cleared")
             k.trace.emit(EventKind.DECISION, "do_mmap.zero_anonymous",
-                         "cleared {} bytes of anonymous memory at {:#x}",
-                         region.vm_end - region.vm_start, region.vm_start)
+                         "cleared {} bytes of anonymous memory at {:#x} (no MMU: all of it, now)",
+                         region.vm_end - region.vm_start, region.vm_start, region=region.id)
     if file is not None:
         k.fget(file)  # the region's reference
         k.fget(file)  # the VMA's reference
     mm.total_vm += length // ps
-    k.trace.emit(EventKind.REGION, "do_mmap.new_region",
-                 "new region {:#x}-{:#x} ({})", region.vm_start, region.vm_end,
-                 "copy" if region.is_copy else "direct", region=region.id)
-    _attach_vma(k, mm, vma)
+    _attach_vma(k, mm, vma, new_region=True)
     return vma.vm_start
 
 
@@ -376,8 +414,9 @@ def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: in
     return start
 
 
-def _attach_vma(k: Kernel, mm: MmStruct, vma: VmArea) -> None:
-    """Insert the VMA in the process (``map_count++``) and flush the icache once."""
+def _attach_vma(k: Kernel, mm: MmStruct, vma: VmArea, new_region: bool = False) -> None:
+    """``add_nommu_region`` (for a new region), then insert the VMA in the
+    process (``map_count++``) and flush the icache once."""
     mm.add(vma)
     r = vma.vm_region
     if vma.vm_flags & VM_EXEC and not r.vm_icache_flushed:
@@ -385,8 +424,20 @@ def _attach_vma(k: Kernel, mm: MmStruct, vma: VmArea) -> None:
         k.trace.emit(EventKind.DECISION, "do_mmap.flush_icache",
                      "first executable mapping of region {:#x}: instruction cache flushed once",
                      r.vm_start)
-    k.trace.emit(EventKind.VMA, "do_mmap.attach_vma", "VMA {:#x}-{:#x} attached (map_count {})",
-                 vma.vm_start, vma.vm_end, mm.map_count, region=r.id)
+    if new_region:
+        k.trace.emit(EventKind.REGION, "do_mmap.new_region",
+                     "new {} region {:#x}-{:#x}; VMA attached (map_count {})",
+                     "copy" if r.is_copy else "direct", r.vm_start, r.vm_end, mm.map_count,
+                     region=r.id)
+    else:
+        k.trace.emit(EventKind.VMA, "do_mmap.attach_vma", "VMA {:#x}-{:#x} attached (map_count {})",
+                     vma.vm_start, vma.vm_end, mm.map_count, region=r.id)
+
+
+def vm_ops_of(file: File) -> FileOperations | None:
+    """The VMA operations a driver installs: only drivers with a close hook have any."""
+    fops = file.fops
+    return fops if type(fops).vm_close is not FileOperations.vm_close else None
 
 
 def do_mmap_shared_file(k: Kernel, vma: VmArea) -> None:
@@ -396,7 +447,7 @@ def do_mmap_shared_file(k: Kernel, vma: VmArea) -> None:
     ret = file.fops.mmap(file, vma)
     if ret == 0:
         vma.vm_region.vm_top = vma.vm_region.vm_end
-        vma.vm_ops = file.fops
+        vma.vm_ops = vm_ops_of(file)
         return
     if ret != -E.ENOSYS:
         raise KernelError(-ret, "do_mmap_shared_file.driver_refused",
@@ -421,7 +472,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
             ret = -E.ENOSYS
         if ret == 0:
             region.vm_top = region.vm_end
-            vma.vm_ops = file.fops
+            vma.vm_ops = vm_ops_of(file)
             k.trace.emit(EventKind.DECISION, "do_mmap_private.direct",
                          "{} is mapped in place at {:#x}: no copy, no pages allocated{}",
                          file.path, region.vm_start,
@@ -441,15 +492,14 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     trim = k.nr_trim_pages
     if trim and total - point >= trim:
         total = point
-    if not k.mem.can_alloc(order):
+    pfn = k.mem.alloc_pages_exact(total)  # a failed allocation changes nothing
+    if pfn is None:
         largest = k.mem.largest_free_order()
         raise KernelError(E.ENOMEM, "do_mmap_private.alloc_failed",
                           f"no free block of 2^{order} = {1 << order} contiguous pages "
                           f"(largest free block: {(1 << largest) if largest >= 0 else 0} pages, "
                           f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
                           "needs physically contiguous memory: ask for less")
-    pfn = k.mem.alloc_pages_exact(total)
-    assert pfn is not None
     base = k.mem.pfn_to_addr(pfn)
     k.mmap_pages_allocated += total
     vma.vm_flags |= VM_MAPPED_COPY
@@ -461,21 +511,18 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     state = PageState.ANON if file is None else PageState.FILE_COPY
     if task.loader_mapping:
         state = PageState.PROGRAM
-    k.mem.mark(pfn, point, state, region.id)
+    mem = k.mem
+    mem.state[pfn:pfn + point] = state
+    mem.owner[pfn:pfn + total] = region.id
     if total > point:
-        k.mem.mark(pfn + point, total - point, PageState.SLACK, region.id)
-    if total < (1 << order):
-        k.mem.mark(pfn + total, (1 << order) - total, PageState.TRIMMED)
-    k.trace.emit(
-        EventKind.ALLOC, "do_mmap_private.alloc",
-        "{} page{} wanted: order-{} block of {} pages at {:#x}; {}",
-        point, "" if point == 1 else "s", order, 1 << order, base,
-        ("no excess" if (1 << order) == point else
-         f"{(1 << order) - total} excess page(s) trimmed (nr_trim_pages={trim})" if total == point
-         else f"{total - point} page(s) of slack kept (excess {total - point} < nr_trim_pages={trim})"
-         if trim else f"{total - point} page(s) of slack kept (nr_trim_pages=0: never trim)"),
-        region=region.id, frames=(pfn, total),
-    )
+        mem.state[pfn + point:pfn + total] = PageState.SLACK
+    if total < (1 << order):  # the trimmed tail is free again (its owner was -1 already)
+        mem.state[pfn + total:pfn + (1 << order)] = PageState.TRIMMED
+    mem.version += 1
+    k.trace.emit(EventKind.ALLOC, "do_mmap_private.alloc",
+                 "{} page(s) wanted: order-{} block of {} pages at {:#x}; {}",
+                 point, order, 1 << order, base, _TrimNote(point, order, total, trim),
+                 region=region.id, frames=(pfn, total))
     if file is not None:
         pos = vma.vm_pgoff * ps
         data = file.fops.read(file, length, pos)
@@ -610,8 +657,6 @@ def delete_vma(k: Kernel, vma: VmArea) -> None:
         k.trace.emit(EventKind.DEVICE, "delete_vma.vm_close",
                      "{}: vm_ops->close() called for this VMA (once per VMA, not only for the last)",
                      vma.vm_file.path if vma.vm_file else "?")
-    k.trace.emit(EventKind.VMA, "delete_vma", "VMA {:#x}-{:#x} removed",
-                 vma.vm_start, vma.vm_end, region=vma.vm_region.id)
     if vma.vm_file is not None:
         k.fput(vma.vm_file)
     put_nommu_region(k, vma.vm_region)
@@ -622,8 +667,8 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     region.vm_usage -= 1
     if region.vm_usage:
         k.trace.emit(EventKind.REGION, "put_nommu_region.still_used",
-                     "region {:#x} still used by {} mapping(s)", region.vm_start, region.vm_usage,
-                     region=region.id)
+                     "VMA removed; region {:#x} still used by {} mapping(s)", region.vm_start,
+                     region.vm_usage, region=region.id)
         return
     if region.vm_top > region.vm_start:
         k.region_tree.remove(region)
@@ -632,13 +677,13 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     if region.is_copy:
         free_page_series(k, region.vm_start, region.vm_top)
         k.trace.emit(EventKind.FREE, "put_nommu_region.free_copy",
-                     "region {:#x}-{:#x} released: {} page(s) back to the allocator",
+                     "VMA removed; region {:#x}-{:#x} released: {} page(s) back to the allocator",
                      region.vm_start, region.vm_top, (region.vm_top - region.vm_start) // k.page_size,
                      region=region.id)
     else:
         k.trace.emit(EventKind.REGION, "put_nommu_region.direct",
-                     "region {:#x} released; its memory belongs to the device or page cache and "
-                     "is not freed", region.vm_start, region=region.id)
+                     "VMA removed; region {:#x} released: its memory belongs to the device or "
+                     "page cache and is not freed", region.vm_start, region=region.id)
 
 
 # ---------------------------------------------------------------------------

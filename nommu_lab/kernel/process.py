@@ -34,6 +34,7 @@ from .constants import (
 )
 from .errors import KernelError
 from .mm import MmStruct, VmaInfo
+from .mmap import do_mmap, do_mremap, do_munmap
 from .region import RegionInfo
 from .trace import EventKind
 from .vfs import (
@@ -66,6 +67,8 @@ def _as_int(v: Any, what: str) -> int:
 
 def ulong(v: Any, what: str) -> int:
     """An ``unsigned long`` register value (negative numbers wrap, as in C)."""
+    if type(v) is int and 0 <= v <= ULONG:
+        return v
     i = _as_int(v, what)
     if not -(1 << 63) <= i <= ULONG:
         raise ValueError(f"{what}={i} does not fit in a 64-bit register")
@@ -74,6 +77,8 @@ def ulong(v: Any, what: str) -> int:
 
 def slong(v: Any, what: str) -> int:
     """A signed 64-bit value (``off_t``)."""
+    if type(v) is int and -(1 << 63) <= v < (1 << 63):
+        return v
     i = _as_int(v, what)
     if not -(1 << 63) <= i < (1 << 63):
         raise ValueError(f"{what}={i} does not fit in a 64-bit off_t")
@@ -82,6 +87,8 @@ def slong(v: Any, what: str) -> int:
 
 def cint(v: Any, what: str) -> int:
     """A C ``int`` (fds, flags of open)."""
+    if type(v) is int and -(1 << 31) <= v < (1 << 31):
+        return v
     i = _as_int(v, what)
     if not -(1 << 31) <= i < (1 << 32):
         raise ValueError(f"{what}={i} does not fit in a 32-bit int")
@@ -123,6 +130,10 @@ class _Args:
         return ", ".join(out)
 
 
+_SYSCALL = EventKind.SYSCALL
+_NOTHING: dict[str, Any] = {}
+
+
 def syscall(fn: F) -> F:
     """Make a method a syscall: numbered, traced, refused calls recorded."""
     name = fn.__name__
@@ -134,15 +145,23 @@ def syscall(fn: F) -> F:
         k.syscalls += 1
         tr.call = k.syscalls
         tr.pid = self.pid
-        tr.emit(EventKind.SYSCALL, name, "{}({})", name, _Args(args))
+        if tr._listeners or not tr.enabled:
+            tr.emit(EventKind.SYSCALL, name, "{}({})", name, _Args(args))
+        else:  # the hot path: one tuple, formatted only if somebody reads it
+            tr._seq += 1
+            tr._events.append((tr._seq, _SYSCALL, name, "{}({})", (name, _Args(args)),
+                               self.pid, _NOTHING, k.syscalls))
         try:
-            self._check_runnable(name)
+            if not self.alive or self.vfork_child is not None or self.futex_wait is not None:
+                self._check_runnable(name)
             result = fn(self, *args, **kwargs)
         except KernelError as e:
             tr.emit(EventKind.REFUSED, e.rule, "{} -> {}", name, e)
-            k.notify()
+            if k._listeners:
+                k.notify()
             raise
-        k.notify()
+        if k._listeners:
+            k.notify()
         return result
 
     wrapper.__syscall__ = True  # type: ignore[attr-defined]
@@ -259,6 +278,43 @@ class Process:
                          "are recorded, never enforced: the store succeeds", vma.vm_start)
         k.phys_write(addr, data)
         return len(data)
+
+    def run(self, instructions: int = 8) -> int:
+        """Let the CPU fetch and execute the program's next instructions.
+
+        The fetch goes through the memory bus like any load: a program
+        executing in place from flash fetches whatever the chip answers. A
+        word of all zeroes or all ones is an illegal instruction on RISC-V,
+        so a program whose flash is busy programming dies with SIGILL.
+        Returns how many instructions ran.
+        """
+        import struct
+
+        k = self.kernel
+        self._check_runnable("run")
+        n = _as_int(instructions, "instructions")
+        if n < 0:
+            raise ValueError("instructions must be >= 0")
+        pc = self.mm.entry
+        if not pc:
+            raise KernelError(E.ENOEXEC, "cpu.no_program",
+                              f"process {self.pid} has not exec'd a program; call execve() first")
+        k.trace.pid = self.pid
+        for i in range(n):
+            (word,) = struct.unpack("<I", k.phys_read(pc + 4 * i, 4))
+            if word in (0, 0xFFFFFFFF):
+                k.trace.emit(EventKind.HAZARD, "cpu.illegal_instruction",
+                             "process {} fetched {:#010x} at {:#x}: an illegal instruction. Its "
+                             "text is executed in place from flash, and the chip is answering with "
+                             "status bytes instead of code: SIGILL", self.pid, word, pc + 4 * i)
+                self._do_exit(128 + 4)
+                k.notify()
+                return i
+        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
+                     self.pid, n, pc)
+        self.mm.entry = pc  # the model's programs loop over their first words
+        k.notify()
+        return n
 
     # -------------------------------------------------------------- files
     @syscall
@@ -466,8 +522,6 @@ class Process:
     @syscall
     def mmap(self, addr: Any, length: Any, prot: Any, flags: Any, fd: Any = -1, offset: Any = 0) -> int:
         """``mmap(2)`` on RISC-V: byte offset, must be page aligned."""
-        from .mmap import do_mmap
-
         addr = ulong(addr, "addr")
         length = ulong(length, "length")
         prot = ulong(prot, "prot")
@@ -496,16 +550,12 @@ class Process:
     @syscall
     def munmap(self, addr: Any, length: Any) -> int:
         """``munmap(2)``: whole file mappings; anonymous ones may be cut."""
-        from .mmap import do_munmap
-
         do_munmap(self.kernel, self, ulong(addr, "addr"), ulong(length, "length"))
         return 0
 
     @syscall
     def mremap(self, addr: Any, old_len: Any, new_len: Any, flags: Any = 0, new_addr: Any = 0) -> int:
         """``mremap(2)``: shrink or grow back in place; never moves."""
-        from .mmap import do_mremap
-
         return do_mremap(self.kernel, self, ulong(addr, "addr"), ulong(old_len, "old_len"),
                          ulong(new_len, "new_len"), ulong(flags, "flags"), ulong(new_addr, "new_addr"))
 

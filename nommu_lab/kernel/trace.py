@@ -59,7 +59,7 @@ class Trace:
     """
 
     def __init__(self, capacity: int = 20_000) -> None:
-        self._events: deque[Event] = deque(maxlen=capacity)
+        self._events: deque[tuple[Any, ...]] = deque(maxlen=capacity)
         self._seq = 0
         self.call = 0
         self.pid: int | None = None
@@ -67,14 +67,17 @@ class Trace:
         self._listeners: list[Callable[[Event], None]] = []
 
     def emit(self, kind: EventKind, rule: str, template: str, *args: Any, **touched: Any) -> None:
-        """Record one decision (formatting is deferred)."""
+        """Record one decision. Only a tuple is stored; the :class:`Event` and
+        its sentence are made when somebody reads them."""
         if not self.enabled:
             return
         self._seq += 1
-        ev = Event(self._seq, kind, rule, template, args, self.pid, touched, self.call)
-        self._events.append(ev)
-        for fn in self._listeners:
-            fn(ev)
+        raw = (self._seq, kind, rule, template, args, self.pid, touched, self.call)
+        self._events.append(raw)
+        if self._listeners:
+            ev = Event(*raw)
+            for fn in self._listeners:
+                fn(ev)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -91,13 +94,13 @@ class Trace:
             self._listeners.remove(fn)
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(self._events)
+        return (Event(*raw) for raw in self._events)
 
     def __len__(self) -> int:
         return len(self._events)
 
     def __getitem__(self, i: int) -> Event:
-        return self._events[i]
+        return Event(*self._events[i])
 
     @property
     def last_seq(self) -> int:
@@ -107,16 +110,16 @@ class Trace:
     def since(self, seq: int) -> list[Event]:
         """Events newer than ``seq``, oldest first."""
         out: list[Event] = []
-        for ev in reversed(self._events):
-            if ev.seq <= seq:
+        for raw in reversed(self._events):
+            if raw[0] <= seq:
                 break
-            out.append(ev)
+            out.append(Event(*raw))
         out.reverse()
         return out
 
     def last_call(self) -> list[Event]:
         """Every event of the most recent syscall."""
-        return [e for e in self._events if e.call == self.call]
+        return [Event(*raw) for raw in self._events if raw[7] == self.call]
 
     def rules(self, since: int = 0) -> list[str]:
         """Rule ids of events newer than ``since`` (handy in tests)."""
@@ -128,5 +131,5 @@ class Trace:
 
     def format(self, events: list[Event] | None = None) -> str:
         """Plain text, one event a line."""
-        evs = self._events if events is None else events
+        evs = list(self) if events is None else events
         return "\n".join(f"{e.kind.value:8} {e.rule:40} {e.text}" for e in evs)
