@@ -54,6 +54,31 @@ class KernelBug(KernelError):
         super().__init__(None, rule, sentence)
 
 
+class ArgumentTypeError(KernelError, TypeError):
+    """An argument that no C register could hold: not an integer, not bytes.
+
+    It is a :class:`KernelError` (so "a syscall raises only KernelError"
+    holds) and a :class:`TypeError` (what Python code expects for a wrong
+    type). ``errno`` is EINVAL.
+    """
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(_errno.EINVAL, "abi.type", sentence)
+
+    def __reduce__(self):
+        return (type(self), (self.sentence,))
+
+
+class ArgumentRangeError(KernelError, ValueError):
+    """An integer too large for a 64-bit register (or a value the call forbids)."""
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(_errno.EINVAL, "abi.range", sentence)
+
+    def __reduce__(self):
+        return (type(self), (self.sentence,))
+
+
 def strerror(err: int) -> str:
     """The C library's text for an errno."""
     return os.strerror(err)

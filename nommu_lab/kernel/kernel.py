@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
-from .errors import KernelError
+from .errors import ArgumentTypeError, KernelError
 from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
 from .trace import EventKind, Trace
@@ -657,16 +657,18 @@ class Kernel:
         maps the chip directly: the guard the document asks drivers to keep.
         """
         from .devices import FlashMode
-        from .process import as_bytes
+        from .process import as_bytes, ulong
 
-        self._flash_begin(FlashMode.PROGRAM, int(offset), as_bytes(data), guard)
+        self._flash_begin(FlashMode.PROGRAM, ulong(offset, "offset"), as_bytes(data), guard)
 
     def mtd_erase(self, offset: int, *, guard: bool = False) -> None:
         """Start erasing the erase block containing ``offset`` (``mtd_erase``)."""
         from .devices import FlashMode
+        from .process import ulong
 
         chip = self._chip()
-        offset = int(offset) - int(offset) % chip.erase_size
+        offset = ulong(offset, "offset")
+        offset -= offset % chip.erase_size
         self._flash_begin(FlashMode.ERASE, offset, b"", guard)
 
     def mtd_complete(self) -> None:
@@ -698,7 +700,7 @@ class Kernel:
         from .process import Process
 
         if not isinstance(name, str):
-            raise TypeError("name must be a str")
+            raise ArgumentTypeError("name must be a str")
         p = Process(self, self._alloc_pid(), name, self._new_mm())
         self.processes[p.pid] = p
         for _ in range(3):
@@ -774,7 +776,7 @@ class Kernel:
         never trims; N trims when the excess is at least N pages.
         """
         if not isinstance(name, str):
-            raise TypeError("sysctl name must be a str")
+            raise ArgumentTypeError("sysctl name must be a str")
         key = name.replace("/", ".").removeprefix("proc.sys.")
         if key not in self.SYSCTLS:
             raise KernelError(E.ENOENT, "sysctl.unknown",
@@ -783,7 +785,7 @@ class Kernel:
         if value is None:
             return self.nr_trim_pages
         if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError("sysctl value must be an int")
+            raise ArgumentTypeError("sysctl value must be an int")
         if value < 0 or value >= 1 << 31:
             raise KernelError(E.EINVAL, "sysctl.nr_trim_pages_range",
                               "vm.nr_trim_pages takes a whole number from 0 upwards")

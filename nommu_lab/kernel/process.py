@@ -32,7 +32,7 @@ from .constants import (
     S_IFSOCK,
     VM_WRITE,
 )
-from .errors import KernelError
+from .errors import ArgumentRangeError, ArgumentTypeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
 from .region import RegionInfo
@@ -62,7 +62,7 @@ def _as_int(v: Any, what: str) -> int:
     try:
         return operator.index(v)
     except TypeError:
-        raise TypeError(f"{what} must be an integer, not {type(v).__name__}") from None
+        raise ArgumentTypeError(f"{what} must be an integer, not {type(v).__name__}") from None
 
 
 def ulong(v: Any, what: str) -> int:
@@ -71,7 +71,7 @@ def ulong(v: Any, what: str) -> int:
         return v
     i = _as_int(v, what)
     if not -(1 << 63) <= i <= ULONG:
-        raise ValueError(f"{what}={i} does not fit in a 64-bit register")
+        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit register")
     return i & ULONG
 
 
@@ -81,7 +81,7 @@ def slong(v: Any, what: str) -> int:
         return v
     i = _as_int(v, what)
     if not -(1 << 63) <= i < (1 << 63):
-        raise ValueError(f"{what}={i} does not fit in a 64-bit off_t")
+        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit off_t")
     return i
 
 
@@ -91,7 +91,7 @@ def cint(v: Any, what: str) -> int:
         return v
     i = _as_int(v, what)
     if not -(1 << 31) <= i < (1 << 32):
-        raise ValueError(f"{what}={i} does not fit in a 32-bit int")
+        raise ArgumentRangeError(f"{what}={i} does not fit in a 32-bit int")
     return i - (1 << 32) if i >= 1 << 31 else i
 
 
@@ -99,14 +99,14 @@ def as_bytes(v: Any, what: str = "data") -> bytes:
     """Bytes from bytes, bytearray or memoryview (a str is a TypeError)."""
     if isinstance(v, bytes | bytearray | memoryview):
         return bytes(v)
-    raise TypeError(f"{what} must be bytes, not {type(v).__name__}")
+    raise ArgumentTypeError(f"{what} must be bytes, not {type(v).__name__}")
 
 
 def as_path(v: Any) -> str:
     if not isinstance(v, str):
-        raise TypeError(f"path must be a str, not {type(v).__name__}")
+        raise ArgumentTypeError(f"path must be a str, not {type(v).__name__}")
     if not v or "\0" in v:
-        raise ValueError("path must be a non-empty string without NUL bytes")
+        raise ArgumentRangeError("path must be a non-empty string without NUL bytes")
     return v
 
 
@@ -255,7 +255,7 @@ class Process:
         addr = ulong(addr, "addr")
         n = ulong(n, "n")
         if n > 1 << 24:
-            raise ValueError("peek at most 16 MiB at a time")
+            raise ArgumentRangeError("peek at most 16 MiB at a time")
         return self.kernel.phys_read(addr, n)
 
     @syscall
@@ -294,7 +294,7 @@ class Process:
         self._check_runnable("run")
         n = _as_int(instructions, "instructions")
         if n < 0:
-            raise ValueError("instructions must be >= 0")
+            raise ArgumentRangeError("instructions must be >= 0")
         pc = self.mm.entry
         if not pc:
             raise KernelError(E.ENOEXEC, "cpu.no_program",
@@ -792,7 +792,7 @@ class Process:
 
         data = as_bytes(data)
         if len(data) > 8:
-            raise ValueError("PTRACE_POKEDATA writes one word (8 bytes) at most")
+            raise ArgumentRangeError("PTRACE_POKEDATA writes one word (8 bytes) at most")
         access_process_vm(self.kernel, self.kernel.process(cint(pid, "pid")),
                           ulong(addr, "addr"), len(data), data)
         return 0
