@@ -335,6 +335,10 @@ class RomfsFileOps(FileOperations):
         maxpages = (inode.size + ps - 1) // ps
         if pgoff >= maxpages or maxpages - pgoff < lpages:
             return -E.EINVAL
+        if addr != 0:
+            return -E.EINVAL
+        if length > self.mtd.size or pgoff >= self.mtd.size // ps:
+            return -E.EINVAL
         offset = pgoff * ps + inode.data_offset
         if offset >= self.mtd.size:
             return -E.EINVAL
