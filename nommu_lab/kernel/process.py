@@ -782,8 +782,7 @@ class Process:
         """``PTRACE_PEEKDATA`` (one 8-byte word) through ``access_process_vm``."""
         from .ptrace import access_process_vm
 
-        return access_process_vm(self.kernel, self.kernel.process(cint(pid, "pid")),
-                                 ulong(addr, "addr"), 8, None)
+        return access_process_vm(self.kernel, self._tracee(pid), ulong(addr, "addr"), 8, None)
 
     @syscall
     def ptrace_poke(self, pid: Any, addr: Any, data: Any) -> int:
@@ -793,6 +792,12 @@ class Process:
         data = as_bytes(data)
         if len(data) > 8:
             raise ArgumentRangeError("PTRACE_POKEDATA writes one word (8 bytes) at most")
-        access_process_vm(self.kernel, self.kernel.process(cint(pid, "pid")),
-                          ulong(addr, "addr"), len(data), data)
+        access_process_vm(self.kernel, self._tracee(pid), ulong(addr, "addr"), len(data), data)
         return 0
+
+    def _tracee(self, pid: Any) -> Process:
+        target = self.kernel.process(cint(pid, "pid"))
+        if not target.ptraced:
+            raise KernelError(E.ESRCH, "ptrace_check_attach.not_traced",
+                              f"process {target.pid} is not traced; call ptrace_attach({target.pid}) first")
+        return target
