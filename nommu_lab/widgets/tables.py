@@ -1,0 +1,381 @@
+"""Tables linked to the RAM map: regions, a process's VMAs, devices, the event log.
+
+Each table lists what the kernel reports (``Kernel.regions()``,
+``Process.vmas()``, the mount table and drivers, the trace). Picking a row
+sets the shared :class:`~nommu_lab.widgets.base.Selection`, and the RAM map
+highlights the frames behind it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+
+from ..kernel import EventKind
+from ..kernel.constants import S_IFBLK, S_IFCHR, S_IFREG
+from ..kernel.vfs import capability_names
+from .base import Selection, View, address_ranges_to_frames, html_escape, touched_frames
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
+NONE = -1  # option value meaning "nothing selected"
+EVENT_ROWS = 300  # newest events listed in the log
+ALL_CAPS = ("COPY", "DIRECT", "READ", "WRITE", "EXEC")
+
+
+def _rows_layout(rows: int) -> W.Layout:
+    return W.Layout(width="100%")
+
+
+def _select(rows: int, cls: str) -> W.Select:
+    s = W.Select(options=[("(none)", NONE)], value=NONE, rows=rows, layout=_rows_layout(rows))
+    s.add_class("nl-table")
+    s.add_class(cls)
+    return s
+
+
+def _set_options(sel: Any, options: list[tuple[str, Any]], empty: str = "(none)",
+                 prefer: Any = None) -> None:
+    """Replace a Select's or Dropdown's rows, keeping the chosen value when it is still there.
+
+    ``prefer`` is chosen when the old value is gone (None: the "nothing" row).
+    """
+    keep = sel.value
+    values = [v for _, v in options]
+    opts = [(empty, NONE), *options] if prefer is None or not options else list(options)
+    if list(sel.options) != opts:
+        sel.options = opts  # resets the value; set it again below
+    if keep in values:
+        target = keep
+    elif prefer is not None and options:
+        target = prefer if prefer in values else values[-1]
+    else:
+        target = opts[0][1]
+    if sel.value != target:
+        sel.value = target
+
+
+def _region_where(k: Kernel, start: int, end: int) -> str:
+    """Where an address range lives, for ranges outside RAM."""
+    if k.mem.contains(start):
+        return ""
+    for chip in k.bus:
+        if chip.contains(start):
+            return (f"{start:#x}-{end:#x} is in {chip.name} (NOR flash at {chip.base:#x}), "
+                    "mapped in place: no RAM frames used")
+    return f"{start:#x}-{end:#x} is outside RAM"
+
+
+# ---------------------------------------------------------------------------
+class RegionsView(View):
+    """``/proc/maps``: every region on the machine with its usage count.
+
+    Kind ``copy`` means the kernel allocated the frames (``VM_MAPPED_COPY``);
+    ``direct`` means the region points at memory that already existed (flash,
+    page cache, frame buffer).
+    """
+
+    HEADER = "start    -end       perm   pgoff  usage kind   slack path"
+
+    def __init__(self, kernel: Kernel, selection: Selection | None = None, rows: int = 8) -> None:
+        super().__init__(kernel, selection)
+        self.add_class("nl-regions")
+        self.header = W.HTML(f"<pre class='nl-header'>{self.HEADER}</pre>")
+        self.table = _select(rows, "nl-regions-table")
+        self.table.observe(self._on_pick, names="value")
+        self.children = (W.HTML("<b>Regions</b> (/proc/maps: one per distinct piece of mapped memory)"),
+                         self.header, self.table)
+        self.refresh()
+
+    def rows(self) -> list[str]:
+        """One text row per region, in address order."""
+        out = []
+        for r in self.kernel.regions():
+            slack = r.slack // self.kernel.page_size
+            out.append(f"{r.start:08x}-{r.end:08x} {r.perms} {r.pgoff:08x} {r.usage:>5} "
+                       f"{'copy' if r.copy else 'direct':6} {slack:>5} {r.path or '[anon]'}")
+        return out
+
+    def refresh(self) -> None:
+        """Re-list the regions."""
+        regions = self.kernel.regions()
+        _set_options(self.table, list(zip(self.rows(), [r.id for r in regions], strict=True)))
+        self.redraws += 1
+
+    def select_region(self, region_id: int) -> None:
+        """Pick a region by id (as clicking its row does)."""
+        self.table.value = region_id
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        rid = change["new"]
+        if rid == NONE:
+            return
+        for r in self.kernel.regions():
+            if r.id == rid:
+                end = max(r.top, r.end)
+                self.selection.set(address_ranges_to_frames(self.kernel, r.start, end),
+                                   f"region R{r.id} {r.path or 'anonymous'} "
+                                   f"{r.start:#x}-{r.end:#x} (usage {r.usage})",
+                                   _region_where(self.kernel, r.start, end))
+                return
+
+    def describe(self) -> str:
+        """The table as text."""
+        rows = self.rows()
+        return "\n".join([f"Regions ({len(rows)})", self.HEADER, *rows])
+
+
+# ---------------------------------------------------------------------------
+class VmaView(View):
+    """``/proc/<pid>/maps`` of one process: its VMAs, each a window on a region."""
+
+    HEADER = "start    -end       perm   pgoff   region path"
+
+    def __init__(self, kernel: Kernel, selection: Selection | None = None, rows: int = 6) -> None:
+        super().__init__(kernel, selection)
+        self.add_class("nl-vmas")
+        self.pid = W.Dropdown(options=[("(no process)", NONE)], value=NONE, description="Process",
+                              layout=W.Layout(width="260px"))
+        self.pid.add_class("nl-vma-pid")
+        self.pid.observe(lambda _c: self.refresh(), names="value")
+        self.table = _select(rows, "nl-vmas-table")
+        self.table.observe(self._on_pick, names="value")
+        self.children = (W.HTML("<b>VMAs</b> (/proc/&lt;pid&gt;/maps)"), self.pid,
+                         W.HTML(f"<pre class='nl-header'>{self.HEADER}</pre>"), self.table)
+        self.refresh()
+
+    def _proc_options(self) -> list[tuple[str, int]]:
+        return [(f"{p.pid} {p.name}", p.pid) for p in sorted(self.kernel.processes.values(),
+                                                              key=lambda p: p.pid)]
+
+    def rows(self, pid: int) -> list[str]:
+        """One text row per VMA of ``pid``."""
+        p = self.kernel.processes.get(pid)
+        if p is None:
+            return []
+        return [f"{v.start:08x}-{v.end:08x} {v.perms} {v.pgoff:08x} R{v.region.id:<5} "
+                f"{v.path or '[anon]'}" for v in p.vmas()]
+
+    def refresh(self) -> None:
+        """Re-list processes and the chosen process's VMAs."""
+        opts = self._proc_options()
+        _set_options(self.pid, opts, "(no process)", prefer=opts[-1][1] if opts else None)
+        pid = self.pid.value
+        rows = self.rows(pid)
+        _set_options(self.table, [(row, i) for i, row in enumerate(rows)])
+        self.redraws += 1
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        i = change["new"]
+        p = self.kernel.processes.get(self.pid.value)
+        if i == NONE or p is None:
+            return
+        vmas = p.vmas()
+        if i >= len(vmas):
+            return
+        v = vmas[i]
+        self.selection.set(address_ranges_to_frames(self.kernel, v.start, v.end),
+                           f"VMA of pid {p.pid} {v.start:#x}-{v.end:#x} {v.perms} "
+                           f"{v.path or 'anonymous'} (region R{v.region.id})",
+                           _region_where(self.kernel, v.start, v.end))
+
+    def describe(self) -> str:
+        """Every process's maps, by pid."""
+        out = []
+        for _, pid in self._proc_options():
+            p = self.kernel.processes[pid]
+            out.append(f"pid {pid} ({p.name}):")
+            out.extend("  " + row for row in self.rows(pid))
+        return "\n".join(out) if out else "no processes"
+
+
+# ---------------------------------------------------------------------------
+def _caps_of_ops(ops: Any, kind: int | None) -> tuple[list[str] | None, str]:
+    """Capability names of a driver and where they come from.
+
+    ``None`` names means the file has no mmap method at all. Without an
+    ``mmap_capabilities`` method, validate_mmap_request falls back to a
+    default by file type; the same fallback is shown here, marked as such.
+    """
+    if getattr(ops, "mmap", None) is None:
+        return None, "no mmap method: ENODEV"
+    fn = getattr(ops, "mmap_capabilities", None)
+    if fn is not None:
+        try:
+            return capability_names(fn(None)), f"{ops.name}'s mmap_capabilities"
+        except Exception:  # a driver that needs a real file: say so rather than guess
+            return [], "depends on the file"
+    if kind == S_IFCHR:
+        return ["DIRECT", "READ", "WRITE"], "default for a character device"
+    if kind in (S_IFBLK, S_IFREG):
+        return ["COPY"], "default for a block device" if kind == S_IFBLK else "default for a file"
+    return [], "no default"
+
+
+def _badges(names: list[str] | None) -> str:
+    if names is None:
+        return '<span class="nl-badge nl-badge-none">NO MMAP</span>'
+    return "".join(
+        f'<span class="nl-badge nl-badge-{c.lower()} {"on" if c in names else "off"}">{c}</span>'
+        for c in ALL_CAPS)
+
+
+class DevicesView(View):
+    """Mounts and devices with their mmap capabilities, the flash chip's mode,
+    and the regions that map device memory directly."""
+
+    def __init__(self, kernel: Kernel, selection: Selection | None = None) -> None:
+        super().__init__(kernel, selection)
+        self.add_class("nl-devices")
+        self.html = W.HTML()
+        self.children = (self.html,)
+        self.refresh()
+
+    # ---------------------------------------------------------------- data
+    def _mount_rows(self) -> list[tuple[str, str, str, list[str] | None, str]]:
+        k = self.kernel
+        out = []
+        for path, m in sorted(k.mounts.items()):
+            ops = m.sb.file_ops
+            if ops is None:  # find the operations of a regular file on it
+                stack = [m.root]
+                while stack and ops is None:
+                    node = stack.pop()
+                    for child in node.children.values():
+                        if child.kind == S_IFREG:
+                            ops = child.fops
+                            break
+                        if child.is_dir:
+                            stack.append(child)
+            if ops is None:
+                caps, why = None, "no regular files"
+            else:
+                caps, why = _caps_of_ops(ops, S_IFREG)
+            ro = " ro" if m.sb.readonly else ""
+            out.append((path, f"{m.sb.fstype}{ro}", m.sb.source, caps, why))
+        return out
+
+    def _device_rows(self) -> list[tuple[str, str, list[str] | None, str]]:
+        k = self.kernel
+        out = []
+        for path, ops in sorted(k.devices.items()):
+            node = k.lookup(path)
+            caps, why = _caps_of_ops(ops, node.kind if node is not None else None)
+            out.append((path, ops.describe(), caps, why))
+        return out
+
+    def _direct_regions(self, lo: int, hi: int) -> list[str]:
+        return [f"R{r.id} {r.start:#x}-{r.end:#x} {r.path or 'anon'} (usage {r.usage})"
+                for r in self.kernel.regions() if not r.copy and lo <= r.start < hi]
+
+    def _memory_rows(self) -> list[tuple[str, str, list[str]]]:
+        """Device memory the CPU can address, its state, and who maps it directly."""
+        k = self.kernel
+        out = []
+        for chip in k.bus:
+            mode = getattr(chip.mode, "value", str(chip.mode))
+            out.append((f"{chip.name} NOR flash {chip.base:#x}-{chip.base + chip.size:#x}",
+                        f"mode {mode}", self._direct_regions(chip.base, chip.base + chip.size)))
+        fb = getattr(k, "fb", None)
+        if fb is not None:
+            out.append((f"{fb.name} frame buffer {fb.screen_base:#x}-{fb.screen_base + fb.size:#x}",
+                        "RAM set aside at boot",
+                        self._direct_regions(fb.screen_base, fb.screen_base + fb.size)))
+        for path, m in sorted(k.mounts.items()):
+            if m.sb.fstype in ("ramfs", "tmpfs", "rootfs", "devtmpfs"):
+                regs = [f"R{r.id} {r.start:#x}-{r.end:#x} {r.path} (usage {r.usage})"
+                        for r in k.regions() if not r.copy and r.path and k.mount_of(r.path).path == path
+                        and k.mem.contains(r.start)]
+                if regs:
+                    out.append((f"{path} page cache", m.sb.fstype, regs))
+        return out
+
+    # ---------------------------------------------------------------- views
+    def refresh(self) -> None:
+        """Redraw the three tables."""
+        esc = html_escape
+        parts = ['<div class="nl-devices-body"><b>Mounts</b><table class="nl-dev-table">'
+                 "<tr><th>mount</th><th>type</th><th>source</th><th>mmap capabilities</th></tr>"]
+        for path, fstype, source, caps, why in self._mount_rows():
+            parts.append(f"<tr><td>{esc(path)}</td><td>{esc(fstype)}</td><td>{esc(source)}</td>"
+                         f"<td>{_badges(caps)} <i>{esc(why)}</i></td></tr>")
+        parts.append("</table><b>Devices</b><table class='nl-dev-table'>"
+                     "<tr><th>node</th><th>driver</th><th>mmap capabilities</th></tr>")
+        for path, desc, caps, why in self._device_rows():
+            parts.append(f"<tr><td>{esc(path)}</td><td>{esc(desc)}</td>"
+                         f"<td>{_badges(caps)} <i>{esc(why)}</i></td></tr>")
+        parts.append("</table><b>Device memory and direct mappings</b><table class='nl-dev-table'>"
+                     "<tr><th>memory</th><th>state</th><th>regions mapping it directly</th></tr>")
+        for what, state, regs in self._memory_rows():
+            cls = "nl-flash-busy" if "flash" in what and "read-array" not in state else ""
+            parts.append(f"<tr><td>{esc(what)}</td><td class='nl-mode {cls}'>{esc(state)}</td>"
+                         f"<td>{'<br>'.join(esc(r) for r in regs) or '-'}</td></tr>")
+        parts.append("</table></div>")
+        self.html.value = "".join(parts)
+        self.redraws += 1
+
+    def describe(self) -> str:
+        """Mounts, devices and device memory as text."""
+        def caps_text(caps: list[str] | None, why: str) -> str:
+            return ("NO MMAP" if caps is None else "|".join(caps) or "-") + f" ({why})"
+
+        lines = ["Mounts:"]
+        lines += [f"  {p:<10} {t:<9} {s:<10} {caps_text(c, w)}" for p, t, s, c, w in self._mount_rows()]
+        lines.append("Devices:")
+        lines += [f"  {p:<11} {d:<28} {caps_text(c, w)}" for p, d, c, w in self._device_rows()]
+        lines.append("Device memory:")
+        for what, state, regs in self._memory_rows():
+            lines.append(f"  {what}: {state}; direct: {', '.join(regs) or 'none'}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+class EventLog(View):
+    """The trace, newest first: each event's rule and sentence.
+
+    Picking an event highlights the frames (or region) it says it touched.
+    """
+
+    def __init__(self, kernel: Kernel, selection: Selection | None = None, rows: int = 10) -> None:
+        super().__init__(kernel, selection)
+        self.add_class("nl-events")
+        self.table = _select(rows, "nl-events-table")
+        self.table.observe(self._on_pick, names="value")
+        self.children = (W.HTML("<b>Event log</b> (newest first: rule, then what the kernel did and why)"),
+                         self.table)
+        self.refresh()
+
+    def events(self, limit: int = EVENT_ROWS) -> list[Any]:
+        """The newest ``limit`` events, newest first."""
+        tr = self.kernel.trace
+        return list(reversed(tr.since(max(0, tr.last_seq - limit))))
+
+    @staticmethod
+    def row(ev: Any) -> str:
+        """``#seq pid  kind  rule: sentence``."""
+        pid = f"pid {ev.pid}" if ev.pid is not None else "kernel"
+        mark = "!" if ev.kind in (EventKind.REFUSED, EventKind.HAZARD) else " "
+        return f"{mark}#{ev.seq:<4} {pid:<7} {ev.kind.value:<8} {ev.rule}: {ev.text}"
+
+    def refresh(self) -> None:
+        """Re-list the newest events."""
+        _set_options(self.table, [(self.row(e), e.seq) for e in self.events()])
+        self.redraws += 1
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        seq = change["new"]
+        if seq == NONE:
+            return
+        for ev in self.events():
+            if ev.seq == seq:
+                self.selection.set(touched_frames(self.kernel, ev.touched),
+                                   f"event #{ev.seq} {ev.rule}",
+                                   "" if ev.touched else "this event names no frames or region")
+                return
+
+    def describe(self, limit: int = 20) -> str:
+        """The newest ``limit`` events as text."""
+        evs = self.events(limit)
+        return "\n".join([f"Events (newest first, {len(evs)} shown)", *map(self.row, evs)])
