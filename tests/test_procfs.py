@@ -1,0 +1,192 @@
+"""/proc/maps, /proc/PID/maps and /proc/meminfo text (kernel-notes §5, §11).
+
+Format of ``nommu_region_show`` / ``nommu_vma_show``: ``%08lx-%08lx``, four
+permission characters (capital ``S`` for shared), ``%08llx`` offset,
+``%02x:%02x`` device, decimal inode and one space; a file or ``[stack]`` is
+written after ``seq_pad``: spaces up to column 25 + 6·sizeof(void*) − 1 (72
+on the 64-bit board, 48 on a 32-bit one), then one more space.
+"""
+
+from __future__ import annotations
+
+import re
+from errno import *
+
+import pytest
+from _nommu import ANON, PS, RW, RX, board, make_shm_file, refused
+
+import nommu_lab as nl
+from nommu_lab.constants import *
+
+
+def head(start, end, perms, off, dev, ino):
+    return f"{start:08x}-{end:08x} {perms} {off:08x} {dev} {ino} "
+
+
+def padded(h, name, width=72):
+    return h + " " * (width - len(h)) + " " + name
+
+
+@pytest.fixture
+def k():
+    return board()
+
+
+def test_anonymous_line_ends_after_inode_space(k):
+    """§5.1.7: anonymous lines end right after the inode's trailing space."""
+    p = k.spawn()
+    a = p.mmap(0, 2 * PS, RW, ANON)
+    assert k.proc_maps() == f"{a:08x}-{a + 2 * PS:08x} rw-p 00000000 00:00 0 \n"
+    assert p.maps() == k.proc_maps()
+
+
+def test_file_line_padded_to_column_72(k):
+    """§5.1.8: file lines are padded to 72 characters on 64-bit, one space, then the path."""
+    p = k.spawn()
+    fd = p.open("/mnt/disk/pattern.bin")
+    a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, fd, PS)
+    ino = p.fstat(fd).st_ino
+    want = padded(head(a, a + 3 * PS, "r--p", PS, "fe:00", ino), "/mnt/disk/pattern.bin")
+    assert k.proc_maps() == want + "\n"
+    assert p.maps() == want + "\n"
+    assert want.index("/mnt") == 73
+
+
+def test_romfs_xip_line(k):
+    """§5.1: a direct romfs region on the MTD block device 31:0, unaligned start."""
+    p = k.spawn()
+    fd = p.open("/rom/etc/motd")
+    a = p.mmap(0, 21, PROT_READ, MAP_PRIVATE, fd, 0)
+    ino = p.fstat(fd).st_ino
+    assert k.proc_maps() == padded(head(a, a + PS, "r--p", 0, "1f:00", ino), "/rom/etc/motd") + "\n"
+
+
+def test_32bit_board_pads_to_column_48():
+    """§5.1.8: the width is 25 + 6·sizeof(void*) − 1: 48 on a 32-bit board."""
+    k = nl.Kernel(4 << 20, word_size=32)
+    p = k.spawn()
+    fd = p.open("/tmp/f", O_CREAT | O_RDWR)
+    p.ftruncate(fd, PS)
+    a = p.mmap(0, PS, PROT_READ, MAP_SHARED, fd, 0)
+    line = k.proc_maps().rstrip("\n")
+    h = head(a, a + PS, "r--S", 0, f"00:{k.lookup('/tmp/f').sb.dev[1]:02x}", p.fstat(fd).st_ino)
+    assert line == padded(h, "/tmp/f", 48)
+
+
+@pytest.mark.parametrize("prot,flags,perms", [
+    (RW, MAP_SHARED, "rw-S"),
+    (PROT_READ, MAP_SHARED, "r--S"),
+    (PROT_READ, MAP_PRIVATE, "r--p"),  # ≥6.3: p, not s (§2.2)
+    (RX, MAP_PRIVATE, "r-xp"),
+    (RW, MAP_PRIVATE, "rw-p"),
+])
+def test_permission_characters(k, prot, flags, perms):
+    """§5.1.4 / §2.2: capital S for VM_SHARED; read-only private file maps print p (≥6.3)."""
+    p = k.spawn()
+    fd = make_shm_file(p, "/tmp/perm", PS)
+    p.mmap(0, PS, prot, flags, fd, 0)
+    assert k.proc_maps().split()[1] == perms
+    assert p.maps().split()[1] == perms
+
+
+def test_two_processes_share_one_line_usage_2(k):
+    """§7.2 / issue 2: two processes at the same address: one /proc/maps line, usage 2."""
+    p, q = k.spawn(), k.spawn()
+    fd = make_shm_file(p, "/dev/shm/seg", 2 * PS)
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    b = q.mmap(0, 2 * PS, RW, MAP_SHARED, q.open("/dev/shm/seg", O_RDWR), 0)
+    assert a == b
+    lines = k.proc_maps().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(" /dev/shm/seg")
+    assert [r.usage for r in k.regions()] == [2]
+    assert p.maps() == q.maps() == lines[0] + "\n"
+
+
+def test_proc_maps_prints_creator_flags_pid_maps_the_vma(k):
+    """§1.1: /proc/maps prints the region (creator's) flags; /proc/PID/maps the VMA's."""
+    p, q = k.spawn(), k.spawn()
+    a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/notes.txt"), 0)
+    b = q.mmap(0, PS, RX, MAP_PRIVATE, q.open("/mnt/disk/notes.txt"), 0)
+    assert a == b
+    assert k.proc_maps().split()[1] == "r--p"
+    assert q.maps().split()[1] == "r-xp"
+    assert p.maps().split()[1] == "r--p"
+
+
+def test_anonymous_offset_printed_in_proc_maps_only(k):
+    """§5.1.5 / §5.2: the region's pgoff is printed in /proc/maps; anon VMAs print 0."""
+    p = k.spawn()
+    a = p.mmap(0, PS, RW, ANON, -1, 5 * PS)
+    assert k.proc_maps() == head(a, a + PS, "rw-p", 5 * PS, "00:00", 0) + "\n"
+    assert p.maps() == head(a, a + PS, "rw-p", 0, "00:00", 0) + "\n"
+
+
+def test_lines_in_address_order(k):
+    """§5.1: one line per region in ascending vm_start; §5.2: VMAs in address order."""
+    p = k.spawn()
+    addrs = [p.mmap(0, n * PS, RW, ANON) for n in (4, 1, 2)]
+    addrs.append(p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0))
+    starts = [int(x[:8], 16) for x in k.proc_maps().splitlines()]
+    assert starts == sorted(addrs)
+    assert [int(x[:8], 16) for x in p.maps().splitlines()] == sorted(addrs)
+
+
+def test_stack_tag_for_exec_stack(k):
+    """§5.2: an anonymous VMA containing start_stack gets the padded [stack] tag."""
+    p = k.spawn()
+    p.execve("/rom/bin/hello-fdpic")
+    lines = p.maps().splitlines()
+    tagged = [x for x in lines if x.endswith("[stack]")]
+    assert len(tagged) == 1
+    line = tagged[0]
+    h = line[:72].rstrip(" ") + " "
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{8} rw-p 00000000 00:00 0 ", h)
+    assert line == padded(h, "[stack]")
+    assert "[stack]" not in k.proc_maps()  # /proc/maps has no tags
+    assert "[heap]" not in p.maps()
+
+
+def test_proc_files_are_readable_through_the_vfs(k):
+    """/proc/maps and /proc/meminfo can be read with open/read and agree with the API."""
+    p = k.spawn()
+    p.mmap(0, 3 * PS, RW, ANON)
+    fd = p.open("/proc/maps")
+    assert p.read(fd, 1 << 16).decode() == k.proc_maps()
+    m = p.read(p.open("/proc/meminfo"), 4096).decode()
+    fields = {x.split(":")[0]: int(x.split()[1]) for x in m.splitlines()}
+    assert fields["MmapCopy"] == k.meminfo()["MmapCopy"] == 12
+    assert fields["MemFree"] == k.meminfo()["MemFree"]
+
+
+def test_proc_maps_cannot_be_mapped(k):
+    """Verified: no mmap method means ENODEV even with a read method (/proc/self/maps)."""
+    p = k.spawn()
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/proc/maps"), 0, errno=ENODEV)
+
+
+def test_exited_process_has_no_maps(k):
+    """/proc/PID goes with the process."""
+    p = k.spawn()
+    p.exit(0)
+    with pytest.raises(nl.KernelError) as ei:
+        p.maps()
+    assert ei.value.errno == ESRCH
+
+
+def test_vfork_child_maps_are_the_parents(k):
+    """§6.1: a vfork child shares the mm, so its maps are the parent's."""
+    p = k.spawn()
+    p.mmap(0, PS, RW, ANON)
+    c = p.vfork()
+    c.mmap(0, 2 * PS, RW, ANON)
+    assert c.maps() == p.maps() and len(p.maps().splitlines()) == 2
+
+
+def test_meminfo_mmapcopy_counts_copy_pages_only(k):
+    """§11: MmapCopy = pages kept by copies (slack included); direct mappings cost nothing."""
+    p = k.spawn()
+    p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/data/pattern.bin"), 0)  # XIP
+    p.mmap(0, 8 * PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0)
+    assert k.meminfo()["MmapCopy"] == 0
+    p.mmap(0, 3 * PS, RW, ANON)
+    assert k.meminfo()["MmapCopy"] == 12
