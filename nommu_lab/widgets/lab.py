@@ -82,6 +82,7 @@ class Lab(W.VBox):
         self.views: list[View] = [self.ram, self.regions, self.vmas, self.devices, self.events,
                                   self.controls, self.timetravel]
         self.session.on_kernel_change(self._rebind)
+        self.controls.proc.observe(self._follow_process, names="value")
         self.add_class("nl-lab")
         css = W.HTML(_CSS)
         if presenter:
@@ -106,6 +107,11 @@ class Lab(W.VBox):
                         W.Box([self.timetravel], layout=W.Layout(width="40%"))]),
                 self.devices,
             )
+
+    def _follow_process(self, change: dict[str, Any]) -> None:
+        """The VMA table shows the process the controls act on."""
+        if change["new"] is not None and change["new"] >= 0:
+            self.vmas.show(change["new"])
 
     # ------------------------------------------------------------ the machine
     @property

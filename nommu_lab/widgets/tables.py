@@ -139,12 +139,24 @@ class VmaView(View):
         self.pid = W.Dropdown(options=[("(no process)", NONE)], value=NONE, description="Process",
                               layout=W.Layout(width="260px"))
         self.pid.add_class("nl-vma-pid")
-        self.pid.observe(lambda _c: self.refresh(), names="value")
+        self._wanted: int | None = None
+        self.pid.observe(self._on_pid, names="value")
         self.table = _select(rows, "nl-vmas-table")
         self.table.observe(self._on_pick, names="value")
         self.children = (W.HTML("<b>VMAs</b> (/proc/&lt;pid&gt;/maps)"), self.pid,
                          W.HTML(f"<pre class='nl-header'>{self.HEADER}</pre>"), self.table)
         self.refresh()
+
+    def _on_pid(self, change: dict[str, Any]) -> None:
+        if change["new"] != NONE:
+            self._wanted = change["new"]
+        self.refresh()
+
+    def show(self, pid: int) -> None:
+        """Show ``pid``'s VMAs (now, or as soon as the process appears in the list)."""
+        self._wanted = pid
+        if pid in [v for _, v in self.pid.options]:
+            self.pid.value = pid
 
     def _proc_options(self) -> list[tuple[str, int]]:
         return [(f"{p.pid} {p.name}", p.pid) for p in sorted(self.kernel.processes.values(),
@@ -162,6 +174,9 @@ class VmaView(View):
         """Re-list processes and the chosen process's VMAs."""
         opts = self._proc_options()
         _set_options(self.pid, opts, "(no process)", prefer=opts[-1][1] if opts else None)
+        if self._wanted is not None and self._wanted != self.pid.value and \
+                self._wanted in [v for _, v in opts]:
+            self.pid.value = self._wanted
         pid = self.pid.value
         rows = self.rows(pid)
         _set_options(self.table, [(row, i) for i, row in enumerate(rows)])
