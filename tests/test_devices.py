@@ -1,0 +1,293 @@
+"""Devices of the default board and their real mmap answers (kernel-notes §2.9, §9).
+
+fb0 (fbdev: default chardev capabilities), mtd0 (mtdchar, ROM type), ram0
+(brd: default COPY), ttyS0 and pipes (no mmap: ENODEV), sockets (EINVAL),
+/dev/zero, romfs on the MTD (XIP, not page aligned), the ext2 disk (copies,
+sharing violation), the NOR flash status hazard.
+"""
+
+from __future__ import annotations
+
+import functools
+from errno import *
+
+import pytest
+from _nommu import FLASH_BASE, PS, RW, RX, board, refused, region_of
+
+from nommu_lab.constants import *
+from nommu_lab.kernel.devices import FlashMode, SimpleDriver
+
+
+@pytest.fixture
+def k():
+    return board()
+
+
+@pytest.fixture
+def p(k):
+    return k.spawn()
+
+
+# --- fb0 -------------------------------------------------------------------------
+def test_fb0_shared_maps_screen_memory(k, p):
+    """§2.9 fbdev: default DIRECT|READ|WRITE; MAP_SHARED RW → screen_base."""
+    fd = p.open("/dev/fb0", O_RDWR)
+    a = p.mmap(0, 8 * PS, RW, MAP_SHARED, fd, 0)
+    assert a == k.fb.screen_base and a % PS == 0
+    p.poke(a, b"\x01\x02")
+    assert p.pread(fd, 2, 0) == b"\x01\x02"
+    assert region_of(k, a).perms == "rw-S" and k.meminfo()["MmapCopy"] == 0
+
+
+def test_fb0_vma_marked_io_region_keeps_creator_flags(k, p):
+    """§9: the driver's remap marks the VMA VM_IO|VM_PFNMAP; the region keeps its flags."""
+    a = p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0)
+    assert p.vmas()[0].flags & (VM_IO | VM_PFNMAP) == VM_IO | VM_PFNMAP
+    assert not region_of(k, a).flags & VM_IO
+
+
+def test_fb0_private_exec_and_range(k, p):
+    """§2.9: private → ENODEV; PROT_EXEC shared → EINVAL; too long → EINVAL from the driver."""
+    fd = p.open("/dev/fb0", O_RDWR)
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=ENODEV)
+    refused(k, p.mmap, 0, PS, RW | PROT_EXEC, MAP_SHARED, fd, 0, errno=EINVAL)
+    refused(k, p.mmap, 0, 9 * PS, RW, MAP_SHARED, fd, 0, errno=EINVAL,
+            rule="do_mmap.get_unmapped_area_failed")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "MODEL BUG (inferred from code, kernel-notes §2.9 'only offset 0 is meaningful' + §9): "
+    "FramebufferOps.mmap accepts any VMA, so mmap(fb0, PS, RW, MAP_SHARED, offset=PS) returns "
+    "screen_base+1 (an unaligned VMA); Linux's fb_io_mmap -> vm_iomap_memory -> no-MMU "
+    "remap_pfn_range refuses addr != pfn<<PAGE_SHIFT with EINVAL"))
+def test_fb0_nonzero_offset_is_refused(k, p):
+    """§2.9 / §9: get_fb_unmapped_area adds the page number as bytes; the remap check fails."""
+    fd = p.open("/dev/fb0", O_RDWR)
+    refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, PS, errno=EINVAL)
+
+
+# --- mtd0 ------------------------------------------------------------------------
+def test_mtd0_shared_readonly_maps_flash(k, p):
+    """§2.9 mtdchar ROM: COPY|DIRECT|EXEC|READ; MAP_SHARED RO → flash + offset."""
+    fd = p.open("/dev/mtd0")
+    assert p.mmap(0, PS, PROT_READ, MAP_SHARED, fd, 0) == FLASH_BASE
+    assert p.mmap(0, PS, RX, MAP_SHARED, fd, 2 * PS) == FLASH_BASE + 2 * PS
+    assert k.meminfo()["MmapCopy"] == 0
+
+
+def test_mtd0_private_readonly_is_eacces(k, p):
+    """Verified / §2.9: mtdchar's mmap accepts only VM_SHARED VMAs: private RO → EACCES."""
+    fd = p.open("/dev/mtd0")
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=EACCES)
+
+
+def test_mtd0_private_writable_is_a_copy(k, p):
+    """§2.1.6.5: PROT_WRITE private drops DIRECT: a copy of the flash bytes in RAM."""
+    fd = p.open("/dev/mtd0")
+    a = p.mmap(0, PS, RW, MAP_PRIVATE, fd, 0)
+    assert k.mem.contains(a, PS) and p.peek(a, 8) == b"-rom1fs-"
+    assert k.meminfo()["MmapCopy"] == 4
+
+
+def test_mtd0_rom_cannot_be_opened_for_writing(k, p):
+    """mtdchar_open: a read-only MTD refuses O_RDWR/O_WRONLY (EACCES)."""
+    refused(k, p.open, "/dev/mtd0", O_RDWR, errno=EACCES)
+
+
+def test_mtd0_range_checks(k, p):
+    """§2.9 mtdchar get_unmapped_area: length > device or offset out of range → EINVAL."""
+    fd = p.open("/dev/mtd0")
+    refused(k, p.mmap, 0, (1 << 20) + PS, PROT_READ, MAP_SHARED, fd, 0, errno=EINVAL)
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, fd, 1 << 20, errno=EINVAL)
+    refused(k, p.mmap, 0, 2 * PS, PROT_READ, MAP_SHARED, fd, (1 << 20) - PS, errno=EINVAL)
+
+
+# --- ram0, tty, pipes, sockets, /dev/zero ----------------------------------------
+def test_ram0_private_copy_shared_enodev(k, p):
+    """§2.9 / verified: a block device maps private as a copy and refuses MAP_SHARED."""
+    fd = p.open("/dev/ram0", O_RDWR)
+    p.pwrite(fd, b"blk", PS)
+    a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, PS)
+    assert p.peek(a, 3) == b"blk" and region_of(k, a).copy
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, fd, 0, errno=ENODEV)
+
+
+@pytest.mark.parametrize("flags", [MAP_PRIVATE, MAP_SHARED])
+def test_tty_and_pipes_enodev(k, p, flags):
+    """Verified: pipes, FIFOs, ttys, /dev/null → ENODEV (no mmap method)."""
+    for fd in (p.open("/dev/ttyS0", O_RDWR), *p.pipe(), p.open("/dev/null", O_RDWR)):
+        refused(k, p.mmap, 0, PS, PROT_READ, flags, fd, 0, errno=ENODEV)
+
+
+def test_sockets_einval(k, p):
+    """§2.1.6.2 / §12 #10: a socket → EINVAL (inode type has no default capabilities)."""
+    s = p.socket()
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, s, 0, errno=EINVAL)
+    refused(k, p.mmap, 0, PS, RW, MAP_SHARED, s, 0, errno=EINVAL)
+
+
+def test_dev_zero_private_is_zero_copy_shared_enodev(k, p):
+    """§2.9: /dev/zero COPY only: private = zero-filled copy; shared → ENODEV.
+    (Linux 6.12 gives EINVAL, kernel bug 7; the model shows the intended behaviour
+    and names the bug in the trace.)"""
+    fd = p.open("/dev/zero", O_RDWR)
+    a = p.mmap(0, 2 * PS, RW, MAP_PRIVATE, fd, 0)
+    assert p.peek(a, 2 * PS) == bytes(2 * PS) and region_of(k, a).copy
+    assert any(e.rule == "kernel_bug.7.dev_zero_kernel_read" for e in k.trace)
+    refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, 0, errno=ENODEV)
+
+
+# --- romfs on the MTD --------------------------------------------------------------
+def test_romfs_xip_not_page_aligned(k, p):
+    """Verified: romfs-on-MTD RO maps are direct at an address 16-byte aligned, not page aligned."""
+    for path in ("/rom/etc/motd", "/rom/data/pattern.bin", "/rom/data/page.bin"):
+        fd = p.open(path)
+        a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
+        ino = k.lookup(path)
+        assert a == FLASH_BASE + ino.data_offset
+        assert a % 16 == 0
+        assert p.peek(a, 16) == p.pread(fd, 16, 0)
+    assert k.meminfo()["MmapCopy"] == 0
+    assert any(r.start % PS for r in k.regions())
+
+
+def test_romfs_shared_readonly_shares_the_xip_region(k, p):
+    """Verified: MAP_SHARED read-only also maps the flash directly (same region)."""
+    a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
+    q = k.spawn()
+    b = q.mmap(0, PS, PROT_READ, MAP_SHARED, q.open("/rom/etc/motd"), 0)
+    assert b == a and region_of(k, a).usage == 2
+
+
+def test_romfs_writable_private_is_page_aligned_copy(k, p):
+    """Verified: PROT_WRITE private makes a page-aligned copy."""
+    a = p.mmap(0, PS, RW, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
+    assert a % PS == 0 and k.mem.contains(a, PS)
+    assert p.peek(a, 21) == b"Welcome to nommu-lab\n" and p.peek(a + 21, 4) == bytes(4)
+
+
+def test_romfs_open_for_writing_is_erofs(k, p):
+    """Verified: opening a romfs file for writing gives EROFS."""
+    refused(k, p.open, "/rom/etc/motd", O_RDWR, errno=EROFS)
+    refused(k, p.open, "/rom/new", O_CREAT | O_WRONLY, errno=EROFS)
+
+
+def test_romfs_past_eof_is_einval_no_copy_fallback(k, p):
+    """§2.9 romfs: mapping past EOF (page granular) → EINVAL, returned as is (§2.5)."""
+    fd = p.open("/rom/data/pattern.bin")  # 10000 bytes: 3 pages
+    refused(k, p.mmap, 0, 4 * PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=EINVAL,
+            rule="do_mmap.get_unmapped_area_failed")
+    a = p.mmap(0, 4 * PS, RW, MAP_PRIVATE, fd, 0)  # writable: a copy, zero after EOF
+    assert p.peek(a + 10000, 4 * PS - 10000) == bytes(4 * PS - 10000)
+
+
+# --- ext2 on a block device ---------------------------------------------------------
+def test_ext2_copies_are_shared(k, p):
+    """Verified: ext2 MAP_PRIVATE makes a page-aligned copy that later requests share."""
+    a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
+    q = k.spawn()
+    b = q.mmap(0, PS, RX, MAP_PRIVATE, q.open("/mnt/disk/pattern.bin"), 2 * PS)
+    assert a % PS == 0 and b == a + 2 * PS and region_of(k, a).usage == 2
+
+
+def test_ext2_sharing_violation(k, p):
+    """§2.4.5 / verified: an inexact overlap with a copy of a COPY-only file → EINVAL."""
+    fd = p.open("/mnt/disk/pattern.bin")
+    p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    refused(k, p.mmap, 0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, PS, errno=EINVAL,
+            rule="do_mmap.sharing_violation")
+    # a superset also violates
+    refused(k, p.mmap, 0, 3 * PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=EINVAL,
+            rule="do_mmap.sharing_violation")
+    # a writable private request never searches, so it is fine
+    assert p.mmap(0, 3 * PS, RW, MAP_PRIVATE, fd, 0) % PS == 0
+
+
+def test_ext2_shared_enodev(k, p):
+    """Verified: ext2 MAP_SHARED → ENODEV."""
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, p.open("/mnt/disk/notes.txt"), 0,
+            errno=ENODEV)
+
+
+# --- a notebook's own driver ---------------------------------------------------------
+def test_driver_get_unmapped_area_enosys_falls_back_to_copy(k, p):
+    """§2.5: get_unmapped_area ENOSYS → copy for MAP_PRIVATE (COPY present), ENODEV for shared."""
+    drv = k.register_driver("/dev/d", SimpleDriver(
+        capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ, unmapped_area="enosys"))
+    fd = p.open("/dev/d")
+    a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    assert region_of(k, a).copy
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, fd, PS, errno=ENODEV,
+            rule="do_mmap.get_unmapped_area_enosys")
+    assert any(c.startswith("get_unmapped_area") for c in drv.calls)
+
+
+def test_driver_get_unmapped_area_error_returned_unchanged(k, p):
+    """§2.5: any other error from get_unmapped_area is returned (no copy fallback)."""
+    k.register_driver("/dev/e", SimpleDriver(
+        capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ, unmapped_area=EBUSY))
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/e"), 0, errno=EBUSY)
+
+
+def test_driver_mmap_enosys_private_copy_shared_enodev(k, p):
+    """§2.6: the driver's mmap ENOSYS → copy (private) / ENODEV (shared)."""
+    k.register_driver("/dev/m", SimpleDriver(
+        capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ | NOMMU_MAP_WRITE,
+        mmap_result=-ENOSYS))
+    fd = p.open("/dev/m", O_RDWR)
+    a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    assert region_of(k, a).copy
+    refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, PS, errno=ENODEV,
+            rule="do_mmap_shared_file.enosys")
+
+
+def test_duplicate_direct_region_start_is_refused_as_kernel_bug(k, p):
+    """§15 / §9: two MAP_SHARED maps at one offset with different lengths would BUG();
+    the model refuses with KernelBug and changes nothing."""
+    from nommu_lab import KernelBug
+
+    fd = p.open("/dev/fb0", O_RDWR)
+    p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
+    d = k.state_digest()
+    with pytest.raises(KernelBug) as ei:
+        p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    assert ei.value.errno is None and ei.value.rule == "add_nommu_region.duplicate_start"
+    assert k.state_digest() == d
+
+
+# --- NOR flash hazard ------------------------------------------------------------------
+def test_flash_status_hazard_xip_reads_status_copies_unaffected(k, p):
+    """Document 'flash-status hazard': direct (XIP) mappings read status bytes while the
+    chip programs; copies are unaffected; read-array mode restores the data."""
+    fd = p.open("/rom/etc/motd")
+    xip = p.mmap(0, 21, PROT_READ, MAP_PRIVATE, fd, 0)
+    copy = p.mmap(0, 21, RW, MAP_PRIVATE, fd, 0)
+    k.mtd_program(0xF0000, b"\x00")
+    assert k.flash.mode is FlashMode.PROGRAM
+    assert p.peek(xip, 4) == bytes(4)  # status register, not data
+    assert p.peek(copy, 4) == b"Welc"
+    assert any(e.rule == "flash_status_hazard" for e in k.trace)
+    k.mtd_complete()
+    assert p.peek(xip, 4) == b"Welc"
+
+
+def test_flash_guard_refuses_while_mapped(k, p):
+    """A careful driver refuses to leave read-array mode while the chip is mapped (EBUSY)."""
+    a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
+    e = refused(k, functools.partial(k.mtd_program, guard=True), 0xF0000, b"\x00", errno=EBUSY,
+                rule="mtd.guard.direct_mappings")
+    assert "/rom/etc/motd" in str(e)
+    p.munmap(a, PS)
+    k.mtd_program(0xF0000, b"\x00", guard=True)
+    k.mtd_complete()
+
+
+def test_xip_program_dies_with_sigill_while_flash_busy(k):
+    """The flash hazard: a program executing in place fetches status bytes and dies."""
+    p = k.spawn()
+    p.execve("/rom/bin/hello")
+    assert p.run(4) == 4
+    k.mtd_erase(0xF0000)
+    assert p.run(4) == 0 and not p.alive
+    k.mtd_complete()
+    k.check()
