@@ -1,0 +1,226 @@
+"""Turn a raw transcript into relations that both sides can be compared on.
+
+Absolute addresses differ between the model and the real kernel (and even
+between two boots), so they are never compared.  What is compared, per step:
+
+``result``
+    ``"ok"``, an errno name (``"EINVAL"``), or a number where the number is the
+    lesson (bytes written, a futex wake count, a sysctl value, a file size).
+addresses (mmap, mremap, shmat)
+    ``page_aligned``; ``block_aligned`` (aligned to the power-of-two block
+    the buddy allocator would hand out for that length); ``align16``;
+    ``same_as`` (the live labels with the same address); ``inside`` (the live
+    mappings it lies in, as ``label+offset``); ``sign_extended`` (kernel bug 4);
+    ``reuses`` (an unmapped label's address; only with ``!reuse``).
+``mmapcopy_delta_pages``
+    the change of ``MmapCopy`` since the previous ``meminfo`` step, in pages
+    (``"baseline"`` for the first).  Starting, exec'ing or ending a process
+    loads or frees a program image, which is board-specific (the model's
+    hello is not the oracle's runner), so the first ``meminfo`` after a
+    ``spawn``, ``exec`` or ``exit`` is a new baseline.
+``lines``
+    /proc maps lines whose address is a label's, with the address replaced by
+    the label: ``a len=0x3000 rw-p off=0x0 dev=no ino=no``, then the path.
+    Lines of mappings the scenario did not make (program images, stacks of
+    helper processes) are left out.
+``bytes``
+    what peek/read returned, in hex.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from nommu_lab.fidelity.linux import PAGE_SIZE, errno_name
+from nommu_lab.fidelity.scenario import Ref, Scenario, Step
+from nommu_lab.fidelity.transcript import RawStep
+
+Relations = dict[str, Any]
+
+_MAPS = re.compile(
+    r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+)\s*(.*?)\s*$"
+)
+
+
+def is_error(ret: int) -> bool:
+    return -4095 <= ret < 0
+
+
+def block_bytes(length: int) -> int:
+    """Size of the buddy block a copy of ``length`` bytes is carved from."""
+    pages = max(1, -(-length // PAGE_SIZE))
+    order = (pages - 1).bit_length()
+    return PAGE_SIZE << order
+
+
+def sign_extended(addr: int) -> bool:
+    """An address that went through a 32-bit int on a 64-bit kernel (bug 4)."""
+    return addr >> 31 == 0x1FFFFFFFF
+
+
+@dataclass
+class _Mapping:
+    label: str
+    addr: int
+    length: int
+
+
+@dataclass
+class MapsLine:
+    start: int
+    end: int
+    perms: str
+    offset: int
+    dev: str
+    inode: int
+    path: str
+
+
+def parse_maps_line(line: str) -> MapsLine | None:
+    """One line of /proc/maps or /proc/PID/maps; None if it is not one."""
+    m = _MAPS.match(line)
+    if not m:
+        return None
+    s, e, perms, off, dev, ino, path = m.groups()
+    return MapsLine(int(s, 16), int(e, 16), perms, int(off, 16), dev, int(ino), path)
+
+
+class Normaliser:
+    """Walks one scenario's raw steps, keeping track of the labelled mappings."""
+
+    def __init__(self, sc: Scenario, steps: list[RawStep]) -> None:
+        self.sc = sc
+        self.raw = steps
+        self.live: list[_Mapping] = []
+        self.dead: list[_Mapping] = []
+        self.last_copy: int | None = None
+
+    # ------------------------------------------------------------- values
+    def value(self, a: object) -> int:
+        if isinstance(a, Ref):
+            st = self.raw[a.step] if a.step < len(self.raw) else {}
+            key = "ret2" if a.which else "ret"
+            return int(st.get(key, 0)) + a.offset
+        if isinstance(a, int):
+            return a
+        return 0
+
+    def label_at(self, addr: int) -> str | None:
+        for m in self.live:
+            if m.addr == addr:
+                return m.label
+        for m in self.live:
+            if m.addr < addr < m.addr + m.length:
+                return f"{m.label}+{addr - m.addr:#x}"
+        for m in reversed(self.dead):
+            if m.addr == addr:
+                return f"{m.label}(unmapped)"
+        return None
+
+    # ---------------------------------------------------------- relations
+    def address(self, st: Step, addr: int, length: int) -> Relations:
+        rel: Relations = {
+            "result": "ok",
+            "page_aligned": addr % PAGE_SIZE == 0,
+            "block_aligned": addr % block_bytes(length) == 0,
+            "align16": addr % 16 == 0,
+            "sign_extended": sign_extended(addr),
+            "same_as": sorted(m.label for m in self.live if m.addr == addr),
+            "inside": sorted(
+                f"{m.label}+{addr - m.addr:#x}" for m in self.live if m.addr < addr < m.addr + m.length
+            ),
+        }
+        if st.check_reuse:
+            rel["reuses"] = sorted(m.label for m in self.dead if m.addr == addr)
+        return rel
+
+    def maps(self, lines: list[str]) -> list[str]:
+        shapes: list[str] = []
+        for text in lines:
+            ml = parse_maps_line(text)
+            if ml is None:
+                continue
+            label = self.label_at(ml.start)
+            if label is None:
+                continue
+            shapes.append(
+                f"{label} len={ml.end - ml.start:#x} {ml.perms} off={ml.offset:#x} "
+                f"dev={'no' if ml.dev == '00:00' else 'yes'} ino={'yes' if ml.inode else 'no'}"
+                + (f" {ml.path}" if ml.path else "")
+            )
+        return sorted(shapes)
+
+    def kill(self, addr: int, length: int | None) -> None:
+        for m in list(self.live):
+            if m.addr == addr and (length is None or -(-length // PAGE_SIZE) >= -(-m.length // PAGE_SIZE)):
+                self.live.remove(m)
+                self.dead.append(m)
+
+    def shm_size(self, st: Step) -> int:
+        ref = st.args[0]
+        if isinstance(ref, Ref):
+            src = self.sc.steps[ref.step]
+            if src.op == "shmget":
+                return self.value(src.args[1])
+        return PAGE_SIZE
+
+    def step(self, st: Step, raw: RawStep) -> Relations:
+        if st.op in ("spawn", "exec", "exit"):
+            self.last_copy = None
+        if "error" in raw:
+            return {"result": "model raised " + str(raw["error"])}
+        ret = int(raw.get("ret", 0))
+        kind = st.result_kind
+        if is_error(ret):
+            return {"result": errno_name(-ret)}
+        if kind == "addr":
+            if st.op == "mmap":
+                length = self.value(st.args[1])
+            elif st.op == "mremap":
+                length = self.value(st.args[2])
+            else:
+                length = self.shm_size(st)
+            rel = self.address(st, ret, length)
+            if st.op == "mremap":
+                old = self.value(st.args[0])
+                for m in self.live:
+                    if m.addr == old:
+                        m.length = length
+            for lab in st.labels:
+                self.live.append(_Mapping(lab, ret, length))
+            return rel
+        if kind == "meminfo":
+            pages = ret * 1024 // PAGE_SIZE
+            delta: int | str = "baseline" if self.last_copy is None else pages - self.last_copy
+            self.last_copy = pages
+            return {"mmapcopy_delta_pages": delta}
+        if kind == "maps":
+            return {"result": "ok", "lines": self.maps(list(raw.get("lines", [])))}
+        if kind == "bytes":
+            return {"result": "ok", "bytes": raw.get("bytes") or ""}
+        if kind == "count":
+            return {"result": ret}
+        if kind == "value":
+            return {"result": ret if len(st.args) == 1 else "ok"}
+        if st.op == "munmap":
+            self.kill(self.value(st.args[0]), self.value(st.args[1]))
+        elif st.op == "shmdt":
+            self.kill(self.value(st.args[0]), None)
+        return {"result": "ok"}
+
+
+def normalise(sc: Scenario, raw: dict[str, Any]) -> list[Relations | None]:
+    """Relations for every step of ``sc``; None for steps the side never ran."""
+    steps: list[RawStep] = list(raw.get("steps", []))
+    abandoned = raw.get("abandoned")
+    stop = abandoned["step"] if abandoned else len(sc.steps)
+    norm = Normaliser(sc, steps)
+    out: list[Relations | None] = []
+    for st in sc.steps:
+        if st.index >= len(steps) or st.index > stop or (abandoned and st.index == stop):
+            out.append(None)
+            continue
+        out.append(norm.step(st, steps[st.index]))
+    return out
