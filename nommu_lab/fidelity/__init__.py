@@ -17,7 +17,7 @@ from typing import Any
 
 from nommu_lab.fidelity.scenario import Scenario, ScenarioError, load_all, parse
 
-__all__ = ["Scenario", "ScenarioError", "load_all", "parse", "get_scenario", "real_transcript"]
+__all__ = ["Scenario", "ScenarioError", "get_scenario", "load_all", "parse", "real_transcript"]
 
 
 def get_scenario(scenario_id: str) -> Scenario:

@@ -57,6 +57,10 @@ class ScenarioResult:
 def diff_relations(a: Relations | None, b: Relations | None) -> list[tuple[str, Any, Any]]:
     if a is None or b is None:
         return []
+    if "result" in a and a.get("result") != b.get("result"):
+        # one side failed (or returned another value): the other relations
+        # of this step only repeat that
+        return [("result", a.get("result"), b.get("result"))]
     out = []
     for key in sorted(set(a) | set(b)):
         if a.get(key) != b.get(key):

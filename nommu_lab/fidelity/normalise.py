@@ -22,7 +22,9 @@ addresses (mmap, mremap, shmat)
     /proc maps lines whose address is a label's, with the address replaced by
     the label: ``a len=0x3000 rw-p off=0x0 dev=no ino=no``, then the path.
     Lines of mappings the scenario did not make (program images, stacks of
-    helper processes) are left out.
+    helper processes) are left out.  A line for a mapping that was already
+    unmapped (kernel bugs 1 and 2) shows as ``label(unmapped)``.  Labels of
+    an address space die with it (exec, or exit of its last user).
 ``bytes``
     what peek/read returned, in hex.
 """
@@ -65,6 +67,7 @@ class _Mapping:
     label: str
     addr: int
     length: int
+    mm: int  # which address space made it
 
 
 @dataclass
@@ -96,6 +99,10 @@ class Normaliser:
         self.live: list[_Mapping] = []
         self.dead: list[_Mapping] = []
         self.last_copy: int | None = None
+        # address spaces: process -> mm number; vfork and clone(CLONE_VM) share
+        self.mm: dict[str, int] = {}
+        self.alive: set[str] = set()
+        self.next_mm = 0
 
     # ------------------------------------------------------------- values
     def value(self, a: object) -> int:
@@ -114,8 +121,12 @@ class Normaliser:
         for m in self.live:
             if m.addr < addr < m.addr + m.length:
                 return f"{m.label}+{addr - m.addr:#x}"
+        return None
+
+    def dead_label_at(self, addr: int, length: int) -> str | None:
+        """A line for a mapping already gone (kernel bugs 1 and 2 print such)."""
         for m in reversed(self.dead):
-            if m.addr == addr:
+            if m.addr == addr and -(-m.length // PAGE_SIZE) * PAGE_SIZE == length:
                 return f"{m.label}(unmapped)"
         return None
 
@@ -142,7 +153,7 @@ class Normaliser:
             ml = parse_maps_line(text)
             if ml is None:
                 continue
-            label = self.label_at(ml.start)
+            label = self.label_at(ml.start) or self.dead_label_at(ml.start, ml.end - ml.start)
             if label is None:
                 continue
             shapes.append(
@@ -166,7 +177,42 @@ class Normaliser:
                 return self.value(src.args[1])
         return PAGE_SIZE
 
+    def new_mm(self) -> int:
+        self.next_mm += 1
+        return self.next_mm
+
+    def drop_mm(self, mm: int) -> None:
+        """An address space was torn down: its mappings are gone."""
+        if any(self.mm.get(p) == mm for p in self.alive):
+            return
+        for m in [m for m in self.live if m.mm == mm]:
+            self.live.remove(m)
+            self.dead.append(m)
+
+    def processes(self, st: Step, ok: bool) -> None:
+        """Follow which process uses which address space."""
+        if not ok:
+            return
+        if st.new_proc is not None:
+            if st.op == "vfork" or (st.op == "clone" and self.value(st.args[0]) & 0x100):
+                self.mm[st.new_proc] = self.mm.get(st.proc, 0)
+            else:
+                self.mm[st.new_proc] = self.new_mm()
+            self.alive.add(st.new_proc)
+        elif st.op in ("exec", "exit"):
+            old = self.mm.get(st.proc, 0)
+            if st.op == "exit":
+                self.alive.discard(st.proc)
+            else:
+                self.mm[st.proc] = self.new_mm()
+            self.drop_mm(old)
+
     def step(self, st: Step, raw: RawStep) -> Relations:
+        rel = self._step(st, raw)
+        self.processes(st, rel.get("result") == "ok")
+        return rel
+
+    def _step(self, st: Step, raw: RawStep) -> Relations:
         if st.op in ("spawn", "exec", "exit"):
             self.last_copy = None
         if "error" in raw:
@@ -189,7 +235,7 @@ class Normaliser:
                     if m.addr == old:
                         m.length = length
             for lab in st.labels:
-                self.live.append(_Mapping(lab, ret, length))
+                self.live.append(_Mapping(lab, ret, length, self.mm.get(st.proc, 0)))
             return rel
         if kind == "meminfo":
             pages = ret * 1024 // PAGE_SIZE
