@@ -95,6 +95,7 @@ class View(W.VBox):
     """
 
     def __init__(self, kernel: Kernel, selection: Selection | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("layout", W.Layout(width="100%"))
         super().__init__(**kwargs)
         self.kernel: Kernel = kernel
         self.selection = selection if selection is not None else Selection()
@@ -117,7 +118,7 @@ class View(W.VBox):
         self.kernel.unsubscribe(self._on_kernel)
         self.kernel = kernel
         kernel.subscribe(self._on_kernel)
-        self.refresh()
+        self._on_kernel(kernel)
 
     @contextmanager
     def hold(self) -> Iterator[None]:

@@ -28,6 +28,8 @@ _CSS = """
 .nl-lab .nl-table select, .nl-lab pre.nl-header, .nl-lab .nl-history-text,
 .nl-lab .nl-recording textarea { font-family: monospace; font-size: 12px; }
 .nl-lab pre.nl-header { margin: 0 0 0 4px; color: #555; }
+.nl-lab .nl-table { width: 100%; }
+.nl-lab .nl-table select { width: 100%; }
 .nl-lab .nl-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; }
 .nl-lab .nl-swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px;
   vertical-align: middle; border: 1px solid #999; }
@@ -125,6 +127,9 @@ class Lab(W.VBox):
             for v in self.views:
                 v.bind(kernel)
                 v._dirty = True  # redraw once when the hold ends
+        s = self.session
+        self.controls._say(f"Time travel: the machine as it was after call {s.position} of "
+                           f"{len(s.calls)} (rebuilt by replaying the calls)")
 
     @contextmanager
     def hold(self) -> Iterator[None]:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 MAX_LABELS = 24  # region labels drawn on the map (boundaries are always drawn)
 MIN_LABEL_PAGES = 2  # a region narrower than this gets a boundary but no label
+LABEL_GAP = 9  # frames between two labels on one row, so they do not overlap
+MARGIN = {"top": 6, "bottom": 6, "left": 86, "right": 6}
 
 
 def grid_shape(nr_pages: int) -> tuple[int, int]:
@@ -67,11 +69,12 @@ class RamMap(View):
                                 colors=["#111111"], font_weight="bold", default_size=11,
                                 align="start", visible=False)
         self._rowlabels = bq.Label(x=[0.0], y=[0.0], text=[""], scales={"x": self._sx, "y": self._sy},
-                                   colors=["#555555"], default_size=10, align="end")
+                                   colors=["#555555"], default_size=10, align="end",
+                                   apply_clip=False)
+        self._height_px = int(str(height).removesuffix("px"))
         self.figure = bq.Figure(marks=[self.mark, self._bounds, self._labels, self._rowlabels],
-                                fig_margin={"top": 6, "bottom": 6, "left": 86, "right": 6},
-                                padding_x=0, padding_y=0, min_aspect_ratio=0.01,
-                                max_aspect_ratio=100,
+                                fig_margin=dict(MARGIN), padding_x=0, padding_y=0,
+                                min_aspect_ratio=0.01, max_aspect_ratio=100,
                                 layout=W.Layout(width="100%", height=height))
         self.figure.add_class("nl-rammap-figure")
         self.title = W.HTML()
@@ -129,6 +132,13 @@ class RamMap(View):
                     self._sy.min, self._sy.max = 0.0, float(rows)
                     self.mark.x = [0.0, float(cols)]
                     self.mark.y = [0.0, float(rows)]
+                    # square frames: the plot area keeps the grid's shape
+                    h = self._height_px
+                    side = (h - MARGIN["top"] - MARGIN["bottom"]) / rows
+                    ratio = (cols * side + MARGIN["left"] + MARGIN["right"]) / h
+                    self.figure.max_aspect_ratio = max(ratio, self.figure.min_aspect_ratio)
+                    self.figure.min_aspect_ratio = ratio
+                    self.figure.max_aspect_ratio = ratio
                 self._draw_row_labels(rows, cols)
             self.png = encode_indexed_png(grid, PALETTE)
             old = self._image
@@ -169,6 +179,8 @@ class RamMap(View):
         lx: list[float] = []
         ly: list[float] = []
         lt: list[str] = []
+        last: tuple[int, int] = (-1, -LABEL_GAP)
+        cols = self._grid[1]
         for r in regions:
             for addr in (r.vm_start, min(max(r.vm_top, r.vm_end), mem.ram_base + mem.ram_size)):
                 pfn = mem.addr_to_pfn(addr)
@@ -179,7 +191,10 @@ class RamMap(View):
                 xs.append([x, x])
                 ys.append([y, y - 1.0])
             npages = -(-(max(r.vm_top, r.vm_end) - r.vm_start) // mem.page_size)
-            if self.show_labels and npages >= MIN_LABEL_PAGES and len(lt) < MAX_LABELS:
+            row, col = divmod(mem.addr_to_pfn(r.vm_start), cols)
+            crowded = row == last[0] and col - last[1] < LABEL_GAP
+            if self.show_labels and npages >= MIN_LABEL_PAGES and len(lt) < MAX_LABELS and not crowded:
+                last = (row, col)
                 x, y = self._xy(mem.addr_to_pfn(r.vm_start))
                 lx.append(x + 0.2)
                 ly.append(y - 0.75)

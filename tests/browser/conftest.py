@@ -1,0 +1,187 @@
+"""Servers and a browser for the real-browser tests of the live lab.
+
+JupyterLab and Voila are started on 127.0.0.1 on free ports with tokens, and
+with every Jupyter folder in a throw-away directory (nothing is written under
+$HOME, and the notebooks are copies, so JupyterLab's autosave never touches
+the repository). The browser is Debian's Chromium at /usr/bin/chromium driven
+by Playwright; Playwright's own browser download is never used. A missing
+Chromium is a failure with a message saying how to install it, not a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path(os.environ.get("NOMMU_LAB_CHROMIUM", "/usr/bin/chromium"))
+VENV_BIN = Path(sys.executable).parent
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = READY_TIMEOUT, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``url`` until it answers 200 (fail early if the server died)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
+
+
+@dataclass
+class Server:
+    """A running Jupyter server: its base URL, token and process."""
+
+    url: str
+    token: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, or a failure that says how to get it."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: the browser tests need Debian's "
+                    "package. Install it with `apt-get install -y chromium` (as root) or run "
+                    "`make test`, which does. (Never `playwright install`: it downloads a browser.)",
+                    pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def jupyter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A throw-away Jupyter world: config/data/runtime folders, settings, notebook copies."""
+    base = tmp_path_factory.mktemp("jupyter")
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                     ("MPLCONFIGDIR", "mpl")):
+        (base / sub).mkdir()
+        env[var] = str(base / sub)
+    env["HOME"] = str(base)
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    settings = base / "settings"
+    settings.mkdir()
+    (settings / "overrides.json").write_text(json.dumps({
+        "@jupyterlab/apputils-extension:notification": {"checkForUpdates": False, "fetchNews": "false"},
+    }))
+    work = base / "work"
+    work.mkdir()
+    for nb in ("00-start-here.ipynb", "presenter.ipynb"):
+        shutil.copy(ROOT / "notebooks" / nb, work / nb)
+    yield base, env
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def jupyterlab(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
+    """JupyterLab on 127.0.0.1 serving copies of the notebooks."""
+    base, env = jupyter_home
+    port, token = free_port(), secrets.token_hex(16)
+    log = base / "jupyterlab.log"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip", "127.0.0.1",
+             "--port", str(port), f"--ServerApp.token={token}", "--allow-root",
+             f"--ServerApp.root_dir={base / 'work'}", "--ServerApp.port_retries=0",
+             "--LabApp.news_url=None",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
+             f"--LabApp.app_settings_dir={base / 'settings'}"],
+            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/api/status?token={token}", proc=proc)
+        yield Server(url, token, proc, log, {"server_ready_s": time.monotonic() - t0})
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def voila(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
+    """Voila serving the presenter notebook on 127.0.0.1."""
+    base, env = jupyter_home
+    port = free_port()
+    log = base / "voila.log"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "voila"), "presenter.ipynb", "--no-browser", "--port", str(port),
+             "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0"],
+            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        # GET / would start a kernel and run the notebook: probe a static file instead
+        wait_http(f"{url}/voila/static/favicon.ico", proc=proc)
+        yield Server(url, "", proc, log, {"server_ready_s": time.monotonic() - t0})
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: Path) -> Iterator[Any]:
+    """A headless Chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            with contextlib.suppress(Exception):
+                b.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (ignored by git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
