@@ -27,7 +27,7 @@ from __future__ import annotations
 import errno as E
 from typing import TYPE_CHECKING
 
-from ..kernel.constants import VM_MAYWRITE, VM_WRITE
+from ..kernel.constants import S_IFBLK, VM_MAYWRITE, VM_WRITE
 from ..kernel.errors import KernelError
 from ..kernel.memory import PageState
 from ..kernel.trace import EventKind
@@ -114,6 +114,15 @@ def is_memory_fs(k: MmuKernel, inode: Inode) -> bool:
     return inode.fops is k._ramfs_ops
 
 
+def file_size(inode: Inode) -> int:
+    """``i_size_read``: a block device's size is its capacity, a file's its length."""
+    if inode.kind == S_IFBLK:
+        ops = inode.fops
+        store = getattr(ops, "store", None)
+        return int(store.size) if store is not None else int(getattr(ops, "size", 0))
+    return inode.size
+
+
 def pagecache_lookup(inode: Inode, index: int) -> int | None:
     """``filemap_get_folio``: the frame caching page ``index``, or None."""
     if index < len(inode.pages):
@@ -165,7 +174,7 @@ def writeback_page(k: MmuKernel, file: File, index: int, pfn: int) -> None:
         return
     ps = k.page_size
     pos = index * ps
-    n = min(ps, inode.size - pos)
+    n = min(ps, file_size(inode) - pos)
     if n <= 0:
         return
     file.fops.write(file, k.mem.data[pfn * ps:pfn * ps + n].tobytes(), pos)
@@ -388,10 +397,11 @@ def access_check(k: MmuKernel, mm: MmuMm, addr: int, n: int, write: bool, force:
         if vma.vm_file is not None and not vma.anonymous and not vma.pfnmap:
             inode = vma.vm_file.inode
             index = vma.file_index(vaddr, k.mem.page_shift)
-            if index >= (inode.size + ps - 1) // ps:
+            size = file_size(inode)
+            if index >= (size + ps - 1) // ps:
                 raise KernelError(E.EFAULT, "filemap_fault.sigbus",
                                   f"{here:#x} maps page {index} of {vma.vm_file.path}, beyond the "
-                                  f"end of the file ({inode.size} bytes): the process gets SIGBUS")
+                                  f"end of the file ({size} bytes): the process gets SIGBUS")
         need += frames_needed(k, mm, vma, vaddr, write)
     if need > k.mem.nr_free:
         raise KernelError(E.ENOMEM, "handle_mm_fault.oom",

@@ -80,7 +80,7 @@ from ..kernel.vfs import (
     file_type_name,
     page_align,
 )
-from .fault import access_vm, frames_needed, set_pte, zap_pte_range
+from .fault import access_vm, file_size, frames_needed, set_pte, zap_pte_range
 from .mm import (
     MMAP_MIN_ADDR,
     STACK_GUARD_GAP_PAGES,
@@ -485,6 +485,7 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
     if kind == "shmem":
         vma.vm_file = k.shmem_zero_setup(length)
         vma.vm_pgoff = 0
+        k.fget(vma.vm_file)
     elif file is not None:
         vma.vm_file = file
         k.fget(file)
@@ -546,8 +547,8 @@ def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
         if not write and not vma.readable:
             continue
         if vma.vm_file is not None and not vma.anonymous:
-            inode = vma.vm_file.inode
-            if vma.file_index(va, k.mem.page_shift) >= (inode.size + ps - 1) // ps:
+            size = file_size(vma.vm_file.inode)
+            if vma.file_index(va, k.mem.page_shift) >= (size + ps - 1) // ps:
                 break
         if frames_needed(k, mm, vma, va, write) > k.mem.nr_free:
             break

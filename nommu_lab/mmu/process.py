@@ -149,6 +149,42 @@ class MmuProcess(Process):
         access_vm(self.kernel, self.mm, addr, len(data), data, False, self.pid)
         return len(data)
 
+    def run(self, instructions: int = 8) -> int:
+        """Let the CPU fetch the program's next instructions through the MMU.
+
+        Each fetch is a load from a page that must be mapped executable (an
+        instruction page fault otherwise); text pages fault in from the page
+        cache. Flash is never executed in place with an MMU here: romfs text
+        is read into the page cache, so a busy flash chip cannot be fetched.
+        """
+        from ..kernel.constants import VM_EXEC
+        from ..kernel.process import _as_int
+
+        k = self.kernel
+        self._check_runnable("run")
+        n = _as_int(instructions, "instructions")
+        if n < 0:
+            raise ValueError("instructions must be >= 0")
+        pc = self.mm.entry
+        if not pc:
+            raise KernelError(E.ENOEXEC, "cpu.no_program",
+                              f"process {self.pid} has not exec'd a program; call execve() first")
+        k.trace.pid = self.pid
+        for i in range(n):
+            v = self.mm.vma_lookup(pc + 4 * i)
+            if v is None or not v.vm_flags & VM_EXEC:
+                k.trace.emit(EventKind.HAZARD, "do_page_fault.instruction_fault",
+                             "process {} fetched from {:#x}, which is not mapped executable: "
+                             "SIGSEGV", self.pid, pc + 4 * i)
+                self._do_exit(128 + 11)
+                k.notify()
+                return i
+            access_vm(k, self.mm, pc + 4 * i, 4, None, True, self.pid)
+        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
+                     self.pid, n, pc)
+        k.notify()
+        return n
+
     # -------------------------------------------------------------- files
     def _write(self, f: File, data: bytes, pos: int) -> int:
         n = super()._write(f, data, pos)
@@ -392,7 +428,9 @@ class MmuProcess(Process):
             raise KernelError(E.ENOEXEC, "load_elf_binary.no_load", "the program has no PT_LOAD segment")
         if k.mem.nr_free < 2 * len(loads) + 2:
             raise KernelError(E.ENOMEM, "load_elf_binary.oom", "no free frames to start the program")
+        (entry,) = struct.unpack_from("<Q", img, 24)
         self._load_elf(path, inode, loads, segs, args)
+        self.mm.entry = self.mm.start_code + entry
         return 0
 
     def _load_elf(self, path: str, inode: Any, loads: list[Any], segs: list[Any],

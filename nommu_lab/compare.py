@@ -1,0 +1,546 @@
+"""Run one program on the no-MMU board and on the same board with an MMU.
+
+>>> import nommu_lab as nl
+>>> r = nl.compare(nl.cases.CASE_1)      # doctest: +SKIP
+>>> print(r)                             # doctest: +SKIP
+
+A *program* is a function taking a process and making calls on it. It runs
+twice: once on ``board(mmu=False)`` and once on ``board(mmu=True)`` (the
+default board is :func:`nommu_lab.boards.default`). Every call it makes
+through the process it was given (and through the children ``fork``,
+``vfork`` and ``clone`` return) is recorded with its outcome: the value, or
+the errno and rule of the :class:`KernelError` it raised. A refused call is
+not fatal: it returns a :class:`Failed` placeholder, and any later call that
+uses it (its address, the child it should have made) is recorded as skipped.
+
+The result has a deterministic plain-text form (``str(result)``,
+``result.describe()``) for reading and for nbval, an HTML form for Jupyter
+(``_repr_html_``) and an ipywidgets form (``result.widget()``; ipywidgets is
+imported only there).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import cases  # noqa: F401  (makes nl.cases available once nl.compare was used)
+from .kernel.constants import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
+    MAP_LOCKED,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_STACK,
+    MAP_UNINITIALIZED,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    O_APPEND,
+    O_CREAT,
+    O_EXCL,
+    O_RDWR,
+    O_TRUNC,
+    O_WRONLY,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+)
+from .kernel.errors import KernelError
+from .kernel.kernel import Kernel
+from .kernel.process import Process
+from .kernel.trace import Event, EventKind
+
+SIDES = ("no-MMU", "MMU")
+ADDRESS_CALLS = ("mmap", "mremap", "shmat")
+DECISIVE = (EventKind.DECISION, EventKind.ALLOC, EventKind.FREE, EventKind.REFUSED,
+            EventKind.HAZARD)
+READ_CALLS = ("peek", "read", "pread", "ptrace_peek")
+
+
+# ---------------------------------------------------------------------------
+# formatting arguments the way a C programmer wrote them
+# ---------------------------------------------------------------------------
+def _bits(v: int, names: list[tuple[int, str]], zero: str) -> str:
+    out = [n for b, n in names if b and v & b == b]
+    rest = v
+    for b, n in names:
+        if n in out:
+            rest &= ~b
+    if rest:
+        out.append(hex(rest))
+    return "|".join(out) or zero
+
+
+_PROT = [(PROT_READ, "PROT_READ"), (PROT_WRITE, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC")]
+_MAP = [(MAP_SHARED_VALIDATE, "MAP_SHARED_VALIDATE"), (MAP_SHARED, "MAP_SHARED"),
+        (MAP_PRIVATE, "MAP_PRIVATE"), (MAP_FIXED, "MAP_FIXED"), (MAP_ANONYMOUS, "MAP_ANONYMOUS"),
+        (MAP_GROWSDOWN, "MAP_GROWSDOWN"), (MAP_LOCKED, "MAP_LOCKED"),
+        (MAP_NORESERVE, "MAP_NORESERVE"), (MAP_POPULATE, "MAP_POPULATE"),
+        (MAP_STACK, "MAP_STACK"), (MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"),
+        (MAP_UNINITIALIZED, "MAP_UNINITIALIZED")]
+_MREMAP = [(MREMAP_MAYMOVE, "MREMAP_MAYMOVE"), (MREMAP_FIXED, "MREMAP_FIXED"),
+           (MREMAP_DONTUNMAP, "MREMAP_DONTUNMAP")]
+_OPEN = [(O_WRONLY, "O_WRONLY"), (O_RDWR, "O_RDWR"), (O_CREAT, "O_CREAT"), (O_EXCL, "O_EXCL"),
+         (O_TRUNC, "O_TRUNC"), (O_APPEND, "O_APPEND")]
+_FLAG_ARGS: dict[str, dict[int, tuple[list[tuple[int, str]], str]]] = {
+    "mmap": {2: (_PROT, "PROT_NONE"), 3: (_MAP, "0")},
+    "mprotect": {2: (_PROT, "PROT_NONE")},
+    "mremap": {3: (_MREMAP, "0")},
+    "open": {1: (_OPEN, "O_RDONLY")},
+    "shm_open": {1: (_OPEN, "O_RDONLY")},
+}
+
+
+def _short_bytes(b: bytes, limit: int = 16) -> str:
+    if len(b) > limit:
+        return repr(b[:limit]) + f"...({len(b)} bytes)"
+    return repr(b)
+
+
+class Failed:
+    """What a refused call returns inside a program (and anything computed from it).
+
+    Calls that take it as an argument, or are made on it (a child that was
+    never created), are recorded as skipped instead of being made.
+    """
+
+    def __init__(self, recorder: _Recorder, index: int) -> None:
+        self._recorder = recorder
+        self._index = index
+
+    def __repr__(self) -> str:
+        return f"<failed: call #{self._index}>"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        rec = self._recorder
+
+        def skipped(*args: Any, **kwargs: Any) -> Failed:
+            return rec.skip(f"<#{self._index}>", name, args)
+
+        return skipped
+
+    def _same(self, *_: Any) -> Failed:
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __and__ = __rand__ = __or__ = __ror__ = _same
+    __mul__ = __rmul__ = __floordiv__ = __mod__ = _same
+
+
+def _has_failed(args: Any) -> Failed | None:
+    for a in args:
+        if isinstance(a, Failed):
+            return a
+        if isinstance(a, tuple | list):
+            f = _has_failed(a)
+            if f is not None:
+                return f
+    return None
+
+
+# ---------------------------------------------------------------------------
+# what one side recorded
+# ---------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    """One call on one kernel: its value or its refusal, and what it cost."""
+
+    call: str
+    value: Any = None
+    value_text: str = ""
+    errno: str | None = None
+    rule: str | None = None
+    sentence: str = ""
+    skipped: bool = False
+    frames: int = 0  # frames taken from the allocator by the call (negative: freed)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The call ran and succeeded."""
+        return self.errno is None and not self.skipped
+
+    @property
+    def status(self) -> str:
+        """A short, comparable word: ``ok``, an errno name, or ``skipped``."""
+        if self.skipped:
+            return "skipped"
+        return self.errno or "ok"
+
+    @property
+    def summary(self) -> str:
+        """What the call returned, as a table cell."""
+        if self.skipped:
+            return "(skipped: depends on a failed call)"
+        if self.errno:
+            return f"{self.errno} [{self.rule}]"
+        return self.value_text
+
+    def decisive(self) -> list[Event]:
+        """The events that explain the outcome (decisions, allocations, refusals, hazards)."""
+        return [e for e in self.events if e.kind in DECISIVE]
+
+
+class _Proxy:
+    """Stands for a process inside a program: every method call is recorded."""
+
+    def __init__(self, proc: Process, recorder: _Recorder, label: str) -> None:
+        self._proc = proc
+        self._recorder = recorder
+        self._label = label
+
+    def __repr__(self) -> str:
+        return f"<{self._label}: pid {self._proc.pid}>"
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._proc, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        rec = self._recorder
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return rec.call(self, name, attr, args, kwargs)
+
+        return call
+
+
+class _Recorder:
+    """Runs a program on one kernel and records each call."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+        self.calls: list[Outcome] = []
+        self.procs: dict[str, Process] = {}
+        self.addrs: list[tuple[int, int, int]] = []  # (call number, address, length)
+        self.stopped: KernelError | None = None
+
+    def proxy(self, proc: Process, label: str) -> _Proxy:
+        self.procs[label] = proc
+        return _Proxy(proc, self, label)
+
+    def sym(self, v: int) -> str:
+        """An address as ``#n`` or ``#n+0x..`` (relative to what call n returned)."""
+        for n, a, length in self.addrs:
+            if a <= v < a + max(length, 1):
+                return f"#{n}" if v == a else f"#{n}+{v - a:#x}"
+        for n, a, _ in self.addrs:
+            if v == a + _:
+                return f"#{n}+{v - a:#x}"
+        return hex(v)
+
+    def fmt_args(self, name: str, args: tuple[Any, ...]) -> str:
+        flags = _FLAG_ARGS.get(name, {})
+        out = []
+        for i, a in enumerate(args):
+            if isinstance(a, Failed):
+                out.append(repr(a))
+            elif isinstance(a, bool):
+                out.append(repr(a))
+            elif isinstance(a, int) and i in flags:
+                out.append(_bits(a, *flags[i]))
+            elif isinstance(a, int):
+                out.append(self.sym(a) if a >= 0x10000 else (hex(a) if a >= 4096 else str(a)))
+            elif isinstance(a, bytes | bytearray):
+                out.append(_short_bytes(bytes(a)))
+            elif isinstance(a, _Proxy):
+                out.append(a._label)
+            else:
+                out.append(repr(a))
+        return ", ".join(out)
+
+    def fmt_value(self, name: str, v: Any) -> str:
+        if isinstance(v, _Proxy):
+            return f"{v._label} (pid {v._proc.pid})"
+        if isinstance(v, bytes):
+            return _short_bytes(v)
+        if isinstance(v, bool) or v is None:
+            return repr(v)
+        if isinstance(v, int):
+            return hex(v) if name in ADDRESS_CALLS or v >= 0x10000 else str(v)
+        if isinstance(v, str):
+            lines = v.splitlines()
+            return (lines[0] + (f" ...(+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+                    if lines else "''")
+        if isinstance(v, tuple):
+            return "(" + ", ".join(self.fmt_value(name, x) for x in v) + ")"
+        text = repr(v)
+        return text if len(text) < 60 else text[:57] + "..."
+
+    def skip(self, who: str, name: str, args: tuple[Any, ...]) -> Failed:
+        n = len(self.calls) + 1
+        self.calls.append(Outcome(f"{who}.{name}({self.fmt_args(name, args)})", skipped=True))
+        return Failed(self, n)
+
+    def call(self, proxy: _Proxy, name: str, fn: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        if _has_failed(args) is not None or _has_failed(tuple(kwargs.values())) is not None:
+            return self.skip(proxy._label, name, args)
+        n = len(self.calls) + 1
+        text = f"{proxy._label}.{name}({self.fmt_args(name, args)})"
+        real = tuple(a._proc if isinstance(a, _Proxy) else a for a in args)
+        k = self.k
+        seq, free = k.trace.last_seq, k.mem.nr_free
+        out = Outcome(text)
+        try:
+            value = fn(*real, **kwargs)
+        except KernelError as e:
+            out.errno, out.rule, out.sentence = e.errno_name, e.rule, e.sentence
+            value = Failed(self, n)
+        else:
+            if isinstance(value, Process):
+                value = self.proxy(value, f"c{n}")  # named after the call that made it
+            if name in ADDRESS_CALLS and isinstance(value, int):
+                size = {"mmap": 1, "mremap": 2}.get(name)
+                length = real[size] if size is not None and len(real) > size else 1
+                self.addrs.append((n, value, length if isinstance(length, int) else 1))
+            out.value, out.value_text = value, self.fmt_value(name, value)
+        out.frames = free - k.mem.nr_free
+        out.events = k.trace.since(seq)
+        self.calls.append(out)
+        return value
+
+
+@dataclass
+class Side:
+    """Everything one kernel did with the program."""
+
+    name: str
+    kernel: Kernel
+    calls: list[Outcome]
+    maps: dict[str, str]
+    before: dict[str, int]
+    after: dict[str, int]
+    zeroed: int
+    stopped: KernelError | None = None
+
+    @property
+    def used_kb(self) -> int:
+        """MemFree before minus MemFree after: memory the program still holds."""
+        return self.before["MemFree"] - self.after["MemFree"]
+
+    @property
+    def frames(self) -> int:
+        """Frames the program holds at the end."""
+        return self.used_kb * 1024 // self.kernel.page_size
+
+
+def _bytes_zeroed(k: Kernel, events: list[Event]) -> int:
+    """Bytes of memory the kernel cleared for the program's mappings."""
+    if k.mmu:
+        return 0  # counted from the kernel's own counter (see compare)
+    total = 0
+    for e in events:
+        if e.rule == "do_mmap.zero_anonymous":
+            total += int(e.args[0])
+        elif e.rule == "ramfs_nommu_expand_for_mapping":
+            total += int(e.args[0]) * k.page_size
+    return total
+
+
+def _run(program: Callable[[Any], Any], board: Callable[..., Kernel], mmu: bool) -> Side:
+    k = board(mmu=mmu)
+    rec = _Recorder(k)
+    p = k.spawn("app")
+    before = k.meminfo()
+    seq = k.trace.last_seq
+    zero0 = getattr(k, "bytes_zeroed", 0)
+    try:
+        program(rec.proxy(p, "p"))
+    except KernelError as e:  # a kernel call made behind the recorder's back
+        rec.stopped = e
+    after = k.meminfo()
+    maps = {}
+    for label, proc in rec.procs.items():
+        maps[label] = proc.maps() if proc.alive else "(exited)\n"
+    zeroed = getattr(k, "bytes_zeroed", 0) - zero0 if k.mmu else _bytes_zeroed(k, k.trace.since(seq))
+    return Side(SIDES[mmu], k, rec.calls, maps, before, after, zeroed, rec.stopped)
+
+
+# ---------------------------------------------------------------------------
+# the result
+# ---------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One call, on both kernels."""
+
+    index: int
+    call: str
+    nommu: Outcome
+    mmu: Outcome
+
+    @property
+    def differs(self) -> bool:
+        """The kernels answered differently: outcome, memory taken, or bytes read."""
+        a, b = self.nommu, self.mmu
+        if a.status != b.status or a.frames != b.frames:
+            return True
+        name = self.call.split(".", 1)[-1].split("(", 1)[0]
+        return a.ok and name in READ_CALLS and a.value != b.value
+
+
+@dataclass
+class CompareResult:
+    """A program run on both kernels: calls side by side, maps, memory, differences."""
+
+    title: str
+    doc: str
+    nommu: Side
+    mmu: Side
+    rows: list[Row]
+
+    @property
+    def sides(self) -> tuple[Side, Side]:
+        return self.nommu, self.mmu
+
+    def row(self, index: int) -> Row:
+        """Call number ``index`` (1-based, as printed)."""
+        return self.rows[index - 1]
+
+    def differences(self) -> list[Row]:
+        """The calls where the two kernels decided differently."""
+        return [r for r in self.rows if r.differs]
+
+    # ------------------------------------------------------------ plain text
+    def describe(self) -> str:
+        """The deterministic plain-text report."""
+        out = [f"compare: {self.title}"]
+        if self.doc:
+            out += ["  " + line for line in self.doc.strip().splitlines()]
+        out.append("")
+        w = max([len(r.call) for r in self.rows] + [4])
+        c1 = max([len(r.nommu.summary) for r in self.rows] + [6])
+        out.append(f"  #  {'call':<{w}}  {'no-MMU':<{c1}}  MMU")
+        for r in self.rows:
+            mark = "*" if r.differs else " "
+            out.append(f"{mark}{r.index:>2}  {r.call:<{w}}  {r.nommu.summary:<{c1}}  {r.mmu.summary}")
+        out.append("  (* = the kernels answered differently; #n = the address call n returned)")
+        out.append("")
+        out.append("memory (kB)            no-MMU      MMU")
+        for label, a, b in (
+            ("MemFree before", self.nommu.before["MemFree"], self.mmu.before["MemFree"]),
+            ("MemFree after", self.nommu.after["MemFree"], self.mmu.after["MemFree"]),
+            ("held by the program", self.nommu.used_kb, self.mmu.used_kb),
+            ("MmapCopy after", self.nommu.after["MmapCopy"], self.mmu.after["MmapCopy"]),
+            ("zeroed by the kernel", self.nommu.zeroed // 1024, self.mmu.zeroed // 1024),
+        ):
+            out.append(f"  {label:<20} {a:>8} {b:>8}")
+        out.append("  (MMU kernels have no MmapCopy line in /proc/meminfo: shown as 0)")
+        for side in self.sides:
+            out.append("")
+            out.append(f"{side.name} maps")
+            for label, text in side.maps.items():
+                out.append(f"  {label}:")
+                body = text.rstrip("\n").splitlines() or ["(no mappings)"]
+                out += ["    " + line.rstrip() for line in body]
+            if side.stopped is not None:
+                out.append(f"  the program stopped: {side.stopped}")
+        diffs = self.differences()
+        out.append("")
+        out.append(f"where the kernels decided differently ({len(diffs)} of {len(self.rows)} calls)")
+        for r in diffs:
+            out.append(f"  #{r.index} {r.call}")
+            for side, o in (("no-MMU", r.nommu), ("MMU", r.mmu)):
+                head = f"    {side + ':':<8}"
+                if o.skipped:
+                    out.append(head + "skipped (an earlier call it depends on failed)")
+                    continue
+                what = (f"{o.errno}: {o.sentence}" if o.errno
+                        else f"{o.summary}, {o.frames:+d} frame(s)")
+                out.append(head + what)
+                for e in o.decisive()[:5]:
+                    if e.kind is EventKind.REFUSED:
+                        continue
+                    out.append(f"             {e.rule}: {e.text}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    # ------------------------------------------------------------ rich forms
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = []
+        for r in self.rows:
+            style = ' style="background:#fff3cd"' if r.differs else ""
+            rows.append(f"<tr{style}><td>{r.index}</td><td><code>{e(r.call)}</code></td>"
+                        f"<td>{e(r.nommu.summary)}</td><td>{e(r.mmu.summary)}</td>"
+                        f"<td>{r.nommu.frames:+d}</td><td>{r.mmu.frames:+d}</td></tr>")
+        maps = "".join(
+            f"<td style='vertical-align:top'><b>{e(side.name)}</b>"
+            + "".join(f"<div>{e(label)}</div><pre>{e(text)}</pre>" for label, text in side.maps.items())
+            + "</td>" for side in self.sides)
+        return (f"<div><h4>{e(self.title)}</h4><p>{e(self.doc)}</p>"
+                "<table><tr><th>#</th><th>call</th><th>no-MMU</th><th>MMU</th>"
+                "<th>frames no-MMU</th><th>frames MMU</th></tr>" + "".join(rows) + "</table>"
+                f"<p>held by the program: no-MMU {self.nommu.used_kb} kB, MMU {self.mmu.used_kb} kB; "
+                f"zeroed: no-MMU {self.nommu.zeroed // 1024} kB, MMU {self.mmu.zeroed // 1024} kB</p>"
+                f"<table><tr>{maps}</tr></table></div>")
+
+    def widget(self) -> Any:
+        """An ipywidgets view: the call table, the maps of both kernels, the differences."""
+        import ipywidgets as w
+
+        table = w.HTML(self._repr_html_())
+        diffs = w.HTML("<pre>" + html.escape(self.describe().split("where the kernels decided")[-1])
+                       + "</pre>")
+        tabs = w.Tab(children=[table, diffs])
+        tabs.set_title(0, "side by side")
+        tabs.set_title(1, "where they differ")
+        return tabs
+
+
+def compare(program: Callable[[Any], Any], board: Callable[..., Kernel] | None = None) -> CompareResult:
+    """Run ``program`` on ``board(mmu=False)`` and ``board(mmu=True)``; see the module doc.
+
+    ``program`` receives a process (a recording stand-in for it) and makes
+    calls; a refused call is recorded, not fatal. ``board`` defaults to
+    :func:`nommu_lab.boards.default`.
+    """
+    if board is None:
+        from .boards import default as board
+    if not callable(program):
+        raise TypeError("program must be a function taking a process")
+    left = _run(program, board, mmu=False)
+    right = _run(program, board, mmu=True)
+    rows = []
+    for i in range(max(len(left.calls), len(right.calls))):
+        a = left.calls[i] if i < len(left.calls) else Outcome("(not called)", skipped=True)
+        b = right.calls[i] if i < len(right.calls) else Outcome("(not called)", skipped=True)
+        text = a.call if a.call == b.call or b.call == "(not called)" else f"{a.call} | {b.call}"
+        rows.append(Row(i + 1, text, a, b))
+    title = getattr(program, "title", None) or getattr(program, "__name__", "program")
+    doc = getattr(program, "summary", None) or (program.__doc__ or "").strip()
+    return CompareResult(title, doc, left, right, rows)
+
+
+class _CallableModule(types.ModuleType):
+    """``nl.compare(...)`` keeps working after ``nommu_lab.compare`` (this module) is imported.
+
+    Importing a submodule binds it as an attribute of its package, which
+    would shadow the lazily exported function of the same name; calling the
+    module calls the function.
+    """
+
+    def __call__(self, program: Callable[[Any], Any],
+                 board: Callable[..., Kernel] | None = None) -> CompareResult:
+        return compare(program, board)
+
+
+sys.modules[__name__].__class__ = _CallableModule
