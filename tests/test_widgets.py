@@ -597,3 +597,30 @@ def test_vma_view_without_processes():
     v = VmaView(k)
     assert v.describe() == "no processes"
     assert v.pid.value == NONE
+
+
+def test_lab_also_watches_the_mmu_kernel():
+    lab = Lab(nl.boards.default(mmu=True))
+    c = lab.controls
+    c.b_spawn.click()
+    c.b_mmap.click()
+    assert c.last_ok, c.last_message
+    rows = lab.vmas.rows(1)
+    assert len(rows) == 1 and " -      [anon]" in rows[0]  # MMU VMAs belong to no region
+    lab.vmas.table.value = 0
+    assert "region -" in lab.selection.label
+    lab.back()
+    assert lab.vmas.rows(1) == []
+
+
+@pytest.mark.xfail(strict=True, reason="MODEL BUG: a refused kernel-level call (mtd_program while "
+                   "the chip is busy, a bad sysctl value) raises KernelError but records no "
+                   "REFUSED event and does not notify, so the event log cannot show the refusal "
+                   "(syscalls do both); design.md section 4: 'request refused' is an event")
+def test_refused_kernel_level_calls_appear_in_the_event_log():
+    k = nl.boards.default()
+    log = EventLog(k)
+    k.mtd_program(0x80000, b"\x00")
+    with pytest.raises(nl.KernelError):
+        k.mtd_program(0x80000, b"\x00")
+    assert "mtd.chip_busy" in log.table.options[1][0]

@@ -68,6 +68,12 @@ def _region_where(k: Kernel, start: int, end: int) -> str:
     return f"{start:#x}-{end:#x} is outside RAM"
 
 
+def _region_name(v: Any) -> str:
+    """``R<id>`` of a VMA's region (an MMU kernel's VMAs have none: ``-``)."""
+    r = getattr(v, "region", None)
+    return f"R{r.id}" if r is not None else "-"
+
+
 # ---------------------------------------------------------------------------
 class RegionsView(View):
     """``/proc/maps``: every region on the machine with its usage count.
@@ -167,7 +173,7 @@ class VmaView(View):
         p = self.kernel.processes.get(pid)
         if p is None:
             return []
-        return [f"{v.start:08x}-{v.end:08x} {v.perms} {v.pgoff:08x} R{v.region.id:<5} "
+        return [f"{v.start:08x}-{v.end:08x} {v.perms} {v.pgoff:08x} {_region_name(v):<6} "
                 f"{v.path or '[anon]'}" for v in p.vmas()]
 
     def refresh(self) -> None:
@@ -193,7 +199,7 @@ class VmaView(View):
         v = vmas[i]
         self.selection.set(address_ranges_to_frames(self.kernel, v.start, v.end),
                            f"VMA of pid {p.pid} {v.start:#x}-{v.end:#x} {v.perms} "
-                           f"{v.path or 'anonymous'} (region R{v.region.id})",
+                           f"{v.path or 'anonymous'} (region {_region_name(v)})",
                            _region_where(self.kernel, v.start, v.end))
 
     def describe(self) -> str:
