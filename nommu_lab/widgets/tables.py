@@ -83,7 +83,7 @@ class RegionsView(View):
     page cache, frame buffer).
     """
 
-    HEADER = "start    -end       perm   pgoff  usage kind   slack path"
+    HEADER = "start   -end      perm pgoff    usage kind   slack path"  # slack in pages
 
     def __init__(self, kernel: Kernel, selection: Selection | None = None, rows: int = 8) -> None:
         super().__init__(kernel, selection)
@@ -137,7 +137,7 @@ class RegionsView(View):
 class VmaView(View):
     """``/proc/<pid>/maps`` of one process: its VMAs, each a window on a region."""
 
-    HEADER = "start    -end       perm   pgoff   region path"
+    HEADER = "start   -end      perm pgoff    region path"
 
     def __init__(self, kernel: Kernel, selection: Selection | None = None, rows: int = 6) -> None:
         super().__init__(kernel, selection)

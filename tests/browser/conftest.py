@@ -86,8 +86,12 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="session")
-def jupyter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A throw-away Jupyter world: config/data/runtime folders, settings, notebook copies."""
+def jupyter_home(tmp_path_factory: pytest.TempPathFactory,
+                 chromium: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A throw-away Jupyter world: config/data/runtime folders, settings, notebook copies.
+
+    Asks for ``chromium`` first, so a missing browser fails before any server starts.
+    """
     base = tmp_path_factory.mktemp("jupyter")
     env = dict(os.environ)
     for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
