@@ -599,9 +599,17 @@ static NORETURN void worker_loop(sl slot)
 		} else if (seq(op, "shmdt")) {
 			r = sys1(SYS_shmdt, v[0]);
 		} else if (seq(op, "futex")) {
-			/* a wait that would block gives up after 50 ms (ETIMEDOUT) */
+			/* v[3]: a timeout in ns; -2 sleeps until woken (a `!sleeps`
+			 * step); -1 (none given) gives up after 50 ms, so a wait the
+			 * scenario did not expect to sleep cannot hang the run */
 			sl ts[2] = {0, 50000000};
-			r = sys6(SYS_futex, v[0], v[1], v[2], v[1] == 0 || v[1] == 128 ? (sl)ts : 0, 0, 0);
+			sl is_wait = (v[1] & 127) == 0;
+			if (na > 3 && v[3] >= 0) {
+				ts[0] = v[3] / 1000000000;
+				ts[1] = v[3] % 1000000000;
+			}
+			r = sys6(SYS_futex, v[0], v[1], v[2],
+				 is_wait && !(na > 3 && v[3] == -2) ? (sl)ts : 0, 0, 0);
 		} else if (seq(op, "peek")) {
 			ul n = (ul)v[1] > sizeof(iobuf) ? sizeof(iobuf) : (ul)v[1];
 			r = -EFAULT;
@@ -656,6 +664,7 @@ struct proc {
 };
 
 static struct proc procs[MAXPROC];
+static sl pending[MAXPROC]; /* a `!sleeps` step a worker has not answered yet, or -1 */
 static sl (*vals)[2]; /* 4096 entries, in the director's mapping */
 static sl cur_sc;
 
@@ -700,8 +709,8 @@ static void print_lines(const char *tag, sl sc, sl step, const char *text)
 	}
 }
 
-/* wait for one step completion; 0 on success, -1 on timeout */
-static int wait_done(struct done *d, sl ms)
+/* read one completion message; 0 on success, -1 on timeout */
+static int read_done(struct done *d, sl ms)
 {
 	struct {
 		int fd;
@@ -723,6 +732,36 @@ static int wait_done(struct done *d, sl ms)
 		got += (ul)r;
 	}
 	return 0;
+}
+
+/*
+ * wait for the completion of `step`; completions of steps that were left
+ * sleeping (a futex wait woken meanwhile) are taken in passing.
+ */
+static int wait_step(sl step, struct done *d, sl ms)
+{
+	for (;;) {
+		if (read_done(d, ms) < 0)
+			return -1;
+		if (d->step >= 0 && d->step < 4096) {
+			vals[d->step][0] = d->ret;
+			vals[d->step][1] = d->ret2;
+		}
+		for (int j = 0; j < MAXPROC; j++)
+			if (pending[j] == d->step)
+				pending[j] = -1;
+		if (d->step == step)
+			return 0;
+	}
+}
+
+/* a worker left sleeping must have answered before it gets a new step */
+static int settle(sl slot)
+{
+	struct done d;
+	if (pending[slot] < 0)
+		return 0;
+	return wait_step(pending[slot], &d, 3000);
 }
 
 static void reap_ours(sl pid)
@@ -778,8 +817,10 @@ static void abandon(sl sc, sl step, const char *why)
 	sys2(SYS_kill, -1, SIGKILL);
 	msleep(20);
 	reap_all();
-	for (int j = 0; j < MAXPROC; j++)
+	for (int j = 0; j < MAXPROC; j++) {
 		procs[j].alive = 0;
+		pending[j] = -1;
+	}
 }
 
 /* resolve one argument token into the text sent to a worker */
@@ -877,6 +918,8 @@ static int forward(sl slot, sl sc, sl step, char *op, char *rest, struct done *d
 	while ((t = tok(&rest)) != 0)
 		put_arg(&w, t);
 	w[-1] = '\n';
+	if (settle(slot) < 0)
+		return -1;
 	{
 		ul n = (ul)(w - line), off = 0;
 		while (off < n) {
@@ -888,7 +931,11 @@ static int forward(sl slot, sl sc, sl step, char *op, char *rest, struct done *d
 			off += (ul)r;
 		}
 	}
-	return wait_done(d, 3000);
+	if (!d) {
+		pending[slot] = step; /* answered when woken */
+		return 0;
+	}
+	return wait_step(step, d, 3000);
 }
 
 static void proc_maps_of(sl slot, sl sc, sl step)
@@ -919,12 +966,31 @@ static sl meminfo_mmapcopy(void)
 	return -ENOENT;
 }
 
+/*
+ * After sending a `!sleeps` futex wait, let the worker really get into the
+ * futex call before the next step (a wake sent earlier would find nobody):
+ * /proc/PID/syscall starts with the system call number while it blocks.
+ */
+static void wait_in_futex(sl pid)
+{
+	char path[48] = "/proc/";
+	char buf[64];
+	fmt_dec(path + 6, pid);
+	memcpy(path + slen(path), "/syscall", 9);
+	for (int i = 0; i < 2000; i++) {
+		if (read_file(path, buf, sizeof(buf)) > 3 && memcmp(buf, "98 ", 3) == 0)
+			return;
+		msleep(1);
+	}
+}
+
 static void run_step(char *line)
 {
 	char *p = line, *op;
 	sl step, slot;
 	struct done d;
-	p++; /* 'P' */
+	int sleeps = line[0] == 'Q'; /* do not wait for the answer */
+	p++; /* 'P' or 'Q' */
 	step = pdec(&p);
 	slot = pdec(&p);
 	op = tok(&p);
@@ -934,7 +1000,7 @@ static void run_step(char *line)
 
 	if (seq(op, "spawn")) {
 		sl pid = spawn_worker(slot, cur_sc, step);
-		if (pid < 0 || wait_done(&d, 10000) < 0) {
+		if (pid < 0 || wait_step(step, &d, 10000) < 0) {
 			print_ret(cur_sc, step, pid < 0 ? pid : -ENOSYS, 0);
 			abandon(cur_sc, step, "spawn failed");
 			return;
@@ -980,8 +1046,13 @@ static void run_step(char *line)
 			abandon(cur_sc, step, "process not running");
 			return;
 		}
-		if (forward(target, cur_sc, step, op, p, &d) < 0) {
+		if (forward(target, cur_sc, step, op, p, sleeps ? 0 : &d) < 0) {
 			abandon(cur_sc, step, "no answer within 3 s");
+			return;
+		}
+		if (sleeps) {
+			wait_in_futex(procs[target].pid);
+			klog_dump(cur_sc, step);
 			return;
 		}
 		vals[step][0] = d.ret;
@@ -1163,15 +1234,17 @@ static NORETURN void director(void)
 			sl np;
 			cur_sc = pdec(&q);
 			np = pdec(&q);
-			for (int j = 0; j < MAXPROC; j++)
+			for (int j = 0; j < MAXPROC; j++) {
 				procs[j].alive = procs[j].ours = 0;
+				pending[j] = -1;
+			}
 			write_file("/proc/sys/vm/nr_trim_pages", "1", 1);
 			setup_pipes(np);
 			klog_dump(cur_sc, -1);
 			ohead("@@S", cur_sc, 0);
 			os(q);
 			oend();
-		} else if (p[0] == 'P') {
+		} else if (p[0] == 'P' || p[0] == 'Q') {
 			run_step(p);
 		} else if (p[0] == 'C') {
 			cleanup(p);

@@ -46,8 +46,11 @@ def _step(sc: Scenario, st: Step) -> str:
         child = sc.procs.index(st.new_proc)
         rest = "".join(f" {_arg(v)}" for v in st.args)
         return f"P {st.index} {slot} {st.op} i{child}{rest}"
-    args = "".join(f" {_arg(v)}" for v in st.args)
-    return f"P {st.index} {slot} {st.op}{args}"
+    args = list(st.args)
+    if st.op == "futex" and st.sleeps:
+        args[3] = -2  # the runner's "sleep until woken"
+    text = "".join(f" {_arg(v)}" for v in args)
+    return f"{'Q' if st.sleeps else 'P'} {st.index} {slot} {st.op}{text}"
 
 
 def cleanup(sc: Scenario) -> list[str]:

@@ -82,6 +82,9 @@ class _Run:
             raw["ret"] = len(data)
         elif op == "fstat":
             raw["ret"] = _int(p.fstat(a[0]).st_size)
+        elif op == "futex":
+            args = a if a[3] >= 0 else a[:3]
+            raw["ret"] = _int(p.futex(*args))
         elif op == "mremap":
             args = a if a[4] else a[:4]
             raw["ret"] = _int(p.mremap(*args))

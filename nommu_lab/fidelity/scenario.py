@@ -30,6 +30,11 @@ Lines
       intended behaviour and a difference there is reported as that bug,
       not as a failure.  ``!reuse`` asks the comparison to check that the
       address is the one of an earlier, already unmapped mapping.
+    * ``!sleeps`` marks a ``futex ADDR FUTEX_WAIT VAL`` that sleeps until a
+      later ``FUTEX_WAKE`` step of another process wakes it; until then the
+      sleeping process makes no call.  An unmarked wait gives up after 50 ms
+      on the real side: give a timeout (``futex a FUTEX_WAIT 0 1000000``,
+      in ns) when the wait is meant to time out.
 
 Numbers
     ``4096``, ``0x1000``, ``4k``, ``3p`` (pages of 4096 bytes), ``1m``,
@@ -102,7 +107,7 @@ OPS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "shmget": (("num", "num", "flags"), 3, "id"),
     "shmat": (("num", "num", "flags"), 3, "addr"),
     "shmdt": (("num",), 1, "none"),
-    "futex": (("num", "flags", "num"), 3, "count"),
+    "futex": (("num", "flags", "num", "num"), 3, "count"),
     "peek": (("num", "num"), 2, "bytes"),
     "poke": (("num", "data"), 2, "none"),
     "fork": ((), 0, "none"),
@@ -122,6 +127,7 @@ DEFAULTS: dict[str, tuple[int, ...]] = {
     "open": (0, 0, 0),
     "shm_open": (0, 0, 0o600),
     "exit": (0,),
+    "futex": (0, 0, 0, -1),  # timeout in ns; -1: none given
 }
 
 SYSCTLS = {"vm.nr_trim_pages"}
@@ -152,6 +158,7 @@ class Step:
     labels: list[str] = field(default_factory=list)
     bugs: list[int] = field(default_factory=list)
     check_reuse: bool = False
+    sleeps: bool = False  # a FUTEX_WAIT expected to sleep until another step wakes it
     new_proc: str | None = None  # the process a spawn/vfork/clone creates
     text: str = ""  # the source line, for reports
 
@@ -388,12 +395,15 @@ class _Parser:
     def step(self, sc: _State, line: int, body: str) -> None:
         bugs: list[int] = []
         reuse = False
+        sleeps = False
         while True:
-            m = re.search(r"\s!(bug\s+\d+|reuse)\s*\Z", " " + body)
+            m = re.search(r"\s!(bug\s+\d+|reuse|sleeps)\s*\Z", " " + body)
             if not m:
                 break
             if m.group(1) == "reuse":
                 reuse = True
+            elif m.group(1) == "sleeps":
+                sleeps = True
             else:
                 bugs.append(int(m.group(1).split()[1]))
             body = (" " + body)[: m.start()].strip()
@@ -420,7 +430,7 @@ class _Parser:
         if op not in OPS:
             raise self.err(line, f"unknown operation {op!r}; known: {', '.join(sorted(OPS))}")
         kinds, required, result = OPS[op]
-        step = Step(len(sc.s.steps), line, proc, op, [], labels, bugs, reuse, text=body)
+        step = Step(len(sc.s.steps), line, proc, op, [], labels, bugs, reuse, sleeps, text=body)
         if op == "sysctl":
             self.sysctl(sc, line, step, rest)
         else:
@@ -474,6 +484,7 @@ class _State:
         self.source: list[str] = []
         self.alive = {"p"}
         self.suspended: dict[str, str] = {}  # vfork parent -> child
+        self.asleep: set[str] = set()  # processes in a !sleeps futex wait
         # every scenario starts with process p (step 0)
         self.s.steps.append(Step(0, s.line, "p", "spawn", [], ["p"], new_proc="p", text="p = spawn"))
 
@@ -491,6 +502,14 @@ class _State:
                     f"{step.proc!r} is suspended in vfork() until {child!r} calls exec or exit; "
                     "only its maps can be read",
                 )
+        if step.proc in self.asleep and step.op not in ("spawn", "procmaps", "meminfo", "sysctl", "maps"):
+            raise parser.err(line, f"{step.proc!r} sleeps in a futex wait until another process wakes it")
+        if step.sleeps:
+            if step.op != "futex" or not isinstance(step.args[1], int) or step.args[1] & 127 != 0:
+                raise parser.err(line, "only a futex FUTEX_WAIT step can be marked !sleeps")
+            self.asleep.add(step.proc)
+        elif step.op == "futex" and isinstance(step.args[1], int) and step.args[1] & 127 == 1:
+            self.asleep.clear()  # a wake: the sleepers answer before their next step
         if step.result_kind == "proc":
             name = step.labels[0]
             if len(self.s.procs) >= MAX_PROCS:
@@ -512,6 +531,8 @@ class _State:
         self.s.steps.append(step)
 
     def finish(self, parser: _Parser, line: int) -> None:
+        if self.asleep:
+            raise parser.err(line, f"{', '.join(sorted(self.asleep))} still asleep in a futex wait: wake it first")
         if len(self.s.steps) < 2:
             raise parser.err(line, f"scenario {self.s.name!r} has no steps")
         if not self.s.doc:
