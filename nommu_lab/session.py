@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from .kernel import Kernel, KernelError
 
 FORMAT_VERSION = 1
+COMPRESS_ABOVE = 32 << 20  # starting snapshots larger than this are kept zlib-compressed
 
 #: Calls on the kernel itself (pid ``None``) that a session may record.
 KERNEL_CALLS = frozenset({"spawn", "sysctl", "mtd_program", "mtd_erase", "mtd_complete"})
@@ -228,7 +230,8 @@ class Session:
     undo does). Going back rebuilds the machine: from ``factory()`` when one
     is given, otherwise from a snapshot of the kernel taken when the session
     started. Observers registered with :meth:`on_kernel_change` hear about
-    every new kernel object, so views can watch the right machine.
+    every new kernel object, so views can watch the right machine. (A snapshot
+    of a big board is kept compressed: its RAM is mostly zeros.)
 
     Invariant: ``kernel`` is always the state reached by replaying
     ``calls[:position]`` on the starting machine.
@@ -240,7 +243,13 @@ class Session:
             raise ValueError("give a kernel, a factory, or both")
         self._factory = factory
         self.kernel: Kernel = kernel if kernel is not None else factory()  # type: ignore[misc]
-        self._base: bytes | None = None if factory is not None else self.kernel.snapshot()
+        self._base: bytes | None = None
+        self._base_packed = False
+        if factory is None:
+            blob = self.kernel.snapshot()
+            if len(blob) > COMPRESS_ABOVE:  # mostly-empty RAM of a big board: keep it small
+                blob, self._base_packed = zlib.compress(blob, 1), True
+            self._base = blob
         self.calls: list[Call] = []
         self.position = 0
         self.board = board  # informational: which factory built the starting machine
@@ -297,7 +306,7 @@ class Session:
         if self._factory is not None:
             return self._factory()
         assert self._base is not None
-        return Kernel.restore(self._base)
+        return Kernel.restore(zlib.decompress(self._base) if self._base_packed else self._base)
 
     def goto(self, position: int) -> Kernel:
         """Show the machine after the first ``position`` calls (clamped to the history)."""

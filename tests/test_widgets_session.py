@@ -180,3 +180,15 @@ def test_describe_marks_the_position():
     lines = s.describe().splitlines()
     assert lines[0] == "session: call 2 of 5"
     assert lines[2].startswith(">  2 pid 1: mmap(")
+
+
+def test_a_big_board_keeps_its_starting_snapshot_compressed():
+    s = Session(nl.boards.default(ram_size=64 << 20))
+    assert s._base_packed and s._base is not None and len(s._base) < 4 << 20
+    s.call(None, "spawn", "app")
+    s.call(1, "mmap", 0, PS, PROT_READ, ANON)
+    digest = s.kernel.state_digest()
+    s.goto(0)
+    assert s.kernel.processes == {}
+    s.goto(2)
+    assert s.kernel.state_digest() == digest
