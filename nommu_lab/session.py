@@ -355,6 +355,16 @@ class Session:
         """The recording as JSON."""
         return self.recording().to_json()
 
+    def save(self, path: str) -> None:
+        """Write the recording to a JSON file."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+
+    def load_file(self, path: str, replay_to_end: bool = True) -> Kernel:
+        """Replay a recording saved with :meth:`save`."""
+        with open(path, encoding="utf-8") as f:
+            return self.load(f.read(), replay_to_end)
+
     def load(self, recording: Recording | str, replay_to_end: bool = True) -> Kernel:
         """Start over from this session's starting machine with a recording's calls.
 

@@ -624,3 +624,29 @@ def test_refused_kernel_level_calls_appear_in_the_event_log():
     with pytest.raises(nl.KernelError):
         k.mtd_program(0x80000, b"\x00")
     assert "mtd.chip_busy" in log.table.options[1][0]
+
+
+def test_timeline_slider_jumps_to_a_call(lab: Lab):
+    c = lab.controls
+    c.b_spawn.click()
+    c.b_mmap.click()
+    c.b_mmap.click()
+    tt = lab.timetravel
+    assert (tt.timeline.max, tt.timeline.value) == (3, 3)
+    tt.timeline.value = 1
+    assert lab.session.position == 1 and lab.kernel.process(1).vmas() == []
+    assert "call 1 of 3" in tt.position.value
+    tt.timeline.value = 3
+    assert len(lab.kernel.process(1).vmas()) == 2
+
+
+def test_selecting_an_event_of_a_region_that_is_gone_says_so(lab: Lab):
+    c = lab.controls
+    c.b_spawn.click()
+    c.b_mmap.click()
+    c.vma.value = 0
+    c.b_munmap.click()
+    ev = next(e for e in lab.events.events() if e.rule == "do_mmap.new_region")
+    lab.events.table.value = ev.seq
+    assert lab.selection.ranges == []
+    assert "no longer exists" in lab.selection.note

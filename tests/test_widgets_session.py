@@ -192,3 +192,13 @@ def test_a_big_board_keeps_its_starting_snapshot_compressed():
     assert s.kernel.processes == {}
     s.goto(2)
     assert s.kernel.state_digest() == digest
+
+
+def test_save_and_load_a_file(tmp_path):
+    s = Session(nl.boards.default())
+    demo(s)
+    path = tmp_path / "lecture.json"
+    s.save(str(path))
+    t = Session(nl.boards.default())
+    t.load_file(str(path))
+    assert t.kernel.state_digest() == s.kernel.state_digest()

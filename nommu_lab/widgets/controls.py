@@ -428,6 +428,11 @@ class TimeTravel(View):
         self.b_forward = _button("forward ▶", "nl-forward", "", "redo the next call")
         self.position = W.HTML()
         self.position.add_class("nl-position")
+        self.timeline = W.IntSlider(value=0, min=0, max=0, description="call",
+                                    continuous_update=False, layout=W.Layout(width="320px"))
+        self.timeline.add_class("nl-timeline")
+        self.timeline.observe(self._on_timeline, names="value")
+        self._syncing = False
         self.b_show = _button("show recording", "nl-show-recording", "", "the calls as JSON")
         self.b_replay = _button("replay", "nl-replay", "success",
                                 "start again from the board and make the calls in the box")
@@ -442,7 +447,8 @@ class TimeTravel(View):
         self.b_forward.on_click(self._guarded(self.session_forward))
         self.b_show.on_click(self._guarded(self.show_recording))
         self.b_replay.on_click(self._guarded(self.replay_text))
-        self.children = (W.HBox([self.b_back, self.b_forward, self.position]), self.history,
+        self.children = (W.HBox([self.b_back, self.b_forward, self.position]), self.timeline,
+                         self.history,
                          W.HBox([self.b_show, self.b_replay]), self.text, self.message)
         self.refresh()
 
@@ -457,6 +463,15 @@ class TimeTravel(View):
                 self.message.value = (f"<span class='nl-error'>Unexpected error in nommu-lab "
                                       f"({type(e).__name__}): {html_escape(str(e))}</span>")
         return handler
+
+    def _on_timeline(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+
+        def jump() -> None:
+            self.session.goto(int(change["new"]))
+            self.refresh()
+        self._guarded(jump)()
 
     def session_back(self) -> None:
         """Step one call back."""
@@ -487,6 +502,13 @@ class TimeTravel(View):
         self.position.value = f"<span class='nl-position-text'>call {s.position} of {len(s.calls)}</span>"
         self.b_back.disabled = not s.can_back
         self.b_forward.disabled = not s.can_forward
+        self._syncing = True
+        try:
+            self.timeline.max = max(len(s.calls), self.timeline.min)
+            self.timeline.value = s.position
+            self.timeline.disabled = not s.calls
+        finally:
+            self._syncing = False
         lines = s.describe().splitlines()[1:]
         lo = max(0, s.position - 4)
         shown = lines[lo:lo + 8]

@@ -391,9 +391,16 @@ class EventLog(View):
             return
         for ev in self.events():
             if ev.seq == seq:
-                self.selection.set(touched_frames(self.kernel, ev.touched),
-                                   f"event #{ev.seq} {ev.rule}",
-                                   "" if ev.touched else "this event names no frames or region")
+                frames = touched_frames(self.kernel, ev.touched)
+                if not ev.touched:
+                    note = "this event names no frames or region"
+                elif not frames and "region" in ev.touched:
+                    r = next((r for r in self.kernel.regions() if r.id == ev.touched["region"]), None)
+                    note = (f"region R{ev.touched['region']} no longer exists" if r is None
+                            else _region_where(self.kernel, r.start, max(r.top, r.end)))
+                else:
+                    note = ""
+                self.selection.set(frames, f"event #{ev.seq} {ev.rule}", note)
                 return
 
     def describe(self, limit: int = 20) -> str:
