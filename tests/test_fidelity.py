@@ -181,6 +181,12 @@ def _err(body: str) -> ScenarioError:
         ("  open tmp/x O_RDONLY", 3, "a path starts with '/'"),
         ("  vfork", 3, "name the new process"),
         ("  sysctl vm.swappiness = 3", 3, "sysctl NAME"),
+        ("  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON\n  futex a FUTEX_WAKE 1 !sleeps", 4,
+         "only a futex FUTEX_WAIT step can be marked !sleeps"),
+        ("  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON\n  t = clone CLONE_VM\n"
+         "  t: futex a FUTEX_WAIT 0 !sleeps\n  t: maps\n  t: exit 0", 7, "sleeps in a futex wait"),
+        ("  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON\n  t = clone CLONE_VM\n"
+         "  t: futex a FUTEX_WAIT 0 !sleeps", 6, "still asleep in a futex wait"),
     ],
 )
 def test_parse_errors_name_the_line(body: str, line: int, words: str) -> None:
@@ -200,6 +206,18 @@ def test_parse_structure_errors() -> None:
         parse("scenario a\n  doc: d\n  maps\n  doc: late\nend\n", "x.scn")
     with pytest.raises(ScenarioError, match="defined twice"):
         parse("scenario a\n  doc: d\n  maps\nend\nscenario a\n  doc: d\n  maps\nend\n", "x.scn")
+
+
+def test_sleeping_futex_wait_compiles_to_an_unanswered_step() -> None:
+    (sc,) = parse("scenario f\n  doc: d\n  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON\n"
+                  "  t = clone CLONE_VM\n  t: futex a FUTEX_WAIT 0 !sleeps\n"
+                  "  futex a FUTEX_WAKE 1\n  futex a FUTEX_WAIT 0 1000000\n  t: exit 0\nend\n", "f.scn")
+    wait, wake, timed = sc.steps[3], sc.steps[4], sc.steps[5]
+    assert wait.sleeps and wait.args == [Ref(1, 0, "a"), 0, 0, -1]
+    assert wake.args == [Ref(1, 0, "a"), 1, 1, -1] and timed.args[3] == 1_000_000
+    lines = compile_group([sc]).splitlines()
+    assert lines[4] == "Q 3 1 futex r1.0+0 i0 i0 i-2"
+    assert lines[5] == "P 4 0 futex r1.0+0 i1 i1 i-1"
 
 
 def test_vfork_parent_released_by_exec_and_maps_allowed_while_suspended() -> None:
@@ -447,3 +465,17 @@ def test_board_files_write_tree(tmp_path: Path) -> None:
     board_files.write_tree(tmp_path)
     assert (tmp_path / "rom/data/page.bin").read_bytes() == board_files.FILES["/rom/data/page.bin"]
     assert (tmp_path / "disk/notes.txt").read_bytes() == b"disk files can only be copied\n"
+
+
+def test_notebook_helpers() -> None:
+    from nommu_lab.fidelity import check_model, linux_said
+
+    said = linux_said("romfs/xip_private_read")
+    mmap = said[3]
+    assert mmap["call"].startswith("mmap 0 10000 PROT_READ MAP_PRIVATE")
+    assert mmap["result"].startswith("0xffffffff8")  # kernel bug 4: sign-extended
+    assert said[5]["bytes"] == bytes(range(16))
+    assert any("/rom/data/pattern.bin" in line for line in said[7]["lines"])
+    assert linux_said("proc/fork_is_missing")[1]["result"] == "ENOSYS"
+    res = check_model("anon/trim_default_3_pages")
+    assert res.status == "agree" and res.steps_compared == 9
