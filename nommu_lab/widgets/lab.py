@@ -135,7 +135,7 @@ class Lab(W.VBox):
     def hold(self) -> Iterator[None]:
         """Make several calls with one redraw of each view at the end."""
         with ExitStack() as stack:
-            for v in self.views:
+            for v in reversed(self.views):  # released in order: the RAM map redraws first
                 stack.enter_context(v.hold())
             yield
 

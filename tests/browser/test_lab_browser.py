@@ -148,9 +148,13 @@ def test_voila_presenter_renders_and_the_buttons_work(voila: Server, browser: An
     page.wait_for_function("() => /pid 1/.test(document.querySelector('.nl-status').innerText)",
                            timeout=CLICK_TIMEOUT_MS)
     _click_mmap_and_check(page, artifacts, "voila", timings)
+    old = _image_href(page)
     page.locator("button.nl-back").first.click()
+    _wait_new_image(page, old)
     page.wait_for_function("() => /call 1 of 2/.test(document.querySelector('.nl-position').innerText)",
                            timeout=CLICK_TIMEOUT_MS)
+    legend = page.locator(".nl-legend-item.nl-state-anon").first.inner_text()
+    assert legend.split()[-1] == "0", legend  # stepped back before the mmap
     page.screenshot(path=str(artifacts / "voila-after-back.png"), full_page=True)
     print("\nVoila timings:", {k: round(v, 2) for k, v in timings.items()})
     assert errors == [], errors
