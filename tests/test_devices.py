@@ -55,11 +55,6 @@ def test_fb0_private_exec_and_range(k, p):
             rule="do_mmap.get_unmapped_area_failed")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG (inferred from code, kernel-notes §2.9 'only offset 0 is meaningful' + §9): "
-    "FramebufferOps.mmap accepts any VMA, so mmap(fb0, PS, RW, MAP_SHARED, offset=PS) returns "
-    "screen_base+1 (an unaligned VMA); Linux's fb_io_mmap -> vm_iomap_memory -> no-MMU "
-    "remap_pfn_range refuses addr != pfn<<PAGE_SHIFT with EINVAL"))
 def test_fb0_nonzero_offset_is_refused(k, p):
     """§2.9 / §9: get_fb_unmapped_area adds the page number as bytes; the remap check fails."""
     fd = p.open("/dev/fb0", O_RDWR)

@@ -78,10 +78,6 @@ def test_wake_counts(k):
     assert w.futex(addr, FUTEX_WAKE, 5) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: futex.do_futex uses max(0, val) waiters for FUTEX_WAKE, so val=0 wakes nobody; "
-    "Linux futex_wake() wakes the first waiter before testing ++ret >= nr_wake, so nr_wake 0 "
-    "(or negative) wakes one"))
 def test_wake_zero_still_wakes_one(k):
     """kernel/futex/waitwake.c futex_wake: `if (++ret >= nr_wake) break` after the first wake."""
     p, w = k.spawn(), k.spawn()

@@ -53,10 +53,6 @@ def test_shmat_with_address_is_einval(k, p):
     refused(k, p.shmat, sid, 0x8040_0123, 0, errno=EINVAL)  # unaligned without SHM_RND
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: ipc.do_shmat ignores SHM_REMAP; Linux do_shmat returns EINVAL for "
-    "shmat(id, NULL, SHM_REMAP) before mapping anything, the model answers ENODEV "
-    "(do_shmat.no_capabilities)"))
 def test_shmat_remap_without_address_is_einval(k, p):
     """ipc/shm.c do_shmat: SHM_REMAP needs an address → EINVAL."""
     sid = p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)

@@ -93,10 +93,6 @@ def test_no_such_process(k):
     refused(k, d.ptrace_peek, 999, 0x8010_0000, errno=ESRCH)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: ptrace.access_process_vm clamps the length at vm_end and returns the short "
-    "read; Linux generic_ptrace_peekdata returns EIO when fewer than sizeof(long) bytes were "
-    "copied (peek at vm_end-4 gives 4 bytes in the model, EIO on Linux; same for POKE)"))
 def test_peek_across_the_vma_end_is_eio(k):
     """§6.4 + kernel/ptrace.c: copied != sizeof(tmp) → EIO."""
     t, d = k.spawn(), k.spawn()

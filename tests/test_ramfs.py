@@ -81,11 +81,6 @@ def test_growing_a_nonempty_file_adds_no_pages(k, p):
     assert p.mmap(0, PS, RW, MAP_SHARED, fd, 0) % PS == 0  # the first page still works
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: RamfsFileOps.get_unmapped_area (vfs.py) slices inode.pages[pgoff:pgoff+lpages] "
-    "and only checks for None holes, not that lpages pages exist: after ftruncate(1 page) then "
-    "ftruncate(3 pages), mmap(3 pages, MAP_SHARED) succeeds with a direct region over 2 frames "
-    "the file does not own; Linux (filemap_get_folios_contig count != lpages) says ENOSYS -> ENODEV"))
 def test_growing_a_nonempty_file_does_not_make_it_shareable(k, p):
     """Verified: growing a non-empty file does not make it mappable shared (ENODEV)."""
     fd = make_shm_file(p, "/tmp/g", PS)

@@ -54,10 +54,6 @@ def test_default_trim_is_one():
     assert k.sysctl("vm.nr_trim_pages") == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: Kernel.sysctl('/proc/sys/vm/nr_trim_pages') raises ENOENT: the path is turned "
-    "into '.proc.sys.vm.nr_trim_pages' and removeprefix('proc.sys.') misses the leading dot; "
-    "the docstring promises the /proc/sys path works"))
 def test_sysctl_accepts_the_proc_sys_path():
     """§11: the sysctl lives at /proc/sys/vm/nr_trim_pages; both spellings name it."""
     k = board()

@@ -613,10 +613,6 @@ def test_lab_also_watches_the_mmu_kernel():
     assert lab.vmas.rows(1) == []
 
 
-@pytest.mark.xfail(strict=True, reason="MODEL BUG: a refused kernel-level call (mtd_program while "
-                   "the chip is busy, a bad sysctl value) raises KernelError but records no "
-                   "REFUSED event and does not notify, so the event log cannot show the refusal "
-                   "(syscalls do both); design.md section 4: 'request refused' is an event")
 def test_refused_kernel_level_calls_appear_in_the_event_log():
     k = nl.boards.default()
     log = EventLog(k)

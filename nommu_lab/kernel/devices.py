@@ -208,7 +208,18 @@ class FramebufferOps(FileOperations):
         return self.fb.screen_base + pgoff
 
     def mmap(self, file: File, vma: VmArea) -> int:
-        """``fb_mmap`` → ``vm_iomap_memory``: marks the VMA as I/O memory."""
+        """``fb_mmap`` → ``vm_iomap_memory`` → no-MMU ``remap_pfn_range``.
+
+        The no-MMU remap can only check that the VMA already starts at the
+        frame it should map (``addr == pfn << PAGE_SHIFT``); since
+        ``get_fb_unmapped_area`` added the page offset as *bytes*, any offset
+        but 0 fails here with EINVAL. On success the VMA becomes I/O memory.
+        """
+        ps = self.kernel.page_size
+        if vma.vm_start != self.fb.screen_base + vma.vm_pgoff * ps:
+            return -E.EINVAL
+        if (vma.vm_end - vma.vm_start) > self.fb.size - vma.vm_pgoff * ps:
+            return -E.EINVAL
         vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
         return 0
 

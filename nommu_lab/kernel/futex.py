@@ -38,7 +38,7 @@ def do_futex(k: Kernel, task: Process, addr: int, op: int, val: int, timeout: in
                      "(the document's EFAULT rule is from 2.6)", addr)
     if cmd == FUTEX_WAKE:
         waiters = k.futex_waiters.get(addr, [])
-        n = max(0, val)
+        n = max(1, val)  # futex_wake wakes one before it compares with nr_wake
         woken = waiters[:n]
         del waiters[:n]
         if not waiters:

@@ -29,6 +29,7 @@ from .constants import (
     S_IFREG,
     SHM_EXEC,
     SHM_RDONLY,
+    SHM_REMAP,
 )
 from .errors import KernelError
 from .trace import EventKind
@@ -120,6 +121,9 @@ def do_shmat(k: Kernel, task: Process, shmid: int, addr: int, flags: int) -> int
     from .mmap import do_mmap
 
     seg = _segment(k, shmid)
+    if not addr and flags & SHM_REMAP:
+        raise KernelError(E.EINVAL, "do_shmat.remap_needs_address",
+                          "SHM_REMAP replaces what is mapped at an address; it needs one")
     if addr:
         # shmat turns any address into MAP_FIXED, which validate_mmap_request refuses
         mflags = MAP_SHARED | MAP_FIXED

@@ -9,6 +9,7 @@ syscalls; each syscall runs the kernel's own decision procedure
 from __future__ import annotations
 
 import errno as E
+import functools
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,26 @@ if TYPE_CHECKING:
 MiB = 1 << 20
 RAM_BASE = 0x8000_0000
 DEFAULT_MAX_MAP_COUNT = 65530
+
+
+def kernel_call(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A call made on the kernel itself (sysctl, the flash driver, drivers).
+
+    Like a syscall, a refusal is recorded in the trace (so the event log can
+    show it) and the views are told.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(self: Kernel, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except KernelError as e:
+            self.trace.pid = None
+            self.trace.emit(EventKind.REFUSED, e.rule, "{} -> {}", fn.__name__, e)
+            self.notify()
+            raise
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,6 +588,7 @@ class Kernel:
         return h.hexdigest()
 
     # ------------------------------------------------------- devices & drivers
+    @kernel_call
     def register_driver(self, path: str, ops: FileOperations, *, kind: str = "chr",
                         rdev: tuple[int, int] | None = None) -> FileOperations:
         """Put a driver of your own on the machine as a device node (``/dev/...``).
@@ -591,6 +613,7 @@ class Kernel:
         self.notify()
         return ops
 
+    @kernel_call
     def reserve_device_memory(self, npages: int) -> int:
         """Set aside ``npages`` contiguous frames for a device (as boot code would).
 
@@ -649,6 +672,7 @@ class Kernel:
                             0, region=r.id)
         self.notify()
 
+    @kernel_call
     def mtd_program(self, offset: int, data: bytes, *, guard: bool = False) -> None:
         """Start programming bytes into the NOR chip (``mtd_write``).
 
@@ -661,6 +685,7 @@ class Kernel:
 
         self._flash_begin(FlashMode.PROGRAM, ulong(offset, "offset"), as_bytes(data), guard)
 
+    @kernel_call
     def mtd_erase(self, offset: int, *, guard: bool = False) -> None:
         """Start erasing the erase block containing ``offset`` (``mtd_erase``)."""
         from .devices import FlashMode
@@ -671,6 +696,7 @@ class Kernel:
         offset -= offset % chip.erase_size
         self._flash_begin(FlashMode.ERASE, offset, b"", guard)
 
+    @kernel_call
     def mtd_complete(self) -> None:
         """The program/erase finishes: the chip goes back to read-array mode."""
         import numpy as np
@@ -769,6 +795,7 @@ class Kernel:
 
     SYSCTLS = ("vm.nr_trim_pages",)
 
+    @kernel_call
     def sysctl(self, name: str, value: int | None = None) -> int:
         """Read (``value=None``) or write a sysctl; returns the (new) value.
 
@@ -777,7 +804,7 @@ class Kernel:
         """
         if not isinstance(name, str):
             raise ArgumentTypeError("sysctl name must be a str")
-        key = name.replace("/", ".").removeprefix("proc.sys.")
+        key = name.replace("/", ".").lstrip(".").removeprefix("proc.sys.")
         if key not in self.SYSCTLS:
             raise KernelError(E.ENOENT, "sysctl.unknown",
                               f"there is no sysctl {name!r} on this kernel; known: "

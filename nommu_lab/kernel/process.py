@@ -42,6 +42,7 @@ from .vfs import (
     FMODE_READ,
     FMODE_WRITE,
     File,
+    Inode,
     PipeOps,
     SocketOps,
 )
@@ -166,6 +167,14 @@ def syscall(fn: F) -> F:
 
     wrapper.__syscall__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _pid_maps_text(pid: int, k: Kernel) -> str:
+    """The text of ``/proc/<pid>/maps`` at the moment it is read."""
+    from .procfs import proc_pid_maps
+
+    p = k.processes.get(pid)
+    return proc_pid_maps(k, p.mm) if p is not None else ""
 
 
 # ---------------------------------------------------------------------------
@@ -331,7 +340,7 @@ class Process:
         acc = flags & O_ACCMODE
         if acc == 3:
             raise KernelError(E.EINVAL, "do_sys_open.accmode", "O_ACCMODE 3 is not a valid access mode")
-        inode = k.lookup(path)
+        inode = k.lookup(path) or self._proc_pid_file(path)
         created = False
         if inode is None:
             if not flags & O_CREAT:
@@ -371,6 +380,23 @@ class Process:
             fmode |= FMODE_CAN_READ
         inode.opened += 1
         return self._install_fd(File(inode, path, fmode, flags, refs=0))
+
+    def _proc_pid_file(self, path: str) -> Inode | None:
+        """``/proc/self/maps`` and ``/proc/<pid>/maps``: readable, no mmap method."""
+        import functools
+        import re
+
+        m = re.fullmatch(r"/proc/(self|\d+)/maps", path)
+        if m is None:
+            return None
+        pid = self.pid if m.group(1) == "self" else int(m.group(1))
+        k = self.kernel
+        if pid not in k.processes:
+            return None
+        node = k._new_inode(k.mounts["/proc"].sb, S_IFREG | 0o444, k._proc_ops)
+        node.nlink = 0
+        node.target = functools.partial(_pid_maps_text, pid)
+        return node
 
     @syscall
     def close(self, fd: Any) -> int:

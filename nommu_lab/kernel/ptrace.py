@@ -35,7 +35,11 @@ def access_process_vm(k: Kernel, target: Process, addr: int, n: int, data: bytes
                           f"the mapping at {vma.vm_start:#x} lacks VM_MAY{'WRITE' if write else 'READ'}: "
                           + ("it is mapped directly from ROM, which a debugger cannot patch"
                              if write else "it cannot be read"))
-    n = min(n, vma.vm_end - addr)
+    if vma.vm_end - addr < n:
+        # generic_ptrace_peekdata/pokedata: anything short of a whole word is EIO
+        raise KernelError(E.EIO, "generic_ptrace_peekdata.short",
+                          f"only {vma.vm_end - addr} of {n} bytes lie inside the mapping at "
+                          f"{vma.vm_start:#x}: one access never crosses a VMA's end")
     if write:
         assert data is not None
         k.phys_write(addr, data[:n])

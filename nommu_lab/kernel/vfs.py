@@ -236,7 +236,7 @@ class RamfsFileOps(FileOperations):
                          pgoff, pgoff + lpages - 1, maxpages)
             return -E.ENOSYS
         pfns = inode.pages[pgoff:pgoff + lpages]
-        if any(p is None for p in pfns):
+        if len(pfns) < lpages or any(p is None for p in pfns):
             k.trace.emit(EventKind.DECISION, "ramfs_nommu_get_unmapped_area.hole",
                          "ramfs: a page of the range has never been allocated: ENOSYS")
             return -E.ENOSYS
