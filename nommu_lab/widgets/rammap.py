@@ -182,14 +182,15 @@ class RamMap(View):
         last: tuple[int, int] = (-1, -LABEL_GAP)
         cols = self._grid[1]
         for r in regions:
-            for addr in (r.vm_start, min(max(r.vm_top, r.vm_end), mem.ram_base + mem.ram_size)):
-                pfn = mem.addr_to_pfn(addr)
-                x, y = self._xy(pfn)
-                if pfn >= mem.nr_pages:  # end of RAM: the right edge of the last row
-                    x, y = self._xy(pfn - 1)
-                    x += 1.0
-                xs.append([x, x])
-                ys.append([y, y - 1.0])
+            top = min(max(r.vm_top, r.vm_end), mem.ram_base + mem.ram_size)
+            first = mem.addr_to_pfn(r.vm_start)
+            last_pfn = mem.addr_to_pfn(top + mem.page_size - 1) - 1  # the last frame it covers
+            x, y = self._xy(first)  # left edge of its first frame
+            xs.append([x, x])
+            ys.append([y, y - 1.0])
+            x, y = self._xy(last_pfn)  # right edge of its last frame
+            xs.append([x + 1.0, x + 1.0])
+            ys.append([y, y - 1.0])
             npages = -(-(max(r.vm_top, r.vm_end) - r.vm_start) // mem.page_size)
             row, col = divmod(mem.addr_to_pfn(r.vm_start), cols)
             crowded = row == last[0] and col - last[1] < LABEL_GAP
