@@ -646,3 +646,16 @@ def test_selecting_an_event_of_a_region_that_is_gone_says_so(lab: Lab):
     lab.events.table.value = ev.seq
     assert lab.selection.ranges == []
     assert "no longer exists" in lab.selection.note
+
+
+def test_region_boundaries_and_labels_sit_on_the_region_edges():
+    k = nl.boards.default()
+    ram = RamMap(k)
+    p = k.spawn("app")
+    p.mmap(0, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    rows, cols = grid_shape(k.mem.nr_pages)
+    r, c = divmod(264, cols)  # first frame of the region; it covers 264-266
+    assert ram._bounds.x.tolist() == [[c, c], [c + 3, c + 3]]
+    assert ram._bounds.y.tolist() == [[rows - r, rows - r - 1]] * 2
+    rid = p.vmas()[0].region.id
+    assert list(ram._labels.text) == [f"R{rid} anon"]
