@@ -256,14 +256,26 @@ class Session:
         self.board_kwargs = dict(board_kwargs or {})
         self._kernel_listeners: list[Callable[[Kernel], None]] = []
         self.last: Outcome | None = None
+        self._mark = self._fingerprint()
 
     # ----------------------------------------------------------- observers
     def on_kernel_change(self, fn: Callable[[Kernel], None]) -> None:
         """Call ``fn(new_kernel)`` whenever time travel replaces the kernel object."""
         self._kernel_listeners.append(fn)
 
+    def _fingerprint(self) -> tuple[int, int, int, int]:
+        """Cheap signs of change: syscalls, trace events, frame changes, processes."""
+        k = self.kernel
+        return (k.syscalls, k.trace.last_seq, k.mem.version, len(k.processes))
+
+    @property
+    def outside_changes(self) -> bool:
+        """True if the kernel changed by calls this session did not make (they are not recorded)."""
+        return self._fingerprint() != self._mark
+
     def _set_kernel(self, k: Kernel) -> None:
         self.kernel = k
+        self._mark = self._fingerprint()
         for fn in list(self._kernel_listeners):
             fn(k)
 
@@ -282,6 +294,7 @@ class Session:
             result = apply_call(self.kernel, c)
         except KernelError as e:
             self.last = Outcome(c, error=e)
+            self._mark = self._fingerprint()
             raise
         except Exception:
             # not a refusal but a programming error (TypeError, ValueError):
@@ -290,6 +303,7 @@ class Session:
             self.position -= 1
             raise
         self.last = Outcome(c, result=result)
+        self._mark = self._fingerprint()
         return result
 
     def try_call(self, pid: int | None, name: str, *args: Any, **kwargs: Any) -> Outcome:

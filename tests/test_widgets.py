@@ -659,3 +659,13 @@ def test_region_boundaries_and_labels_sit_on_the_region_edges():
     assert ram._bounds.y.tolist() == [[rows - r, rows - r - 1]] * 2
     rid = p.vmas()[0].region.id
     assert list(ram._labels.text) == [f"R{rid} anon"]
+
+
+def test_stepping_back_over_unrecorded_code_calls_warns(lab: Lab):
+    lab.controls.b_spawn.click()
+    lab.kernel.process(1).mmap(0, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)  # in code
+    lab.timetravel.b_back.click()
+    assert "were not recorded" in lab.timetravel.message.value
+    lab.timetravel.b_forward.click()
+    lab.timetravel.b_back.click()
+    assert lab.timetravel.message.value == ""

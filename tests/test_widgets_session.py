@@ -202,3 +202,13 @@ def test_save_and_load_a_file(tmp_path):
     t = Session(nl.boards.default())
     t.load_file(str(path))
     assert t.kernel.state_digest() == s.kernel.state_digest()
+
+
+def test_calls_made_outside_the_session_are_noticed():
+    s = Session(nl.boards.default())
+    p = s.call(None, "spawn", "app")
+    assert not s.outside_changes
+    p.mmap(0, PS, PROT_READ, ANON)  # straight on the kernel: not recorded
+    assert s.outside_changes
+    s.back()
+    assert not s.outside_changes and s.kernel.processes == {}

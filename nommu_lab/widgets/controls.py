@@ -474,8 +474,13 @@ class TimeTravel(View):
         self._guarded(jump)()
 
     def session_back(self) -> None:
-        """Step one call back."""
+        """Step one call back (warning if code changed the kernel behind the lab's back)."""
+        lost = self.session.outside_changes
         self.session.back()
+        self.message.value = ("<span class='nl-error'>Calls made on the kernel in code (not "
+                              "through the lab) were not recorded: the rebuilt machine does not "
+                              "have them. Use lab.call(pid, name, *args) to record them.</span>"
+                              if lost else "")
         self.refresh()
 
     def session_forward(self) -> None:
