@@ -669,3 +669,17 @@ def test_stepping_back_over_unrecorded_code_calls_warns(lab: Lab):
     lab.timetravel.b_forward.click()
     lab.timetravel.b_back.click()
     assert lab.timetravel.message.value == ""
+
+
+def test_a_256_mib_board_is_one_pixel_per_frame():
+    k = nl.boards.default(ram_size=256 << 20)
+    ram = RamMap(k)
+    p = k.spawn("app")
+    a = p.mmap(0, 5 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    idx, _ = decode_indexed_png(ram.png)
+    assert idx.shape == (128, 512)
+    f = idx.reshape(-1)
+    first = k.mem.addr_to_pfn(a)
+    assert [state_of_index(i) for i in f[first:first + 5]] == [PageState.ANON] * 5
+    assert {state_of_index(i) for i in f[first + 5:first + 8]} == {PageState.TRIMMED}
+    assert int((f < DIM_OFFSET).sum()) == 65536
