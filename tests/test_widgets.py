@@ -232,7 +232,7 @@ def test_devices_view_badges_flash_mode_and_direct_regions():
     b = p.mmap(0, PS, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
     text = dev.describe()
     assert "/rom       romfs ro  /dev/mtd0  COPY|DIRECT|READ|EXEC" in text
-    assert "/mnt/disk  ext2      /dev/vda   COPY (default for a file)" in text
+    assert "/mnt/disk  ext2      /dev/vda   COPY (the default for a regular file)" in text
     assert "/dev/ttyS0" in text and "NO MMAP" in text
     assert "nor0 NOR flash 0x20000000-0x20100000: mode read-array; direct: R" in text
     assert f"{b:#x}-{b + PS:#x} /rom/bin/hello (usage 1)" in text
@@ -276,7 +276,8 @@ def test_refused_call_is_marked_in_the_log():
 def test_touched_frames_reads_both_forms():
     k = nl.boards.default()
     assert touched_frames(k, {"frames": (264, 3)}) == [(264, 3)]
-    assert touched_frames(k, {"frames": (2047, 2046, 2045)}) == [(2047, 1), (2046, 1), (2045, 1)]
+    assert touched_frames(k, {"pfns": (2047, 2046, 2045)}) == [(2047, 1), (2046, 1), (2045, 1)]
+    assert touched_frames(k, {"pfns": (2047, 2046)}) == [(2047, 1), (2046, 1)]  # no guessing
     assert touched_frames(k, {}) == []
 
 

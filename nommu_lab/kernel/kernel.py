@@ -384,7 +384,7 @@ class Kernel:
         if missing:
             self.trace.emit(EventKind.ALLOC, "simple_write_begin.page_cache",
                             "{} page-cache page(s) taken one at a time for the write",
-                            len(missing), frames=tuple(inode.pages[i] for i in missing))
+                            len(missing), pfns=tuple(inode.pages[i] for i in missing))
         done = 0
         while done < len(data):
             idx, off = divmod(pos + done, ps)
@@ -405,7 +405,7 @@ class Kernel:
         del inode.pages[from_page:]
         if freed:
             self.trace.emit(EventKind.FREE, "truncate_inode_pages",
-                            "{} page-cache page(s) freed", len(freed), frames=tuple(freed))
+                            "{} page-cache page(s) freed", len(freed), pfns=tuple(freed))
             for r in self.region_tree:
                 if (not r.is_copy and r.vm_file is not None and r.vm_file.inode is inode
                         and not r.vm_flags & VM_SHARED):

@@ -112,6 +112,25 @@ class _Caps:
 # ---------------------------------------------------------------------------
 # validate_mmap_request
 # ---------------------------------------------------------------------------
+def mmap_capabilities_of(fops: FileOperations, kind: int, file: File | None = None) -> tuple[int | None, str]:
+    """The capability word ``validate_mmap_request`` starts from, and its source.
+
+    ``(None, ...)``: the file has no mmap method (ENODEV). ``(-1, ...)``: no
+    ``mmap_capabilities`` and no default for this inode type (EINVAL).
+    Otherwise the driver's own word, or the default by inode type: regular
+    files and block devices COPY, character devices DIRECT|READ|WRITE.
+    Views use this too, so the table lives in one place.
+    """
+    if fops.mmap is None:
+        return None, "no mmap method"
+    if fops.mmap_capabilities is not None:
+        return fops.mmap_capabilities(file), f"{fops.name}'s mmap_capabilities"
+    if kind in (S_IFREG, S_IFBLK):
+        return NOMMU_MAP_COPY, f"the default for a {file_type_name(kind)}"
+    if kind == S_IFCHR:
+        return NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE, "the default for a character device"
+    return -1, f"no default for a {file_type_name(kind)}"
+
 def validate_mmap_request(
     k: Kernel, task: Process, file: File | None, addr: int, length: int,
     prot: int, flags: int, pgoff: int,
@@ -149,24 +168,15 @@ def validate_mmap_request(
 
     fops = file.fops
     path = file.path
-    if fops.mmap is None:
+    caps, source = mmap_capabilities_of(fops, file.inode.kind, file)
+    if caps is None:
         raise KernelError(E.ENODEV, "validate_mmap_request.no_mmap_method",
                           f"{path} is a {file_type_name(file.inode.mode)} whose driver has no "
                           "mmap method, so it cannot be mapped at all; read() it instead")
-    if fops.mmap_capabilities is not None:
-        caps = fops.mmap_capabilities(file)
-        source = f"{fops.name}'s mmap_capabilities"
-    else:
-        kind = file.inode.kind
-        if kind in (S_IFREG, S_IFBLK):
-            caps = NOMMU_MAP_COPY
-        elif kind == S_IFCHR:
-            caps = NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE
-        else:
-            raise KernelError(E.EINVAL, "validate_mmap_request.no_default_capabilities",
-                              f"{path} is a {file_type_name(file.inode.mode)}: it declares no "
-                              "mapping capabilities and its type has no default, so mmap is refused")
-        source = f"the default for a {file_type_name(file.inode.mode)}"
+    if caps < 0:
+        raise KernelError(E.EINVAL, "validate_mmap_request.no_default_capabilities",
+                          f"{path} is a {file_type_name(file.inode.mode)}: it declares no "
+                          "mapping capabilities and its type has no default, so mmap is refused")
     k.trace.emit(EventKind.DECISION, "validate_mmap_request.capabilities",
                  "{} may be mapped {} ({})", path, _Caps(caps), source)
     if fops.get_unmapped_area is None and caps & NOMMU_MAP_DIRECT:

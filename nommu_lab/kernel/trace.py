@@ -31,7 +31,11 @@ class EventKind(StrEnum):
 
 @dataclass(slots=True)
 class Event:
-    """One decision. ``text`` is formatted lazily from ``template``/``args``."""
+    """One decision. ``text`` is formatted lazily from ``template``/``args``.
+
+    ``touched`` names what the decision touched: ``region`` (a region id),
+    ``frames`` (a run ``(first pfn, count)``) or ``pfns`` (single frames).
+    """
 
     seq: int
     kind: EventKind

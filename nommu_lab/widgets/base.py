@@ -65,19 +65,18 @@ def address_ranges_to_frames(k: Kernel, start: int, end: int) -> list[tuple[int,
 def touched_frames(k: Kernel, touched: dict[str, Any]) -> list[tuple[int, int]]:
     """The frames an event says it touched.
 
-    ``touched["frames"]`` is ``(pfn, n)`` or a tuple of pfns; a region id in
-    ``touched["region"]`` stands for the region's frames, if it is still
-    there. (A pair is read as ``(pfn, n)`` when ``n`` is a plausible count.)
+    ``touched["frames"]`` is a run ``(pfn, n)``, ``touched["pfns"]`` single
+    frames; a region id in ``touched["region"]`` stands for the region's
+    frames, if it is still there.
     """
     out: list[tuple[int, int]] = []
-    frames = touched.get("frames")
     nr = k.mem.nr_pages
-    if frames is not None:
-        fr = tuple(int(x) for x in frames)
-        if len(fr) == 2 and 0 < fr[1] <= nr - fr[0]:
-            out.append((fr[0], fr[1]))
-        else:
-            out.extend((p, 1) for p in fr if 0 <= p < nr)
+    run = touched.get("frames")
+    if run is not None:
+        pfn, n = (int(x) for x in run)
+        if 0 <= pfn < nr:
+            out.append((pfn, min(n, nr - pfn)))
+    out.extend((int(p), 1) for p in touched.get("pfns", ()) if 0 <= int(p) < nr)
     rid = touched.get("region")
     if rid is not None and not out:
         for r in k.region_tree:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..kernel import EventKind
-from ..kernel.constants import S_IFBLK, S_IFCHR, S_IFREG
+from ..kernel.constants import S_IFREG
+from ..kernel.mmap import mmap_capabilities_of
 from ..kernel.vfs import capability_names
 from .base import Selection, View, address_ranges_to_frames, html_escape, touched_frames
 
@@ -220,19 +221,12 @@ def _caps_of_ops(ops: Any, kind: int | None) -> tuple[list[str] | None, str]:
     ``mmap_capabilities`` method, validate_mmap_request falls back to a
     default by file type; the same fallback is shown here, marked as such.
     """
-    if getattr(ops, "mmap", None) is None:
+    caps, source = mmap_capabilities_of(ops, kind if kind is not None else 0)
+    if caps is None:
         return None, "no mmap method: ENODEV"
-    fn = getattr(ops, "mmap_capabilities", None)
-    if fn is not None:
-        try:
-            return capability_names(fn(None)), f"{ops.name}'s mmap_capabilities"
-        except Exception:  # a driver that needs a real file: say so rather than guess
-            return [], "depends on the file"
-    if kind == S_IFCHR:
-        return ["DIRECT", "READ", "WRITE"], "default for a character device"
-    if kind in (S_IFBLK, S_IFREG):
-        return ["COPY"], "default for a block device" if kind == S_IFBLK else "default for a file"
-    return [], "no default"
+    if caps < 0:
+        return [], source
+    return capability_names(caps), source
 
 
 def _badges(names: list[str] | None) -> str:
