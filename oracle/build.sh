@@ -19,6 +19,9 @@ CACHE="$HERE/cache"
 JOBS="$(nproc)"
 CROSS=riscv64-linux-gnu-
 mkdir -p "$OUT" "$CACHE"
+# one build at a time in this tree (two at once break each other's objects)
+exec 9>"$BUILD/.lock"
+flock 9
 
 log() { printf '[oracle/build] %s\n' "$*" >&2; }
 now() { date +%s; }
