@@ -205,6 +205,8 @@ def test_fdpic_text_shared_data_private_stack_uninitialized(k):
     assert len(stack) == 1
     lo, hi = (int(x, 16) for x in stack[0].split()[0].split("-"))
     assert hi - lo == 16 * 1024
+    stack_vma = next(v for v in p.vmas() if v.start == lo)
+    assert stack_vma.flags & VM_GROWSDOWN and not stack_vma.flags & VM_EXEC  # §6.6
     mm = p.mm
     assert mm.start_brk == mm.brk == mm.end_brk == lo
     assert p.brk(lo + PS) == lo  # brk never grows
