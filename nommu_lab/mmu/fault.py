@@ -434,3 +434,44 @@ def access_vm(k: MmuKernel, mm: MmuMm, addr: int, n: int, data: bytes | None, fo
             out += k.mem.data[pa:pa + chunk].tobytes()
         done += chunk
     return bytes(out)
+
+
+def read_nofault(k: MmuKernel, mm: MmuMm, addr: int, n: int, pid: int) -> bytes:
+    """Read what a load would see without installing anything (``get_user`` for a futex word).
+
+    The model keeps a refused call free of side effects, so a FUTEX_WAIT
+    that fails with EAGAIN must not leave a faulted-in page behind; reading
+    untouched memory this way gives the bytes the fault would have mapped.
+    """
+    access_check(k, mm, addr, n, False, False, pid)
+    ps = k.page_size
+    shift = k.mem.page_shift
+    out = bytearray()
+    done = 0
+    while done < n:
+        va = addr + done
+        off = va % ps
+        chunk = min(ps - off, n - done)
+        pte = mm.pte.get(va >> shift)
+        if pte is not None:
+            a = pte.pfn * ps + off
+            out += k.mem.data[a:a + chunk].tobytes()
+        else:
+            vma = mm.vma_lookup(va)
+            assert vma is not None
+            if vma.anonymous or vma.vm_file is None:
+                out += bytes(chunk)
+            else:
+                index = vma.file_index(va, shift)
+                pfn = pagecache_lookup(vma.vm_file.inode, index)
+                if pfn is not None:
+                    a = pfn * ps + off
+                    out += k.mem.data[a:a + chunk].tobytes()
+                elif is_memory_fs(k, vma.vm_file.inode):
+                    out += bytes(chunk)
+                else:
+                    data = vma.vm_file.fops.read(vma.vm_file, ps, index * ps)
+                    data = (data if isinstance(data, bytes) else b"").ljust(ps, b"\0")
+                    out += data[off:off + chunk]
+        done += chunk
+    return bytes(out)

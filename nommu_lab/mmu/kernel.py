@@ -107,6 +107,20 @@ class MmuKernel(Kernel):
         self.cache_inodes[inode.key] = inode
         return super().pagecache_write(inode, pos, data)
 
+    def maybe_evict(self, inode: Inode) -> None:
+        """``evict`` for ramfs; for a device-backed file nobody has open any more, its
+        clean page cache is reclaimed at once (Linux keeps it until memory is short,
+        the model gives it back so memory returns to its boot value)."""
+        if not is_memory_fs(self, inode) and inode.opened <= 0 and any(
+                p is not None for p in inode.pages):
+            n = sum(1 for p in inode.pages if p is not None)
+            self._free_cache_pages(inode, 0)
+            self.trace.emit(EventKind.FREE, "shrink_page_list.reclaim",
+                            "nobody has {} open any more: its {} clean page-cache page(s) are "
+                            "reclaimed", getattr(inode, "ino", "?"), n)
+            return
+        super().maybe_evict(inode)
+
     def ramfs_resize(self, inode: Inode, newsize: int) -> int:
         """``simple_setattr`` on ramfs/tmpfs with an MMU: no page gathering, no ETXTBSY.
 

@@ -46,8 +46,8 @@ from ..kernel.mm import VmaInfo
 from ..kernel.process import Process, as_bytes, as_path, cint, slong, syscall, ulong
 from ..kernel.trace import EventKind
 from ..kernel.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, File, page_align
-from .fault import access_vm, handle_mm_fault, zap_pte_range
-from .mm import ELF_ET_DYN_BASE, STACK_EXPAND, STACK_TOP, MmuMm, MmuVma
+from .fault import access_vm, handle_mm_fault, read_nofault, zap_pte_range
+from .mm import ELF_ET_DYN_BASE, STACK_EXPAND, STACK_TOP, TASK_SIZE, MmuMm, MmuVma
 from .mmap import (
     access_remote,
     do_mmap,
@@ -58,6 +58,7 @@ from .mmap import (
     perms,
     range_is_free,
     remove_vma,
+    vm_enough_memory,
     vma_merge,
 )
 
@@ -218,7 +219,8 @@ class MmuProcess(Process):
         prot = ulong(prot, "prot")
         flags = ulong(flags, "flags")
         fd = cint(fd, "fd")
-        offset = slong(offset, "offset")
+        offset = ulong(offset, "offset")  # an off_t register: 2**64 - 4096 is -4096
+        offset = offset - (1 << 64) if offset >> 63 else offset
         k = self.kernel
         if offset & (k.page_size - 1):
             raise KernelError(E.EINVAL, "sys_mmap.unaligned_offset",
@@ -314,6 +316,8 @@ class MmuProcess(Process):
         if not mm.start_brk or addr < mm.start_brk:
             return mm.brk
         newbrk, oldbrk = page_align(addr, ps), page_align(mm.brk, ps)
+        if newbrk == 0 or newbrk > TASK_SIZE:  # check_brk_limits: get_unmapped_area says ENOMEM
+            return mm.brk
         if newbrk == oldbrk:
             mm.brk = addr
             return addr
@@ -324,6 +328,10 @@ class MmuProcess(Process):
         if not range_is_free(k, mm, oldbrk, newbrk + ps):
             k.trace.emit(EventKind.DECISION, "brk.collides",
                          "the heap cannot grow to {:#x}: something is mapped there", addr)
+            return mm.brk
+        try:
+            vm_enough_memory(k, (newbrk - oldbrk) // ps, "growing the heap")
+        except KernelError:
             return mm.brk
         vma = MmuVma(k.next_id(), oldbrk, newbrk, VM_READ | VM_WRITE | 0x70, oldbrk // ps)
         mm.add(vma)
@@ -563,7 +571,7 @@ class MmuProcess(Process):
                 w.futex_wait = None
             k.trace.emit(EventKind.DECISION, "futex_wake", "woke {} waiter(s) on key {}", len(woken), key)
             return len(woken)
-        (cur,) = struct.unpack("<i", access_vm(k, self.mm, addr, 4, None, False, self.pid))
+        (cur,) = struct.unpack("<i", read_nofault(k, self.mm, addr, 4, self.pid))
         if cur != val:
             raise KernelError(E.EAGAIN, "futex_wait.value_changed",
                               f"the word at {addr:#x} is {cur}, not {val}: the wait returns at once")

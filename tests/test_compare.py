@@ -1,0 +1,341 @@
+"""nl.compare and the ready-made cases: each contrast of the document, on both kernels.
+
+For each of the document's eight cases, and for fork, MAP_FIXED, mremap and
+the cost of zeroing, the test runs the case's program on the no-MMU default
+board and on the same board with an MMU, and asserts that the outcomes
+differ exactly as nommu-mmap.txt says, or, where the document and
+mm/nommu.c disagree, as the code says (kernel-notes.md section 12).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import nommu_lab as nl
+from nommu_lab import cases
+from nommu_lab.compare import CompareResult, Failed, Outcome
+from nommu_lab.constants import *
+
+PS = 4096
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, CompareResult]:
+    return {c.key: nl.compare(c) for c in cases.ALL}
+
+
+def both(r: CompareResult, n: int) -> tuple[Outcome, Outcome]:
+    row = r.row(n)
+    return row.nommu, row.mmu
+
+
+def is_nommu_addr(v: int) -> bool:
+    return 0x8000_0000 <= v < 0x8080_0000 or 0x2000_0000 <= v < 0x2010_0000
+
+
+def is_mmu_addr(v: int) -> bool:
+    return 0x1000 <= v < (1 << 38)
+
+
+# ---------------------------------------------------------------------------
+# case 1: anonymous MAP_PRIVATE
+# ---------------------------------------------------------------------------
+def test_case1_nommu_takes_a_contiguous_run_at_mmap_mmu_takes_frames_on_write(results):
+    """Doc case 1: no-MMU 'contiguous runs of pages'; MMU 'arbitrary pages, copy-on-write'."""
+    r = results["1"]
+    a, b = both(r, 1)
+    assert a.ok and b.ok
+    assert a.frames == 4 and b.frames == 0  # 4 pages at mmap vs nothing until touched
+    assert is_nommu_addr(a.value) and a.value % (4 * PS) == 0  # order-2 block, block aligned
+    assert b.value == nl.mmu.MMAP_BASE - 4 * PS  # top-down below mmap_base
+    assert [both(r, n)[1].frames for n in (2, 3)] == [1, 1]  # a frame per first store
+    assert [both(r, n)[0].frames for n in (2, 3)] == [0, 0]
+
+
+def test_case1_copy_on_write_across_fork(results):
+    """Doc case 1, MMU: copy-on-write across fork; no-MMU has no fork (ENOSYS on RISC-V)."""
+    r = results["1"]
+    fork_n, fork_m = both(r, 4)
+    assert fork_n.errno == "ENOSYS" and fork_n.rule == "fork.no_syscall"
+    assert fork_m.ok and fork_m.frames == 0  # fork copies no data
+    child_n, child_m = both(r, 5)
+    assert child_n.skipped and child_m.ok and child_m.frames == 1  # the writer gets one frame
+    assert "do_wp_page.copy" in [e.rule for e in child_m.events]
+    assert both(r, 6)[0].value == both(r, 6)[1].value == b"parent"
+    assert both(r, 7)[1].value == b"child!"
+    assert r.mmu.frames == 3 and r.nommu.frames == 4
+
+
+# ---------------------------------------------------------------------------
+# case 2: anonymous MAP_SHARED
+# ---------------------------------------------------------------------------
+def test_case2_shared_across_fork_only_with_an_mmu(results):
+    """Doc case 2: MMU shares across fork; no-MMU: identical to MAP_PRIVATE."""
+    r = results["2"]
+    assert both(r, 3)[0].errno == "ENOSYS" and both(r, 3)[1].ok
+    assert both(r, 5)[0].value == b"hello"
+    assert both(r, 5)[1].value == b"HOWDY"  # the child's store is seen by the parent
+    mmu_maps = r.mmu.maps["p"]
+    assert " rw-s 00000000 00:01 " in mmu_maps and mmu_maps.rstrip().endswith("/dev/zero (deleted)")
+    assert r.mmu.maps["c3"] == mmu_maps  # same object mapped in the child
+    assert " rw-p " in r.nommu.maps["p"] and "/dev/zero" not in r.nommu.maps["p"]
+
+
+# ---------------------------------------------------------------------------
+# case 3: file MAP_PRIVATE read-only
+# ---------------------------------------------------------------------------
+def test_case3_file_changes_reach_the_mmu_mapping_not_the_nommu_copy(results):
+    """Doc case 3: MMU 'changes to the underlying file are reflected'; no-MMU 'writes to
+    the file do not affect the mapping' (a write()-filled ramfs file is copied)."""
+    r = results["3"]
+    a, b = both(r, 3)
+    assert a.frames == 3 and b.frames == 0  # a copy (3 pages, trimmed) vs demand paging
+    assert any(e.rule == "do_mmap.get_unmapped_area_enosys_copy" for e in a.events)
+    assert both(r, 4)[0].value == both(r, 4)[1].value == b"version 1"
+    assert both(r, 6)[0].value == b"version 1" and both(r, 6)[1].value == b"VERSION 2"
+
+
+def test_case3_nommu_reuses_the_stale_copy_mmu_maps_the_page_cache(results):
+    """Doc case 3, no-MMU: an existing mapping of the same range is re-used."""
+    r = results["3"]
+    a, b = both(r, 7)
+    assert a.value == both(r, 3)[0].value and a.frames == 0  # same region, same address
+    assert any(e.rule == "do_mmap.share_region" for e in a.events)
+    assert b.value != both(r, 3)[1].value  # a new VMA ...
+    assert both(r, 8)[0].value == b"version 1"  # ... and the copy is stale
+    assert both(r, 8)[1].value == b"VERSION 2"
+
+
+def test_case3_xip_from_flash_is_unaligned_without_mmu(results):
+    """Doc note 1: a private file mapping may not be page aligned (XIP); with an MMU
+    the same mapping is page aligned and goes through the page cache."""
+    a, b = both(results["3"], 10)
+    assert 0x2000_0000 <= a.value < 0x2010_0000 and a.value % PS == 0x60
+    assert b.value % PS == 0 and is_mmu_addr(b.value)
+
+
+# ---------------------------------------------------------------------------
+# case 4: file MAP_PRIVATE writable
+# ---------------------------------------------------------------------------
+def test_case4_mmu_copies_a_page_at_its_first_write_nommu_copies_all_at_mmap(results):
+    """Doc case 4: MMU copies the page before the write; no-MMU always takes a copy."""
+    r = results["4"]
+    assert both(r, 3)[0].frames == 2 and both(r, 3)[1].frames == 0
+    poke_n, poke_m = both(r, 4)
+    assert poke_n.frames == 0 and poke_m.frames == 1
+    assert "do_cow_fault" in [e.rule for e in poke_m.events]
+    assert both(r, 7)[0].value == both(r, 7)[1].value == b"mine"
+
+
+def test_case4_written_page_stops_following_the_file_untouched_page_still_does(results):
+    """Doc case 4, MMU: 'from that point on writes to the file underneath that page no
+    longer get reflected'; the page never written still follows the file."""
+    r = results["4"]
+    assert both(r, 8)[1].value == b"FILE" and both(r, 8)[0].value == b"AAAA"
+    assert both(r, 9)[0].value == both(r, 9)[1].value == b"file"  # the file kept its bytes
+    a, b = both(r, 10)
+    assert a.frames == 2 and a.value != both(r, 3)[0].value  # a new copy, never shared
+    assert b.frames == 0
+
+
+# ---------------------------------------------------------------------------
+# case 5: regular file / block device MAP_SHARED
+# ---------------------------------------------------------------------------
+def test_case5_shared_disk_file_unsupported_without_mmu(results):
+    """Doc case 5, no-MMU: not supported (ENODEV: only COPY is advertised)."""
+    r = results["5"]
+    a, b = both(r, 2)
+    assert a.errno == "ENODEV" and a.rule == "validate_mmap_request.shared_needs_direct"
+    assert b.ok and is_mmu_addr(b.value)
+    assert both(r, 11)[0].errno == "ENODEV" and both(r, 11)[1].ok  # /dev/vda too
+
+
+def test_case5_mmu_writes_back_and_reflects_file_writes_and_shares_across_fork(results):
+    """Doc case 5, MMU: changes written back; writes to the file reflected; shared across fork."""
+    r = results["5"]
+    assert both(r, 4)[1].value == b"DISK files" and both(r, 4)[0].value == b"disk files"
+    assert both(r, 6)[1].value == b"disk"  # pwrite reflected into the mapping
+    assert both(r, 8)[1].ok and both(r, 9)[1].value == b"kid!"  # child's store reaches the file
+    assert both(r, 13)[1].value == b"blk" and both(r, 13)[0].value == b"\0\0\0"
+
+
+# ---------------------------------------------------------------------------
+# case 6: memory-backed file MAP_SHARED
+# ---------------------------------------------------------------------------
+def test_case6_posix_shm_works_on_both_pages_gathered_at_truncate_without_mmu(results):
+    """Doc case 6: ramfs honours open, truncate, mmap with contiguous pages (no-MMU);
+    with an MMU truncate takes nothing and pages come on first touch."""
+    r = results["6"]
+    t_n, t_m = both(r, 2)
+    assert t_n.frames == 3 and t_m.frames == 0
+    m_n, m_m = both(r, 3)
+    assert m_n.ok and m_m.ok and m_n.frames == m_m.frames == 0
+    assert both(r, 4)[1].frames == 1
+    assert both(r, 5)[0].value == both(r, 5)[1].value == b"shared"
+    assert " rw-S " in r.nommu.maps["p"] and " rw-s " in r.mmu.maps["p"]
+
+
+def test_case6_write_filled_file_denied_without_mmu(results):
+    """Doc case 6: 'if the filesystem does not provide any such support, then the mapping
+    request will be denied' (pages filled by write() are not contiguous)."""
+    a, b = both(results["6"], 8)
+    assert a.errno == "ENODEV" and a.rule == "do_mmap.get_unmapped_area_enosys"
+    assert b.ok
+
+
+# ---------------------------------------------------------------------------
+# case 7: memory-backed block device MAP_SHARED
+# ---------------------------------------------------------------------------
+def test_case7_stock_ramdisk_cannot_be_shared_without_mmu(results):
+    """Doc case 7 (and the code, kernel-notes 2.10): brd declares no capabilities, so the
+    block-device default COPY applies: MAP_SHARED ENODEV, MAP_PRIVATE a copy."""
+    r = results["7"]
+    a, b = both(r, 2)
+    assert a.errno == "ENODEV" and b.ok
+    assert both(r, 4)[1].value == b"ramdisk" and both(r, 4)[0].value == bytes(7)
+    c, d = both(r, 5)
+    assert c.frames == 2 and d.frames == 0
+    assert both(r, 6)[1].value == b"ramdisk"
+
+
+# ---------------------------------------------------------------------------
+# case 8: memory-backed character device MAP_SHARED
+# ---------------------------------------------------------------------------
+def test_case8_framebuffer_shared_on_both_physical_vs_virtual_address(results):
+    """Doc case 8: the driver gives direct access to device memory (no-MMU: the frame
+    buffer's physical address; MMU: the same frames at a virtual address)."""
+    r = results["8"]
+    a, b = both(r, 2)
+    fb = nl.boards.default().fb
+    assert a.value == fb.screen_base and is_mmu_addr(b.value) and b.value != fb.screen_base
+    assert a.frames == b.frames == 0
+    assert both(r, 4)[0].value == both(r, 4)[1].value == b"\xff\x80"
+
+
+def test_case8_private_fb_and_mtd_and_tty(results):
+    """no-MMU: fbdev has no COPY (MAP_PRIVATE ENODEV) and mtdchar maps flash directly;
+    MMU: a private fb map works (copy-on-write), mtdchar refuses every mmap; ttys never map."""
+    r = results["8"]
+    assert both(r, 5)[0].errno == "ENODEV" and both(r, 5)[1].ok
+    a, b = both(r, 7)
+    assert a.value == 0x2000_0000 and b.errno == "ENODEV" and b.rule == "mtdchar_mmap.mmu"
+    assert both(r, 9)[0].errno == both(r, 9)[1].errno == "ENODEV"
+
+
+# ---------------------------------------------------------------------------
+# fork, MAP_FIXED, mremap, zeroing
+# ---------------------------------------------------------------------------
+def test_fork_copy_on_write_vs_no_fork_and_vfork_on_both(results):
+    """fork: ENOSYS without an MMU (RISC-V); copy-on-write with one. vfork shares on both."""
+    r = results["fork"]
+    assert both(r, 4)[0].errno == "ENOSYS" and both(r, 4)[1].ok
+    assert both(r, 5)[1].value == b"parent"
+    assert both(r, 6)[1].frames == 1  # the child's store copies one frame
+    assert both(r, 7)[0].value == both(r, 7)[1].value == b"parent"
+    assert both(r, 8)[1].frames == -1  # the child's exit frees its copy
+    assert both(r, 9)[0].ok and both(r, 9)[1].ok
+    assert both(r, 12)[0].value == both(r, 12)[1].value == b"vfork!"
+
+
+def test_map_fixed_hint_and_munmap_of_nothing(results):
+    """Doc note 6 says MAP_FIXED *or a particular address* is an error; the code refuses only
+    MAP_FIXED and ignores a hint. With an MMU both are honoured; unmapping nothing is 0."""
+    r = results["map_fixed"]
+    a, b = both(r, 3)
+    assert a.errno == "EINVAL" and a.rule == "validate_mmap_request.map_fixed"
+    assert b.value == both(r, 1)[1].value + PS and b.frames == -1  # the old page went
+    assert both(r, 4)[0].value == b"old" and both(r, 4)[1].value == b"\0\0\0"
+    c, d = both(r, 5)
+    assert c.ok and c.value != 0x1000_0000 and d.value == 0x1000_0000
+    assert both(r, 6)[0].ok and both(r, 6)[1].ok  # a hole: both allow it
+    e, f = both(r, 7)
+    assert e.errno == "EINVAL" and e.rule == "do_munmap.not_mapped" and f.ok and f.value == 0
+
+
+def test_mremap_moves_with_an_mmu_never_without(results):
+    """mremap: the code never moves and never grows past the original length (doc says it
+    may move); with an MMU it moves page-table entries (same data, no frames)."""
+    r = results["mremap"]
+    a, b = both(r, 4)
+    assert a.errno == b.errno == "ENOMEM"
+    assert a.rule == "do_mremap.beyond_region" and b.rule == "mremap.no_room"
+    c, d = both(r, 5)
+    assert c.errno == "ENOMEM" and d.ok and d.value != both(r, 2)[1].value and d.frames == 0
+    assert "move_vma" in [e.rule for e in d.events]
+    assert both(r, 6)[1].value == b"keep me"
+    assert both(r, 7)[0].ok and both(r, 7)[1].ok and both(r, 8)[0].ok and both(r, 8)[1].ok
+
+
+def test_zeroing_cost_whole_mapping_at_mmap_vs_page_at_first_write(results):
+    """Doc note 3: no-MMU clears the entire map at allocation; MMU maps the zero page and
+    clears a frame only when a page is first written."""
+    r = results["zeroing"]
+    assert r.nommu.zeroed == 64 * PS  # the first mapping, all of it
+    assert r.mmu.zeroed == 2 * PS  # two pages were written
+    a, b = both(r, 1)
+    assert a.frames == 64 and b.frames == 0
+    assert both(r, 4)[1].frames == 0  # a read takes no frame: the zero page
+    assert "do_anonymous_page.zero_page" in [e.rule for e in both(r, 4)[1].events]
+    u, v = both(r, 5)
+    assert u.frames == 64 and v.frames == 0
+    assert any(e.rule == "do_mmap.map_uninitialized" for e in u.events)
+    assert any(e.rule == "do_mmap.map_uninitialized_ignored" for e in v.events)
+
+
+# ---------------------------------------------------------------------------
+# the result object
+# ---------------------------------------------------------------------------
+def test_text_is_deterministic_and_names_the_differences(results):
+    again = nl.compare(cases.CASE_1)
+    assert str(again) == str(results["1"]) == repr(again)
+    text = again.describe()
+    assert text.startswith("compare: case 1: anonymous mapping, MAP_PRIVATE\n")
+    assert "* 4  p.fork()" in text and "ENOSYS [fork.no_syscall]" in text
+    assert "where the kernels decided differently (6 of 7 calls)" in text
+    assert "do_wp_page.copy: copy-on-write at" in text
+    assert [r.index for r in again.differences()] == [1, 2, 3, 4, 5, 7]
+
+
+def test_compare_stays_callable_after_the_module_is_imported():
+    import nommu_lab.compare as mod
+
+    r1 = nl.compare(cases.ZEROING)
+    r2 = nl.compare(cases.ZEROING)
+    assert callable(mod) and str(r1) == str(r2)
+    assert nl.cases is cases
+
+
+def test_failed_calls_are_recorded_and_dependent_calls_skipped():
+    def program(p):
+        a = p.mmap(0, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        p.poke(a + 8, b"x")
+        c = p.fork()
+        c.exit(0)
+        p.getpid_is_not_a_call = 1
+
+    r = nl.compare(program)
+    a, b = both(r, 1)
+    assert a.errno == "EINVAL" and b.errno == "EPERM"  # address 0 is below mmap_min_addr
+    assert both(r, 2)[0].skipped and both(r, 2)[1].skipped
+    assert r.row(2).call == "p.poke(<failed: call #1>, b'x')"
+    assert both(r, 4)[0].skipped and both(r, 4)[1].ok
+    assert isinstance(Failed.__new__(Failed), Failed)
+
+
+def test_read_outcomes_compare_bytes_and_board_parameter():
+    def program(p):
+        a = p.mmap(0, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.poke(a, b"same")
+        p.peek(a, 4)
+
+    small = nl.compare(program, board=lambda mmu: nl.boards.default(mmu=mmu, ram_size=4 << 20))
+    assert small.nommu.before["MemTotal"] == small.mmu.before["MemTotal"] == 4096 - 1024 - 32
+    assert not small.row(3).differs and small.row(3).mmu.value == b"same"
+    assert small.row(1).differs  # a frame at mmap vs none
+
+
+def test_html_and_widget_forms(results):
+    html = results["2"]._repr_html_()
+    assert "<table>" in html and "HOWDY" in html and "/dev/zero (deleted)" in html
+    w = results["2"].widget()
+    assert type(w).__name__ == "Tab" and len(w.children) == 2
