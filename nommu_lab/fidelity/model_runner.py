@@ -37,13 +37,14 @@ class _Run:
     def val(self, a: object) -> Any:
         if isinstance(a, Ref):
             st = self.steps[a.step]
-            return int(st.get("ret2" if a.which else "ret", 0)) + a.offset
+            got = st.get("ret2", 0) if a.which else st.get("ret", 0)
+            return int(got) + a.offset
         return a
 
     def do(self, st: Step, raw: tr.RawStep) -> None:
         a = [self.val(x) for x in st.args]
         k, op = self.k, st.op
-        p = self.procs.get(st.proc)
+        p: Any = self.procs.get(st.proc)
         if op == "spawn":
             assert st.new_proc is not None
             self.procs[st.new_proc] = k.spawn(st.new_proc)
@@ -97,7 +98,7 @@ class _Run:
             try:
                 self.do(st, raw)
             except self.nl.KernelError as e:
-                raw["ret"] = -int(e.errno)
+                raw["ret"] = -int(e.errno or 0)
                 raw["bytes"] = None
                 raw["lines"] = []
                 rule = getattr(e, "rule", "")

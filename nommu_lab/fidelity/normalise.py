@@ -107,9 +107,11 @@ class Normaliser:
     # ------------------------------------------------------------- values
     def value(self, a: object) -> int:
         if isinstance(a, Ref):
-            st = self.raw[a.step] if a.step < len(self.raw) else {}
-            key = "ret2" if a.which else "ret"
-            return int(st.get(key, 0)) + a.offset
+            if a.step >= len(self.raw):
+                return a.offset
+            st = self.raw[a.step]
+            got = st.get("ret2", 0) if a.which else st.get("ret", 0)
+            return int(got) + a.offset
         if isinstance(a, int):
             return a
         return 0

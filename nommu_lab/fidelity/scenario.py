@@ -295,7 +295,12 @@ class _Parser:
                 val = ast.literal_eval(tok)
             except (ValueError, SyntaxError):
                 raise self.err(line, f"bad string {tok}") from None
-            return val.encode("latin-1")
+            if not isinstance(val, str):
+                raise self.err(line, f"bad string {tok}")
+            try:
+                return val.encode("latin-1")
+            except UnicodeEncodeError:
+                raise self.err(line, f"{tok}: only characters up to \\xff (use hex: for bytes)") from None
         if tok.startswith("hex:"):
             try:
                 return bytes.fromhex(tok[4:])
