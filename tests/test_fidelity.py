@@ -421,7 +421,9 @@ def test_parse_console() -> None:
     assert s["steps"][4] == {"ret": -22, "ret2": 0, "bytes": None, "lines": [],
                              "klog": ["<4>nommu: munmap of memory not mmapped"]}
     assert 4095 not in s["steps"]
-    assert boot.console == ["[    0.3] reboot: Power down"]
+    assert boot.console == []
+    oops = parse_console("@@BOOT 6.12 riscv64\n[    0.27] Oops - load access fault [#1]\n")
+    assert oops.console == ["Oops - load access fault [#1]"] and not oops.ended
 
 
 def test_cpio_newc() -> None:

@@ -93,8 +93,11 @@ def parse_console(text: str, seconds: float = 0.0) -> Boot:
     console: list[str] = []
     for raw in text.replace("\r", "").split("\n"):
         if not raw.startswith("@@"):
-            if raw.strip() and release:
-                console.append(raw)
+            # kernel messages that reached the console (oopses, panics); the
+            # normal end of a boot is not worth keeping
+            text = _TS.sub("", raw).strip()
+            if text and release and text != "reboot: Power down":
+                console.append(text)
             continue
         tag, _, rest = raw.partition(" ")
         if tag == "@@BOOT":
