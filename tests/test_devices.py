@@ -288,10 +288,6 @@ def test_xip_program_dies_with_sigill_while_flash_busy(k):
     k.check()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: FramebufferOps.read (devices.py) calls phys_read(screen_base + pos, 0) for a "
-    "position past the end, which raises EFAULT [bus.no_memory]; Linux fb_io_read returns 0 "
-    "bytes when pos >= the frame buffer size (pread(fb0, 4, 1<<40) == b'')"))
 def test_fb0_read_past_end_is_eof(k, p):
     """drivers/video/fbdev/core/fb_io_fops.c fb_io_read: p >= total_size → return 0."""
     fd = p.open("/dev/fb0", O_RDWR)
@@ -299,10 +295,6 @@ def test_fb0_read_past_end_is_eof(k, p):
     assert p.pread(fd, 4, 1 << 40) == b""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: FramebufferOps.write (devices.py) past the end calls phys_write with an empty "
-    "slice at an address outside RAM: EFAULT [bus.no_memory]; Linux fb_io_write returns EFBIG "
-    "when pos > total_size (and ENOSPC when the write runs past the end)"))
 def test_fb0_write_past_end_is_efbig(k, p):
     """fb_io_write: p > total_size → -EFBIG."""
     fd = p.open("/dev/fb0", O_RDWR)

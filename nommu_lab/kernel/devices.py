@@ -224,13 +224,21 @@ class FramebufferOps(FileOperations):
         return 0
 
     def read(self, file: File, n: int, pos: int) -> bytes:
+        """``fb_io_read``: at or past the end is end of file."""
         n = max(0, min(n, self.fb.size - pos))
-        return self.kernel.phys_read(self.fb.screen_base + pos, n)
+        return self.kernel.phys_read(self.fb.screen_base + pos, n) if n else b""
 
     def write(self, file: File, data: bytes, pos: int) -> int:
-        data = data[: max(0, self.fb.size - pos)]
-        self.kernel.phys_write(self.fb.screen_base + pos, data)
-        return len(data)
+        """``fb_io_write``: past the end EFBIG; running off the end writes what fits
+        (ENOSPC when nothing does)."""
+        total = self.fb.size
+        if pos > total:
+            return -E.EFBIG
+        count = min(len(data), total - pos)
+        if count == 0:
+            return -E.EFBIG if len(data) > total else -E.ENOSPC
+        self.kernel.phys_write(self.fb.screen_base + pos, data[:count])
+        return count
 
     def describe(self) -> str:
         return f"{self.fb.name} {self.fb.width}x{self.fb.height} at {self.fb.screen_base:#x}"

@@ -492,6 +492,8 @@ class Kernel:
     # ---------------------------------------------------------- the memory bus
     def phys_read(self, addr: int, n: int) -> bytes:
         """What the CPU reads at a physical address (RAM or a memory-mapped chip)."""
+        if n == 0:
+            return b""
         if self.mem.contains(addr, n):
             off = addr - self.mem.ram_base
             return self.mem.data[off:off + n].tobytes()
@@ -504,6 +506,8 @@ class Kernel:
     def phys_write(self, addr: int, data: bytes) -> None:
         """A CPU store at a physical address (no MMU: nothing checks permissions)."""
         n = len(data)
+        if n == 0:
+            return
         if self.mem.contains(addr, n):
             off = addr - self.mem.ram_base
             self.mem.data[off:off + n] = memoryview(bytes(data))
