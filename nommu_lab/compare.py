@@ -114,9 +114,10 @@ class Failed:
     never created), are recorded as skipped instead of being made.
     """
 
-    def __init__(self, recorder: _Recorder, index: int) -> None:
+    def __init__(self, recorder: _Recorder, index: int, attr: str | None = None) -> None:
         self._recorder = recorder
         self._index = index
+        self._attr = attr
 
     def __repr__(self) -> str:
         return f"<failed: call #{self._index}>"
@@ -124,15 +125,15 @@ class Failed:
     def __bool__(self) -> bool:
         return False
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Failed:
+        # c.pid or c.poke on a child that was never made: itself a Failed; calling it
+        # records a skipped call
         if name.startswith("_"):
             raise AttributeError(name)
-        rec = self._recorder
+        return Failed(self._recorder, self._index, name)
 
-        def skipped(*args: Any, **kwargs: Any) -> Failed:
-            return rec.skip(f"<#{self._index}>", name, args)
-
-        return skipped
+    def __call__(self, *args: Any, **kwargs: Any) -> Failed:
+        return self._recorder.skip(f"<#{self._index}>", self._attr or "call", args)
 
     def _same(self, *_: Any) -> Failed:
         return self
@@ -333,6 +334,11 @@ class Side:
         return self.before["MemFree"] - self.after["MemFree"]
 
     @property
+    def taken_kb(self) -> int:
+        """kB the calls took from the allocator, adding up only what each call took."""
+        return sum(max(0, o.frames) for o in self.calls) * self.kernel.page_size // 1024
+
+    @property
     def frames(self) -> int:
         """Frames the program holds at the end."""
         return self.used_kb * 1024 // self.kernel.page_size
@@ -434,6 +440,7 @@ class CompareResult:
             ("MemFree before", self.nommu.before["MemFree"], self.mmu.before["MemFree"]),
             ("MemFree after", self.nommu.after["MemFree"], self.mmu.after["MemFree"]),
             ("held by the program", self.nommu.used_kb, self.mmu.used_kb),
+            ("taken by calls", self.nommu.taken_kb, self.mmu.taken_kb),
             ("MmapCopy after", self.nommu.after["MmapCopy"], self.mmu.after["MmapCopy"]),
             ("zeroed by the kernel", self.nommu.zeroed // 1024, self.mmu.zeroed // 1024),
         ):

@@ -107,7 +107,8 @@ class MmuProcess(Process):
     def vmas(self) -> list[VmaInfo]:
         """The process's VMAs in address order (``.region`` is None: there are no regions)."""
         return [VmaInfo(v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff,
-                        vma_name(v, self.mm), None)  # type: ignore[arg-type]
+                        v.vm_file.path if v.vm_file is not None else None,
+                        None)  # type: ignore[arg-type]
                 for v in self.mm.vmas]
 
     def maps(self) -> str:
