@@ -213,3 +213,30 @@ def test_clone_without_vm_child_cannot_unmap_inherited(k, p):
     c = p.clone(0)
     refused(k, c.munmap, a, PS, errno=EINVAL, rule=R + "not_mapped")
     assert c.maps() == ""
+
+
+def test_same_range_twice_in_one_mm_intended_behaviour(k, p):
+    """Kernel bug 1 (6.12) / §15: mapping one file range twice in one mm. The model keeps both
+    VMAs (the intended ≤6.0 behaviour), names the 6.1+ maple-tree hazard in the trace, and
+    each munmap removes one of them; nothing leaks."""
+    fd = p.open("/mnt/disk/pattern.bin")
+    a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    b = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    assert a == b and region_of(k, a).usage == 2 and len(p.vmas()) == 2
+    assert any(e.rule == "kernel_bug.1.duplicate_vma" for e in k.trace)
+    assert len(p.maps().splitlines()) == 2
+    p.munmap(a, 2 * PS)
+    assert region_of(k, a).usage == 1
+    p.munmap(a, 2 * PS)
+    assert k.regions() == [] and k.meminfo()["MmapCopy"] == 0
+    k.check()
+
+
+def test_mremap_shrink_then_munmap_leaves_no_stale_vma(k, p):
+    """Kernel bug 2 (6.12): the model treats the VMA end as authoritative, so after an mremap
+    shrink and munmap nothing freed is still listed."""
+    a = p.mmap(0, 4 * PS, RW, ANON)
+    p.mremap(a, 4 * PS, 2 * PS)
+    p.munmap(a, 2 * PS)
+    assert p.maps() == "" and k.proc_maps() == ""
+    k.check()
