@@ -10,7 +10,7 @@ from __future__ import annotations
 from errno import *
 
 import pytest
-from _nommu import ANON, PS, RW, board, refused
+from _nommu import ANON, PS, RW, board, refused, region_of
 
 from nommu_lab.constants import *
 from nommu_lab.kernel.devices import SimpleDriver
