@@ -327,6 +327,7 @@ class Side:
     after: dict[str, int]
     zeroed: int
     stopped: KernelError | None = None
+    frames_of: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def used_kb(self) -> int:
@@ -342,6 +343,61 @@ class Side:
     def frames(self) -> int:
         """Frames the program holds at the end."""
         return self.used_kb * 1024 // self.kernel.page_size
+
+
+def _page_list(items: list[str], limit: int = 12) -> str:
+    """``264-267`` for runs, ``z`` for the zero page, ``-`` for pages not present."""
+    out: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            out.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+            run.clear()
+
+    for it in items[:limit]:
+        if it.isdigit() and run and int(it) == run[-1] + 1:
+            run.append(int(it))
+            continue
+        flush()
+        if it.isdigit():
+            run.append(int(it))
+        else:
+            out.append(it)
+    flush()
+    text = " ".join(out)
+    return text + (f" ... ({len(items)} pages)" if len(items) > limit else "")
+
+
+def frames_text(k: Kernel, proc: Process) -> list[str]:
+    """Where each mapping of a process lives in RAM, one line per VMA.
+
+    Without an MMU a mapping *is* a physical range (a run of frames, or device
+    memory); with one it is whatever frames the page table points at, page by page.
+    """
+    ps = k.page_size
+    lines = []
+    if k.mmu:
+        mm: Any = proc.mm
+        zero = getattr(k, "zero_pfn", -1)
+        for v in mm.vmas:
+            items = []
+            for vpn in range(v.vm_start // ps, v.vm_end // ps):
+                pte = mm.pte.get(vpn)
+                items.append("-" if pte is None else "z" if pte.pfn == zero and pte.special
+                             else str(pte.pfn))
+            lines.append(f"{v.vm_start:08x}-{v.vm_end:08x} frames {_page_list(items)}")
+        return lines
+    for v in proc.mm.vmas:
+        if k.mem.contains(v.vm_start, v.vm_end - v.vm_start):
+            first = k.mem.addr_to_pfn(v.vm_start)
+            last = k.mem.addr_to_pfn(v.vm_end - 1)
+            where = f"frames {first}-{last}" if last > first else f"frame {first}"
+            what = "copy" if v.vm_region.is_copy else "in place"
+            lines.append(f"{v.vm_start:08x}-{v.vm_end:08x} {where} ({what}, contiguous)")
+        else:
+            lines.append(f"{v.vm_start:08x}-{v.vm_end:08x} device memory (flash), no frames")
+    return lines
 
 
 def _bytes_zeroed(k: Kernel, events: list[Event]) -> int:
@@ -370,10 +426,12 @@ def _run(program: Callable[[Any], Any], board: Callable[..., Kernel], mmu: bool)
         rec.stopped = e
     after = k.meminfo()
     maps = {}
+    frames = {}
     for label, proc in rec.procs.items():
         maps[label] = proc.maps() if proc.alive else "(exited)\n"
+        frames[label] = frames_text(k, proc) if proc.alive else []
     zeroed = getattr(k, "bytes_zeroed", 0) - zero0 if k.mmu else _bytes_zeroed(k, k.trace.since(seq))
-    return Side(SIDES[mmu], k, rec.calls, maps, before, after, zeroed, rec.stopped)
+    return Side(SIDES[mmu], k, rec.calls, maps, before, after, zeroed, rec.stopped, frames)
 
 
 # ---------------------------------------------------------------------------
@@ -453,6 +511,9 @@ class CompareResult:
                 out.append(f"  {label}:")
                 body = text.rstrip("\n").splitlines() or ["(no mappings)"]
                 out += ["    " + line.rstrip() for line in body]
+                if side.frames_of.get(label):
+                    out.append("    in RAM:")
+                    out += ["      " + line for line in side.frames_of[label]]
             if side.stopped is not None:
                 out.append(f"  the program stopped: {side.stopped}")
         diffs = self.differences()

@@ -64,6 +64,11 @@ def test_case1_copy_on_write_across_fork(results):
     assert both(r, 6)[0].value == both(r, 6)[1].value == b"parent"
     assert both(r, 7)[1].value == b"child!"
     assert r.mmu.frames == 3 and r.nommu.frames == 4
+    # no-MMU: one contiguous run; MMU: frames page by page, the unwritten page still shared
+    assert r.nommu.frames_of["p"] == [f"{both(r, 1)[0].value:08x}-{both(r, 1)[0].value + 4 * PS:08x}"
+                                      " frames 264-267 (copy, contiguous)"]
+    assert r.mmu.frames_of["p"][0].endswith(" frames 264 - 265 -")
+    assert r.mmu.frames_of["c4"][0].endswith(" frames 266 - 265 -")
 
 
 # ---------------------------------------------------------------------------

@@ -437,6 +437,9 @@ class MmuProcess(Process):
             raise KernelError(E.ENOEXEC, "load_elf_binary.no_load", "the program has no PT_LOAD segment")
         if k.mem.nr_free < 2 * len(loads) + 2:
             raise KernelError(E.ENOMEM, "load_elf_binary.oom", "no free frames to start the program")
+        ps = k.page_size
+        private = sum(page_align(s.memsz + s.vaddr % ps, ps) for s in loads if s.flags & 2)
+        vm_enough_memory(k, (private + STACK_EXPAND + ps) // ps, "the new program's data and stack")
         (entry,) = struct.unpack_from("<Q", img, 24)
         self._load_elf(path, inode, loads, segs, args)
         self.mm.entry = self.mm.start_code + entry
