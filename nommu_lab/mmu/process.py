@@ -31,6 +31,7 @@ from ..kernel.constants import (
     MAP_HUGETLB,
     MAP_PRIVATE,
     MAP_SHARED,
+    O_TRUNC,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -188,6 +189,15 @@ class MmuProcess(Process):
         return n
 
     # -------------------------------------------------------------- files
+    @syscall
+    def open(self, path: Any, flags: Any = 0, mode: Any = 0o644) -> int:
+        """``open(2)``; O_TRUNC on a mapped file also drops its cached pages (SIGBUS after)."""
+        fd = Process.open.__wrapped__(self, path, flags, mode)  # type: ignore[attr-defined]
+        f = self.fds[fd]
+        if cint(flags, "flags") & O_TRUNC and f.f_mode & FMODE_WRITE and f.inode.is_reg:
+            self.kernel.after_truncate(f, 0)
+        return fd
+
     def _write(self, f: File, data: bytes, pos: int) -> int:
         n = super()._write(f, data, pos)
         self.kernel.after_write(f, pos, n)
