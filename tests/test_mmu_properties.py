@@ -140,6 +140,30 @@ class MmuMachine(RuleBasedStateMachine):
             else:
                 self.expect(p, base + off, got)
 
+    @rule(data=st.data(), pages=PAGES, off=st.integers(-2, 6))
+    def mmap_fixed(self, data: Any, pages: int, off: int) -> None:
+        """MAP_FIXED over (part of) an existing mapping replaces what was there."""
+        p = data.draw(st.sampled_from(self.runnable()))
+        mine = self.maps[p.pid]
+        base = data.draw(st.sampled_from(mine))[0] if mine else 0x4000_0000
+        addr = base + off * PS
+        a = self.attempt(p.mmap, addr, pages * PS, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        if a is not None:
+            assert a == addr
+            self.forget(p, addr, addr + pages * PS)
+            mine.append((a, pages * PS, "anon"))
+
+    @rule(data=st.data(), pages=PAGES)
+    def sysv_shm(self, data: Any, pages: int) -> None:
+        p = data.draw(st.sampled_from(self.runnable()))
+        sid = self.attempt(p.shmget, 0, pages * PS, IPC_CREAT | 0o600)
+        if sid is None:
+            return
+        a = self.attempt(p.shmat, sid, 0, 0)
+        self.attempt(p.shmctl, sid, IPC_RMID)  # goes when the last attachment does
+        if a is not None:
+            self.maps[p.pid].append((a, pages * PS, "sysv"))
+
     def _store(self, data: Any) -> None:
         p = data.draw(st.sampled_from(self.runnable()))
         mine = self.maps[p.pid]
