@@ -254,6 +254,30 @@ def test_truncating_a_mapped_disk_file_unmaps_its_pages(k):
     k.check()
 
 
+def test_a_driver_with_device_memory_maps_it_with_remap_pfn_range(k):
+    """A character driver's memory appears at a virtual address; its frames are the device's."""
+    from nommu_lab.kernel.devices import SimpleDriver
+
+    d = SimpleDriver("mydev", memory_pages=2)
+    k.register_driver("/dev/mydev", d)
+    p = k.spawn()
+    fd = p.open("/dev/mydev", O_RDWR)
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    p.poke(a + PS, b"dev")
+    assert p.translate(a + PS) == d.base + PS and k.phys_read(d.base + PS, 3) == b"dev"
+    assert d.calls == [f"mmap(vma={a:#x}-{a + 2 * PS:#x})"]
+    refused(k, p.mmap, 0, 3 * PS, RW, MAP_SHARED, fd, 0, err=errno.EINVAL,
+            rule="remap_pfn_range.range")
+    d.mmap_result = -errno.EPERM
+    refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, 0, err=errno.EPERM,
+            rule="call_mmap.driver_refused")
+    z = p.open("/dev/zero", O_RDWR)
+    b = p.mmap(0, PS, RW, MAP_PRIVATE, z, 0)
+    assert p.maps().splitlines()[0].startswith(f"{b:08x}-{b + PS:08x} rw-p 00000000 00:02 ")
+    assert p.peek(b, 2) == b"\0\0" and pfn(p, b) == k.zero_pfn
+    k.check()
+
+
 def test_readonly_shared_mapping_cannot_become_writable(k):
     """do_mmap clears VM_MAYWRITE for MAP_SHARED of an O_RDONLY file: mprotect EACCES."""
     p = k.spawn()

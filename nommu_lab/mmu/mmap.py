@@ -65,6 +65,7 @@ from ..kernel.devices import (
     ContiguousRamdiskOps,
     FramebufferOps,
     MtdCharOps,
+    SimpleDriver,
     ZeroOps,
 )
 from ..kernel.errors import KernelError
@@ -288,22 +289,25 @@ def vma_merge(k: MmuKernel, mm: MmuMm, vma: MmuVma) -> MmuVma:
 # ---------------------------------------------------------------------------
 # what a driver does when asked to mmap (the MMU side of f_op->mmap)
 # ---------------------------------------------------------------------------
-def mmu_file_mmap(k: MmuKernel, file: File, vm_flags: int, pgoff: int, length: int) -> tuple[str, int]:
-    """The MMU ``f_op->mmap`` of each driver: returns (kind, extra vm_flags) or raises.
+def mmu_file_mmap(k: MmuKernel, file: File, vm_flags: int, pgoff: int, length: int,
+                  addr: int) -> tuple[str, int, int | None]:
+    """The MMU ``f_op->mmap`` of each driver: returns (kind, extra vm_flags, first pfn).
 
     kind is ``"file"`` (page cache: ``generic_file_mmap``), ``"pfn"`` (device
-    memory: ``remap_pfn_range``), ``"anon"`` (``/dev/zero`` private) or
-    ``"shmem"`` (``/dev/zero`` shared: ``shmem_zero_setup``).
+    memory: ``remap_pfn_range``, the first frame given), ``"anon"``
+    (``/dev/zero`` private) or ``"shmem"`` (``/dev/zero`` shared:
+    ``shmem_zero_setup``). Raises the driver's refusal.
     """
     ops = file.fops
     ps = k.page_size
+    pfn_flags = VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
     if isinstance(ops, RomfsFileOps):
         if vm_flags & VM_SHARED and vm_flags & VM_MAYWRITE:
             raise KernelError(E.EINVAL, "generic_file_readonly_mmap.shared_writable",
                               f"{file.path} is on a read-only filesystem: no shared writable mapping")
-        return "file", 0
+        return "file", 0, None
     if isinstance(ops, RamfsFileOps | DiskFileOps | BlockDevOps | ContiguousRamdiskOps):
-        return "file", 0
+        return "file", 0, None
     if isinstance(ops, FramebufferOps):
         fb = ops.fb
         off = pgoff * ps
@@ -311,17 +315,31 @@ def mmu_file_mmap(k: MmuKernel, file: File, vm_flags: int, pgoff: int, length: i
             raise KernelError(E.EINVAL, "fb_mmap.range",
                               f"{file.path} has {fb.size} bytes of video memory; offset {off:#x} "
                               f"plus length {length:#x} does not fit")
-        return "pfn", VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
+        return "pfn", pfn_flags, k.mem.addr_to_pfn(fb.screen_base) + pgoff
     if isinstance(ops, MtdCharOps):
         raise KernelError(E.ENODEV, "mtdchar_mmap.mmu",
                           f"{file.path}: with an MMU the mtdchar driver refuses every mmap "
                           "(its map-based path is disabled); read() the device instead")
     if isinstance(ops, ZeroOps):
-        return ("shmem" if vm_flags & VM_SHARED else "anon"), 0
+        return ("shmem" if vm_flags & VM_SHARED else "anon"), 0, None
     if isinstance(ops, SocketOps):
         raise KernelError(E.ENODEV, "sock_no_mmap", f"{file.path} is a socket that cannot be mapped")
+    if isinstance(ops, SimpleDriver):
+        # a driver with device memory maps it with remap_pfn_range; its own answer decides
+        probe = MmuVma(0, addr, addr + length, vm_flags, pgoff, file)
+        ret = ops.mmap(file, probe)  # type: ignore[arg-type]
+        if ret < 0:
+            raise KernelError(-ret, "call_mmap.driver_refused",
+                              f"the driver of {file.path} refused the mapping "
+                              f"({E.errorcode.get(-ret, -ret)})")
+        off = pgoff * ps
+        if not ops.base or off >= ops.size or length > ops.size - off:
+            raise KernelError(E.EINVAL, "remap_pfn_range.range",
+                              f"{file.path} has {ops.size} bytes of device memory; offset {off:#x} "
+                              f"plus length {length:#x} does not fit")
+        return "pfn", pfn_flags, k.mem.addr_to_pfn(ops.base) + pgoff
     if file.inode.kind in (S_IFREG, S_IFBLK):
-        return "file", 0  # any other filesystem or block driver: generic_file_mmap
+        return "file", 0, None  # any other filesystem or block driver: generic_file_mmap
     raise KernelError(E.ENODEV, "do_mmap.driver_refused",
                       f"the driver of {file.path} has no way to map it")
 
@@ -399,6 +417,7 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
     if flags & MAP_LOCKED:
         vm_flags |= VM_LOCKED
     kind = "anon"
+    pfn_base = None
     if file is not None:
         if mtype == MAP_SHARED or mtype == MAP_SHARED_VALIDATE:
             if mtype == MAP_SHARED_VALIDATE and flags & ~(LEGACY_MAP_MASK | MAP_FIXED_NOREPLACE):
@@ -434,7 +453,7 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
         if vm_flags & VM_GROWSDOWN:
             raise KernelError(E.EINVAL, "do_mmap.growsdown_file",
                               "MAP_GROWSDOWN is for anonymous stacks, not files")
-        kind, extra = mmu_file_mmap(k, file, vm_flags, pgoff, length)
+        kind, extra, pfn_base = mmu_file_mmap(k, file, vm_flags, pgoff, length, addr)
         vm_flags |= extra
     else:
         if mtype == MAP_SHARED or mtype == MAP_SHARED_VALIDATE:
@@ -450,8 +469,6 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
             raise KernelError(E.EINVAL, "do_mmap.map_type",
                               f"the mapping type in flags is {mtype:#x}; it must be MAP_PRIVATE, "
                               "MAP_SHARED or MAP_SHARED_VALIDATE")
-    if kind == "anon" and file is not None:
-        pgoff = addr >> k.mem.page_shift
     if kind == "shmem":
         vm_flags |= VM_SHARED | VM_MAYSHARE
     if accountable(vm_flags, flags, k.overcommit_memory):
@@ -490,8 +507,8 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
         vma.vm_file = file
         k.fget(file)
     if kind == "pfn":
-        assert file is not None and isinstance(file.fops, FramebufferOps)
-        vma.pfn_base = k.mem.addr_to_pfn(file.fops.fb.screen_base) + pgoff
+        assert pfn_base is not None
+        vma.pfn_base = pfn_base
         if not vm_flags & VM_SHARED:
             vma.vm_pgoff = vma.pfn_base  # remap_pfn_range on a COW mapping
     mm.add(vma)

@@ -613,8 +613,7 @@ class MmuProcess(Process):
     @syscall
     def ptrace_peek(self, pid: Any, addr: Any) -> bytes:
         """``PTRACE_PEEKDATA`` through ``access_remote_vm`` (FOLL_FORCE)."""
-        target = self.kernel.process(cint(pid, "pid"))
-        return access_remote(self.kernel, target, ulong(addr, "addr"), 8, None)
+        return access_remote(self.kernel, self._tracee(pid), ulong(addr, "addr"), 8, None)
 
     @syscall
     def ptrace_poke(self, pid: Any, addr: Any, data: Any) -> int:
@@ -622,8 +621,7 @@ class MmuProcess(Process):
         data = as_bytes(data)
         if len(data) > 8:
             raise ValueError("PTRACE_POKEDATA writes one word (8 bytes) at most")
-        target = self.kernel.process(cint(pid, "pid"))
-        access_remote(self.kernel, target, ulong(addr, "addr"), len(data), data)
+        access_remote(self.kernel, self._tracee(pid), ulong(addr, "addr"), len(data), data)
         return 0
 
 
