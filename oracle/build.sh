@@ -29,7 +29,8 @@ T0=$(now)
 
 # ---------------------------------------------------------------- packages
 PKGS="qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.12 bc flex bison
-      libssl-dev libelf-dev cpio xz-utils e2fsprogs genromfs make gcc python3"
+      libssl-dev libelf-dev cpio xz-utils e2fsprogs genromfs device-tree-compiler
+      make gcc python3"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -61,7 +62,7 @@ else
     (cd "$KSRC" && scripts/kconfig/merge_config.sh -m .config "$HERE/kernel.config" >/dev/null)
     make -s -C "$KSRC" ARCH=riscv CROSS_COMPILE=$CROSS olddefconfig
     grep -q '^# CONFIG_MMU is not set' "$KSRC/.config" || { log "CONFIG_MMU is set"; exit 1; }
-    for opt in CONFIG_BINFMT_ELF_FDPIC CONFIG_ROMFS_ON_MTD CONFIG_MTD_MTDRAM CONFIG_BLK_DEV_RAM \
+    for opt in CONFIG_BINFMT_ELF_FDPIC CONFIG_ROMFS_ON_MTD CONFIG_MTD_ROM CONFIG_MTD_PHYSMAP_OF CONFIG_BLK_DEV_RAM \
                CONFIG_EXT2_FS CONFIG_SYSVIPC CONFIG_MMAP_ALLOW_UNINITIALIZED; do
         grep -q "^$opt=y" "$KSRC/.config" || { log "missing $opt=y after olddefconfig"; exit 1; }
     done
@@ -94,6 +95,26 @@ cp "$OUT/runner" "$TREE/rom/bin/hello"
 chmod 0755 "$TREE/rom/bin/hello"
 genromfs -f "$OUT/rom.img.tmp" -d "$TREE/rom" -V nommu-lab
 mv "$OUT/rom.img.tmp" "$OUT/rom.img"
+# The rom lives in QEMU virt's first NOR flash bank (32 MiB at 0x20000000),
+# like the model's board.  QEMU 7.2 jumps into the flash when a pflash drive is
+# given, so no drive is attached: record.py writes rom.img into the bank with
+# `-device loader` instead.  QEMU describes the two banks as "cfi-flash"; the
+# device tree is rewritten to describe bank 0 alone as "mtd-rom" (physmap +
+# map_rom: an MTD of type ROM with point(), i.e. XIP-capable, as on the model).
+qemu-system-riscv64 -M virt,dumpdtb="$OUT/virt-qemu.dtb" -bios none -m 128M -smp 1 -nographic \
+    >/dev/null 2>&1
+dtc -q -I dtb -O dts -o "$OUT/virt-qemu.dts" "$OUT/virt-qemu.dtb"
+python3 - "$OUT/virt-qemu.dts" "$OUT/virt.dts" <<'PY'
+import re
+import sys
+src = open(sys.argv[1]).read()
+node = re.compile(r"flash@20000000 \{.*?\};", re.S)
+assert len(node.findall(src)) == 1, "expected one flash node"
+rom = ('flash@20000000 {\n\t\tbank-width = <0x04>;\n'
+       '\t\treg = <0x00 0x20000000 0x00 0x2000000>;\n\t\tcompatible = "mtd-rom";\n\t};')
+open(sys.argv[2], "w").write(node.sub(rom, src))
+PY
+dtc -q -I dts -O dtb -o "$OUT/virt.dtb" "$OUT/virt.dts"
 rm -f "$OUT/disk.img"
 mke2fs -q -F -t ext2 -b 1024 -d "$TREE/disk" "$OUT/disk.img" 2048
 log "images: rom.img $(stat -c %s "$OUT/rom.img") bytes, disk.img $(stat -c %s "$OUT/disk.img") bytes"

@@ -416,14 +416,16 @@ static ul mem_addr(ul a)
 
 /*
  * peek and poke touch memory directly; an address that is really an error
- * code (a failed mmap used as an address) or lies outside RAM would kill the
- * worker, so those are refused with EFAULT instead.  QEMU virt has its RAM at
- * 0x80000000 (128 MiB here).
+ * code (a failed mmap used as an address) or lies outside RAM and flash would
+ * kill the worker, so those are refused with EFAULT instead.  QEMU virt has
+ * its RAM at 0x80000000 (128 MiB here) and the rom's NOR flash bank at
+ * 0x20000000 (32 MiB; a store there is ignored, as on real flash).
  */
 static int addr_usable(ul a)
 {
 	a = mem_addr(a);
-	return a >= 0x80000000UL && a < 0x88000000UL;
+	return (a >= 0x80000000UL && a < 0x88000000UL) ||
+	       (a >= 0x20000000UL && a < 0x22000000UL);
 }
 
 /* ------------------------------------------------------------------ worker */
@@ -1139,28 +1141,6 @@ static void mkdir_p(const char *path)
 	sys3(SYS_mkdirat, AT_FDCWD, path, 0755);
 }
 
-static void copy_to_mtd(void)
-{
-	sl in = sys4(SYS_openat, AT_FDCWD, "/rom.img", O_RDONLY, 0);
-	sl out = sys4(SYS_openat, AT_FDCWD, "/dev/mtd0", O_WRONLY, 0);
-	if (in < 0 || out < 0) {
-		os("@@SETUP cannot copy /rom.img to /dev/mtd0 ");
-		odec(in);
-		oc(' ');
-		odec(out);
-		oend();
-		return;
-	}
-	for (;;) {
-		sl n = sys3(SYS_read, in, iobuf, sizeof(iobuf));
-		if (n <= 0)
-			break;
-		sys3(SYS_write, out, iobuf, n);
-	}
-	sys1(SYS_close, in);
-	sys1(SYS_close, out);
-}
-
 static void setup_board(void)
 {
 	sl r;
@@ -1175,7 +1155,7 @@ static void setup_board(void)
 	sys5(SYS_mount, "ramfs", "/tmp", "ramfs", 0, 0);
 	mkdir_p("/dev/shm");
 	sys5(SYS_mount, "ramfs", "/dev/shm", "ramfs", 0, 0);
-	copy_to_mtd();
+	/* mtd0 is the NOR flash at 0x20000000, a ROM-type MTD (physmap mtd-rom) */
 	r = sys5(SYS_mount, "mtd0", "/rom", "romfs", 1 /* MS_RDONLY */, 0);
 	if (r < 0) {
 		os("@@SETUP mount romfs on mtd0: ");
@@ -1188,7 +1168,6 @@ static void setup_board(void)
 		odec(r);
 		oend();
 	}
-	sys3(SYS_unlinkat, AT_FDCWD, "/rom.img", 0);
 	klog_dump(-1, -1);
 }
 

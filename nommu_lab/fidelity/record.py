@@ -1,10 +1,12 @@
 """Run scenario groups on real no-MMU Linux under QEMU and keep the transcripts.
 
-Needs the outputs of ``oracle/build.sh`` (kernel Image, runner, rom.img,
-disk.img).  For each group: compile the scenarios (:mod:`compile`), pack an
-initramfs (newc cpio, written here) holding the runner as ``/init``, the romfs
-image and the compiled scenarios, boot QEMU once under a timeout with a fresh
-copy of the ext2 disk, and turn the console output into a transcript.  A boot
+Needs the outputs of ``oracle/build.sh`` (kernel Image, runner, the romfs
+image, the patched device tree, disk.img).  For each group: compile the
+scenarios (:mod:`compile`), pack an initramfs (newc cpio, written here)
+holding the runner as ``/init`` and the compiled scenarios, boot QEMU once
+under a timeout with the romfs loaded into the NOR flash bank at 0x20000000
+and a fresh copy of the ext2 disk, and turn the console output into a
+transcript.  A boot
 that fails (no end marker, an abandoned scenario) is tried once more.
 """
 
@@ -48,7 +50,7 @@ def cpio_newc(entries: Iterable[tuple[str, int, bytes, tuple[int, int]]]) -> byt
     return bytes(out)
 
 
-def initramfs(runner: bytes, rom_img: bytes, scen_txt: str) -> bytes:
+def initramfs(runner: bytes, scen_txt: str) -> bytes:
     d, f, x = 0o040755, 0o100644, 0o100755
     return cpio_newc([
         ("dev", d, b"", (0, 0)),
@@ -59,7 +61,6 @@ def initramfs(runner: bytes, rom_img: bytes, scen_txt: str) -> bytes:
         ("mnt", d, b"", (0, 0)),
         ("mnt/disk", d, b"", (0, 0)),
         ("init", x, runner, (0, 0)),
-        ("rom.img", f, rom_img, (0, 0)),
         ("scen.txt", f, scen_txt.encode(), (0, 0)),
     ])
 
@@ -147,13 +148,14 @@ def parse_console(text: str, seconds: float = 0.0) -> Boot:
 def boot_group(scenarios: list[Scenario], out: Path, timeout: int = BOOT_TIMEOUT) -> Boot:
     """Boot QEMU once for a group of scenarios."""
     runner = (out / "runner").read_bytes()
-    rom = (out / "rom.img").read_bytes()
     with tempfile.TemporaryDirectory(prefix="nommu-oracle-") as tmp:
         t = Path(tmp)
-        (t / "initramfs.cpio").write_bytes(initramfs(runner, rom, compile_group(scenarios)))
+        (t / "initramfs.cpio").write_bytes(initramfs(runner, compile_group(scenarios)))
         shutil.copyfile(out / "disk.img", t / "disk.img")
         cmd = ["timeout", "--kill-after=5", str(timeout), *QEMU,
                "-kernel", str(out / "Image"), "-initrd", str(t / "initramfs.cpio"),
+               "-dtb", str(out / "virt.dtb"),
+               "-device", f"loader,file={out / 'rom.img'},addr=0x20000000,force-raw=on",
                "-drive", f"file={t / 'disk.img'},format=raw,if=none,id=d0",
                "-device", "virtio-blk-device,drive=d0"]
         t0 = time.monotonic()
@@ -200,7 +202,7 @@ def record_group(group: str, scenarios: list[Scenario], out: Path, dest: Path,
 
 def check_built(out: Path) -> list[str]:
     """Missing build outputs (empty when ``oracle/build.sh`` has run)."""
-    missing = [n for n in ("Image", "runner", "rom.img", "disk.img") if not (out / n).exists()]
+    missing = [n for n in ("Image", "runner", "rom.img", "virt.dtb", "disk.img") if not (out / n).exists()]
     if shutil.which(QEMU[0]) is None:
         missing.append(QEMU[0])
     return missing
