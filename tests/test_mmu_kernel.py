@@ -518,3 +518,41 @@ def test_snapshot_restore_keeps_page_tables(k):
     q.poke(a, b"SNAP")
     assert p.peek(a, 4) == b"snap" and q.peek(a, 4) == b"SNAP"
     k2.check()
+
+
+def test_every_call_of_the_contract_answers_on_the_mmu_board(k):
+    """design.md section 3: the same program runs on both kernels."""
+    p = k.spawn("app")
+    fd = p.open("/rom/bin/hello", O_RDONLY)
+    assert p.read(fd, 4) == b"bFLT" and p.pread(fd, 4, 0) == b"bFLT"
+    assert p.fstat(fd).st_size == k.lookup("/rom/bin/hello").size and p.close(fd) == 0
+    w = p.open("/tmp/w", O_RDWR | O_CREAT)
+    assert p.write(w, b"abc") == 3 and p.pwrite(w, b"Z", 1) == 1 and p.pread(w, 3, 0) == b"aZc"
+    assert p.ftruncate(w, 2 * PS) == 0 and p.fstat(w).st_size == 2 * PS
+    r, wr = p.pipe()
+    assert p.write(wr, b"pipe") == 4 and p.read(r, 4) == b"pipe"
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, r, 0, err=errno.ENODEV)
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, w, 0)
+    assert p.peek(a, 3) == b"aZc" and p.poke(a, b"A") == 1 and p.pread(w, 1, 0) == b"A"
+    b = p.mremap(a, 2 * PS, PS)
+    assert b == a and p.mprotect(a, PS, PROT_READ) == 0 and p.munmap(a, PS) == 0
+    s = p.shm_open("/x", O_CREAT | O_RDWR, 0o600)
+    p.ftruncate(s, PS)
+    m = p.mmap(0, PS, RW, MAP_SHARED, s, 0)
+    sid = p.shmget(7, PS, IPC_CREAT | 0o600)
+    at = p.shmat(sid, 0, 0)
+    assert p.shmdt(at) == 0
+    assert p.futex(m, FUTEX_WAKE, 1) == 0
+    v = p.vfork()
+    v.execve("/rom/bin/hello-pie")
+    assert v.mm is not p.mm and p.vfork_child is None
+    c = p.clone(CLONE_VM)
+    assert c.mm is p.mm
+    c.exit(0)
+    f = p.fork()
+    f.exit(3)
+    assert f.exit_code == 3 and not f.alive
+    assert p.maps().count("\n") == len(p.vmas()) == 1  # /dev/shm/x; /tmp/w was unmapped
+    v.exit(0)
+    p.exit(0)
+    k.check()
