@@ -167,6 +167,7 @@ class Outcome:
     rule: str | None = None
     sentence: str = ""
     skipped: bool = False
+    not_called: bool = False  # the program took another path (or stopped) on this kernel
     frames: int = 0  # frames taken from the allocator by the call (negative: freed)
     events: list[Event] = field(default_factory=list)
 
@@ -177,7 +178,9 @@ class Outcome:
 
     @property
     def status(self) -> str:
-        """A short, comparable word: ``ok``, an errno name, or ``skipped``."""
+        """A short, comparable word: ``ok``, an errno name, ``skipped`` or ``not called``."""
+        if self.not_called:
+            return "not called"
         if self.skipped:
             return "skipped"
         return self.errno or "ok"
@@ -185,6 +188,8 @@ class Outcome:
     @property
     def summary(self) -> str:
         """What the call returned, as a table cell."""
+        if self.not_called:
+            return "(not called)"
         if self.skipped:
             return "(skipped: depends on a failed call)"
         if self.errno:
@@ -197,18 +202,24 @@ class Outcome:
 
 
 class _Proxy:
-    """Stands for a process inside a program: every method call is recorded."""
+    """Stands for a process (or the kernel) inside a program: every method call is recorded.
 
-    def __init__(self, proc: Process, recorder: _Recorder, label: str) -> None:
+    ``p.kernel`` is a recording stand-in too, so ``p.kernel.sysctl(...)`` and
+    ``p.kernel.spawn(...)`` appear in the report as calls of ``k``.
+    """
+
+    def __init__(self, proc: Any, recorder: _Recorder, label: str) -> None:
         self._proc = proc
         self._recorder = recorder
         self._label = label
 
     def __repr__(self) -> str:
-        return f"<{self._label}: pid {self._proc.pid}>"
+        return f"<{self._label}: pid {getattr(self._proc, 'pid', '-')}>"
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._proc, name)
+        if name == "kernel" and isinstance(attr, Kernel):
+            return self._recorder.kernel_proxy
         if name.startswith("_") or not callable(attr):
             return attr
         rec = self._recorder
@@ -228,6 +239,7 @@ class _Recorder:
         self.procs: dict[str, Process] = {}
         self.addrs: list[tuple[int, int, int]] = []  # (call number, address, length)
         self.stopped: KernelError | None = None
+        self.kernel_proxy = _Proxy(kernel, self, "k")
 
     def proxy(self, proc: Process, label: str) -> _Proxy:
         self.procs[label] = proc
@@ -523,6 +535,9 @@ class CompareResult:
             out.append(f"  #{r.index} {r.call}")
             for side, o in (("no-MMU", r.nommu), ("MMU", r.mmu)):
                 head = f"    {side + ':':<8}"
+                if o.not_called:
+                    out.append(head + "not called (the program stopped or took another path)")
+                    continue
                 if o.skipped:
                     out.append(head + "skipped (an earlier call it depends on failed)")
                     continue
@@ -589,8 +604,8 @@ def compare(program: Callable[[Any], Any], board: Callable[..., Kernel] | None =
     right = _run(program, board, mmu=True)
     rows = []
     for i in range(max(len(left.calls), len(right.calls))):
-        a = left.calls[i] if i < len(left.calls) else Outcome("(not called)", skipped=True)
-        b = right.calls[i] if i < len(right.calls) else Outcome("(not called)", skipped=True)
+        a = left.calls[i] if i < len(left.calls) else Outcome("(not called)", not_called=True)
+        b = right.calls[i] if i < len(right.calls) else Outcome("(not called)", not_called=True)
         text = a.call if a.call == b.call or b.call == "(not called)" else f"{a.call} | {b.call}"
         rows.append(Row(i + 1, text, a, b))
     title = getattr(program, "title", None) or getattr(program, "__name__", "program")

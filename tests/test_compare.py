@@ -344,3 +344,41 @@ def test_html_and_widget_forms(results):
     assert "<table>" in html and "HOWDY" in html and "/dev/zero (deleted)" in html
     w = results["2"].widget()
     assert type(w).__name__ == "Tab" and len(w.children) == 2
+
+
+def test_kernel_calls_are_recorded_and_two_processes_share_posix_shm():
+    """p.kernel is recorded as k; POSIX shm is one set of frames for both processes on both
+    kernels (no-MMU: at one physical address; MMU: each process's own virtual address)."""
+    def program(p):
+        q = p.kernel.spawn("second")
+        fd = p.shm_open("/s", O_CREAT | O_RDWR, 0o600)
+        p.ftruncate(fd, PS)
+        a = p.mmap(0, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        f2 = q.shm_open("/s", O_RDWR, 0)
+        q.mmap(0, PS, PROT_READ | PROT_WRITE, MAP_SHARED, f2, 0)
+        p.poke(a, b"hi")
+        q.peek(a, 2)
+        p.kernel.sysctl("vm.nr_trim_pages", 0)
+
+    r = nl.compare(program)
+    assert r.row(1).call == "k.spawn('second')" and r.row(1).mmu.value_text == "c1 (pid 2)"
+    assert both(r, 8)[0].value == both(r, 8)[1].value == b"hi"
+    assert both(r, 4)[0].value == both(r, 6)[0].value  # one physical address for both
+    a, b = both(r, 9)
+    assert a.ok and a.value == 0 and b.errno == "ENOENT" and b.rule == "sysctl.unknown"
+    assert "vm.nr_trim_pages exists only without an MMU" in b.sentence
+
+
+def test_a_program_that_stops_on_one_kernel_leaves_calls_not_called():
+    def program(p):
+        p.kernel.proc_maps()  # fine without an MMU; ENOENT outside the recorder is fatal there
+        p.mmap(0, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
+
+    r = nl.compare(program)
+    assert both(r, 1)[0].ok and both(r, 1)[1].errno == "ENOENT"
+    assert both(r, 2)[0].ok and both(r, 2)[1].ok  # recorded calls do not stop the program
+    raw = nl.compare(lambda p: (p.kernel._mount_root, p._proc.kernel.proc_maps(),
+                                p.mmap(0, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)))
+    assert raw.mmu.stopped is not None and raw.mmu.stopped.rule == "proc_maps.mmu"
+    assert raw.row(1).mmu.not_called and raw.row(1).mmu.summary == "(not called)"
+    assert raw.nommu.stopped is None and raw.row(1).nommu.ok
