@@ -29,7 +29,7 @@ import numpy as np
 
 from ..kernel.constants import S_IFREG, VM_SHARED, VM_WRITE
 from ..kernel.errors import ArgumentTypeError, KernelError
-from ..kernel.kernel import Kernel, MiB
+from ..kernel.kernel import Kernel, MiB, kernel_call
 from ..kernel.memory import FREE_STATES, PageState
 from ..kernel.region import RegionInfo
 from ..kernel.trace import EventKind
@@ -181,6 +181,7 @@ class MmuKernel(Kernel):
         """No regions with an MMU."""
         return None
 
+    @kernel_call
     def proc_maps(self) -> str:
         """``/proc/maps`` is a no-MMU file: ENOENT, as ``cat /proc/maps`` on an MMU kernel."""
         raise KernelError(E.ENOENT, "proc_maps.mmu",
@@ -223,6 +224,7 @@ class MmuKernel(Kernel):
                     total += (v.vm_end - v.vm_start) // self.page_size
         return total
 
+    @kernel_call
     def sysctl(self, name: str, value: int | None = None) -> int:
         """Read or write an MMU sysctl: ``vm.overcommit_memory`` (0 heuristic, 1 always,
         2 strict), ``vm.overcommit_ratio`` (percent of RAM for mode 2), ``vm.max_map_count``."""
