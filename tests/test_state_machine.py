@@ -112,7 +112,7 @@ STATS: dict[str, dict[str, float]] = {}
 
 def _stats(kind: str) -> dict[str, float]:
     return STATS.setdefault(kind, {"examples": 0, "steps": 0, "calls": 0, "refused": 0,
-                                   "abi_errors": 0, "invariant_checks": 0, "snapshots": 0,
+                                   "succeeded": 0, "abi_errors": 0, "invariant_checks": 0, "snapshots": 0,
                                    "seconds": 0.0})
 
 
@@ -213,7 +213,7 @@ class KernelMachine(RuleBasedStateMachine):
         self.st["calls"] += 1
         before = self.k.state_digest()
         try:
-            return fn(*args, **kw)
+            result = fn(*args, **kw)
         except nl.KernelError as e:
             if isinstance(e, TypeError | ValueError):
                 if not abi:
@@ -230,6 +230,8 @@ class KernelMachine(RuleBasedStateMachine):
             self.st["abi_errors"] += 1
             assert self.k.state_digest() == before, f"{e!r} changed the kernel"
             return e
+        self.st["succeeded"] += 1
+        return result
 
     def alive(self) -> list[Any]:
         return [p for p in self.procs if p.alive]
@@ -774,7 +776,8 @@ class _Report:
         for kind, s in STATS.items():
             tr.write_line(
                 f"{kind}: {int(s['examples'])} examples, {int(s['steps'])} steps, "
-                f"{int(s['calls'])} calls tried ({int(s['refused'])} refused with KernelError, "
+                f"{int(s['calls'])} calls tried ({int(s['succeeded'])} succeeded, "
+                f"{int(s['refused'])} refused with KernelError, "
                 f"{int(s['abi_errors'])} TypeError/ValueError), {int(s['invariant_checks'])} "
                 f"invariant checks, {int(s['snapshots'])} snapshot round trips, "
                 f"{s['seconds']:.1f} s")

@@ -127,3 +127,16 @@ def test_file_copies_are_trimmed_too():
     assert k.meminfo()["MmapCopy"] == 16
     p.mmap(0, 5 * PS, RW, MAP_PRIVATE, fd, 0)  # excess 3 >= 2: 5 kept
     assert k.meminfo()["MmapCopy"] == 36
+
+
+def test_trace_explains_the_allocation():
+    """design.md §4: each decision is an event with a rule id and a sentence."""
+    k = board()
+    p = k.spawn()
+    p.mmap(0, 5 * PS, RW, ANON)
+    ev = [e for e in k.trace if e.rule == "do_mmap_private.alloc"][-1]
+    assert "order-3 block of 8 pages" in ev.text and "3 excess page(s) trimmed" in ev.text
+    k.sysctl("vm.nr_trim_pages", 4)
+    p.mmap(0, 5 * PS, RW, ANON)
+    ev = [e for e in k.trace if e.rule == "do_mmap_private.alloc"][-1]
+    assert "3 page(s) of slack kept" in ev.text
