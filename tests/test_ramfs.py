@@ -204,14 +204,6 @@ def test_read_only_private_of_contiguous_file_is_direct(k, p):
     assert b == a and region_of(k, a).usage == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: Kernel.check() (kernel.py) asserts every VMA lies inside its region, but a legal "
-    "sequence breaks that exactly as Linux does: p maps a contiguous 4-page ramfs file read-only "
-    "MAP_PRIVATE (direct region), q maps page 0 MAP_SHARED (shares the region), ftruncate(1 page) "
-    "is allowed (q's VMA is outside the dead zone, p's is not VM_SHARED) and "
-    "nommu_shrink_inode_mappings cuts the region to 1 page while p's VMA stays 4 pages. "
-    "check() then raises AssertionError 'VmArea(...) outside VmRegion(...)'; it should accept "
-    "(or flag as the truncate hazard) a VMA left beyond a region shrunk by truncate"))
 def test_shrink_cuts_region_under_private_vma(k, p):
     """§7.1 nommu_shrink_inode_mappings: regions of VM_SHARED VMAs are cut to the new size;
     a private VMA on the same region keeps its old end (stale, as on Linux)."""
@@ -228,15 +220,6 @@ def test_shrink_cuts_region_under_private_vma(k, p):
     k.check()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MODEL BUG: Kernel.ramfs_resize (kernel.py) cuts vm_top/vm_end of *copy* regions too: "
-    "p maps a 3-page write()-filled ramfs file read-only MAP_PRIVATE (a copy), q maps page 0 "
-    "MAP_SHARED (given that copy, verified 6.12), ftruncate(1 page) is allowed and the copy "
-    "region's top drops to 1 page while its 3 frames stay allocated: MmapCopy stays 12 kB, "
-    "2 frames are orphaned (leak after both unmap) and Kernel.check() fails. Linux's "
-    "nommu_shrink_inode_mappings has no copy test either (inferred: a real leak); the model "
-    "should keep the intended behaviour (a copy is not page cache: leave it whole) and name "
-    "the hazard in the trace"))
 def test_shrink_never_cuts_a_copy_region(k, p):
     """§1.1: copy pages belong to their region until its usage drops to 0; §7.1's region cut
     is about page-cache (direct) regions."""
@@ -244,9 +227,11 @@ def test_shrink_never_cuts_a_copy_region(k, p):
     fd = make_written_file(p, "/tmp/cc", b"x" * (3 * PS))
     a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     q = k.spawn()
-    b = q.mmap(0, PS, RW, MAP_SHARED, q.open("/tmp/cc", O_RDWR), 0)
+    qfd = q.open("/tmp/cc", O_RDWR)
+    b = q.mmap(0, PS, RW, MAP_SHARED, qfd, 0)
     assert b == a and region_of(k, a).copy
     p.ftruncate(fd, PS)
+    assert any(e.rule == "nommu_shrink_inode_mappings.cuts_copy" for e in k.trace)
     r = region_of(k, a)
     assert (r.end, r.top) == (a + 3 * PS, a + 3 * PS)
     assert k.meminfo()["MmapCopy"] == 12
@@ -255,5 +240,6 @@ def test_shrink_never_cuts_a_copy_region(k, p):
     q.munmap(b, PS)
     p.unlink("/tmp/cc")
     p.close(fd)
+    q.close(qfd)  # the last open file: the page cache goes with it
     assert k.meminfo()["MmapCopy"] == 0 and k.meminfo()["MemFree"] == free
     k.check()

@@ -433,9 +433,19 @@ class Kernel:
                 if vma.vm_flags & VM_SHARED:
                     r = vma.vm_region
                     r_top = r.vm_pgoff * ps + (r.vm_top - r.vm_start)
-                    if r_top > newsize:
-                        r.vm_top -= r_top - newsize
-                        r.vm_end = min(r.vm_end, r.vm_top)
+                    if r_top <= newsize:
+                        continue
+                    if r.is_copy:
+                        # Linux cuts copy regions too and so leaks their tail pages; the
+                        # model keeps the copy whole (it is not page cache) and says so
+                        self.trace.emit(EventKind.HAZARD, "nommu_shrink_inode_mappings.cuts_copy",
+                                        "a MAP_SHARED mapping uses a private copy of this file at "
+                                        "{:#x}; Linux would cut that copy region to the new size "
+                                        "and leak its tail pages, the model leaves it whole",
+                                        r.vm_start, region=r.id)
+                        continue
+                    r.vm_top -= r_top - newsize
+                    r.vm_end = min(r.vm_end, r.vm_top)
             keep = (newsize + ps - 1) // ps
             self._free_cache_pages(inode, keep)
             if newsize % ps and keep <= len(inode.pages) and inode.pages[keep - 1] is not None:
@@ -839,7 +849,10 @@ class Kernel:
             for v in mm.vmas:
                 r = v.vm_region
                 usage[r.id] = usage.get(r.id, 0) + 1
-                assert r.vm_start <= v.vm_start < v.vm_end <= r.vm_end, f"{v} outside {r}"
+                # a direct region cut by truncate may end below a private VMA on it
+                # (nommu_shrink_inode_mappings only looks after VM_SHARED ones)
+                assert r.vm_start <= v.vm_start < v.vm_end and (
+                    v.vm_end <= r.vm_end or not r.is_copy), f"{v} outside {r}"
                 assert r.vm_start in self.region_tree, f"{r} of {v} not in the tree"
         copy_pages = 0
         last_top = None
