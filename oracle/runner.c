@@ -810,8 +810,12 @@ static void reap_all(void)
 	}
 }
 
+static void klog_dump(sl sc, sl step);
+
 static void abandon(sl sc, sl step, const char *why)
 {
+	msleep(50);
+	klog_dump(sc, step); /* an oops explains why */
 	ohead("@@A", sc, step);
 	oc(' ');
 	os(why);

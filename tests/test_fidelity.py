@@ -73,7 +73,10 @@ def test_transcript_recorded_and_current(sc: Any) -> None:
     real = REAL.get(sc.group, {"scenarios": {}})["scenarios"].get(sc.name)
     assert real is not None, f"not recorded yet: bash oracle/run.sh -g {sc.group}"
     assert real["digest"] == sc.digest, f"scenario edited: bash oracle/run.sh -g {sc.group}"
-    assert real["abandoned"] is None
+    if real["abandoned"] is not None:  # only where Linux crashes on a marked bug
+        from nommu_lab.fidelity.record import expected_stop
+
+        assert expected_stop(sc, real["abandoned"]), real["abandoned"]
     assert len(real["steps"]) == len(sc.steps)
 
 
@@ -482,3 +485,24 @@ def test_notebook_helpers() -> None:
     assert linux_said("proc/fork_is_missing")[1]["result"] == "ENOSYS"
     res = check_model("anon/trim_default_3_pages")
     assert res.status == "agree" and res.steps_compared == 9
+
+
+def test_a_crash_at_a_marked_step_is_linux_answer() -> None:
+    from nommu_lab.fidelity.record import boot_ok, to_transcript
+
+    text = ("scenario c\n  doc: d\n  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON\n"
+            "  b = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON !bug 9\n  maps\nend\n")
+    (sc,) = parse(text, "c.scn")
+    out = ("@@BOOT 6.12.117 riscv64\n@@S 0 0 c\n@@R 0 0 0 0\n@@R 0 1 2151677952 0\n"
+           "[    0.2] kernel BUG at mm/nommu.c:464!\n[    0.2] Kernel panic - not syncing\n")
+    boot = parse_console(out)
+    assert boot_ok(boot, [sc])  # the expected crash needs no second boot
+    real = to_transcript("c", [sc], boot)["scenarios"]["c"]
+    assert real["abandoned"] == {"step": 2, "why": "the boot ended early: kernel BUG at mm/nommu.c:464!"}
+    res = cmp.compare_scenario(sc, real, _raw([0, A, A + PAGE_SIZE, 0]))
+    assert res.status == cmp.KNOWN_BUG and res.known[0].real == "kernel crashed"
+    # the same crash at an unmarked step is a broken run, not an answer
+    (plain,) = parse(text.replace(" !bug 9", ""), "c.scn")
+    assert not boot_ok(boot, [plain])
+    real2 = to_transcript("c", [plain], boot)["scenarios"]["c"]
+    assert cmp.compare_scenario(plain, real2, _raw([0, A, A + PAGE_SIZE, 0])).status == cmp.INCOMPLETE

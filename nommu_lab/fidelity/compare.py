@@ -86,12 +86,21 @@ def compare_scenario(sc: Scenario, real: dict[str, Any] | None, model: dict[str,
         for key, x, y in diff_relations(a, b):
             d = StepDiff(st.index, st.line, st.text, key, x, y, bugs)
             (res.known if bugs else res.diffs).append(d)
+    crashed = False
     if real.get("abandoned"):
         ab = real["abandoned"]
         res.note = f"the real run stopped at step {ab['step']}: {ab['why']}"
+        k = int(ab["step"])
+        if 0 <= k < len(sc.steps) and sc.step_bugs(sc.steps[k]):
+            # Linux crashed where a known kernel bug is marked: that is its answer
+            crashed = True
+            st = sc.steps[k]
+            got = m_rel[k] if k < len(m_rel) else None
+            res.known.append(StepDiff(k, st.line, st.text, "result", "kernel crashed",
+                                      (got or {}).get("result"), sc.step_bugs(st)))
     if res.diffs:
         res.status = DIFFER
-    elif real.get("abandoned"):
+    elif real.get("abandoned") and not crashed:
         res.status = INCOMPLETE
     elif res.known:
         res.status = KNOWN_BUG

@@ -98,7 +98,11 @@ class _Run:
             try:
                 self.do(st, raw)
             except self.nl.KernelError as e:
-                raw["ret"] = -int(e.errno or 0)
+                if not e.errno:  # the model refusing what crashes Linux (KernelBug)
+                    raw["error"] = f"{type(e).__name__}: {e}"
+                    self.steps.append(raw)
+                    continue
+                raw["ret"] = -int(e.errno)
                 raw["bytes"] = None
                 raw["lines"] = []
                 rule = getattr(e, "rule", "")

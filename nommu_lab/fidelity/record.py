@@ -120,7 +120,8 @@ def parse_console(text: str, seconds: float = 0.0) -> Boot:
         payload = parts[2] if len(parts) > 2 else ""
         if n < 0:
             continue
-        s = scen.setdefault(n, {"name": "", "steps": {}, "abandoned": None, "ended": False})
+        s = scen.setdefault(n, {"name": "", "steps": {}, "abandoned": None, "ended": False,
+                                "answered": set()})
         if tag == "@@S":
             s["name"] = payload.strip()
             continue
@@ -131,6 +132,7 @@ def parse_console(text: str, seconds: float = 0.0) -> Boot:
             continue
         st = s["steps"].setdefault(step, tr.empty_step())
         if tag == "@@R":
+            s["answered"].add(step)
             a, _, b = payload.partition(" ")
             st["ret"] = _signed_to_result(int(a))
             st["ret2"] = _signed_to_result(int(b or 0))
@@ -165,10 +167,38 @@ def boot_group(scenarios: list[Scenario], out: Path, timeout: int = BOOT_TIMEOUT
     return parse_console(proc.stdout.decode("utf-8", "replace"), took)
 
 
-def boot_ok(boot: Boot, scenarios: list[Scenario]) -> bool:
-    if not boot.ended or len(boot.scenarios) != len(scenarios):
+def _abandoned(sc: Scenario, got: dict[str, Any], console: list[str]) -> dict[str, Any] | None:
+    """Where and why a scenario stopped early (None if it ran to its end)."""
+    if got.get("abandoned") is not None:
+        return dict(got["abandoned"])
+    if got.get("ended", False):
+        return None
+    answered = got.get("answered", set())
+    first = next((i for i in range(len(sc.steps)) if i not in answered), 0)
+    crash = next((line for line in console if "BUG" in line or "panic" in line.lower()), "")
+    return {"step": first, "why": f"the boot ended early: {crash}" if crash else "the boot ended early"}
+
+
+def expected_stop(sc: Scenario, abandoned: dict[str, Any] | None) -> bool:
+    """The real kernel crashing at a step marked with a known kernel bug is its answer."""
+    if abandoned is None:
         return False
-    return all(s["ended"] and s["abandoned"] is None for s in boot.scenarios.values())
+    step = int(abandoned["step"])
+    return 0 <= step < len(sc.steps) and bool(sc.step_bugs(sc.steps[step]))
+
+
+def boot_ok(boot: Boot, scenarios: list[Scenario]) -> bool:
+    """Every scenario ran to its end, or stopped where a marked kernel bug crashes Linux."""
+    for n, sc in enumerate(scenarios):
+        got = boot.scenarios.get(n)
+        if got is None:
+            return False
+        ab = _abandoned(sc, got, boot.console)
+        if ab is not None and not expected_stop(sc, ab):
+            return False
+        if ab is not None:
+            return n == len(scenarios) - 1  # nothing can run after a crash
+    return boot.ended
 
 
 def to_transcript(group: str, scenarios: list[Scenario], boot: Boot) -> dict[str, Any]:
@@ -176,9 +206,7 @@ def to_transcript(group: str, scenarios: list[Scenario], boot: Boot) -> dict[str
     for n, sc in enumerate(scenarios):
         got = boot.scenarios.get(n, {"steps": {}, "abandoned": {"step": 0, "why": "no output"}})
         steps = [got["steps"].get(i, tr.empty_step()) for i in range(len(sc.steps))]
-        abandoned = got["abandoned"]
-        if abandoned is None and not got.get("ended", False):
-            abandoned = {"step": max(got["steps"], default=0), "why": "the boot ended early"}
+        abandoned = _abandoned(sc, got, boot.console)
         data["scenarios"][sc.name] = {"digest": sc.digest, "abandoned": abandoned, "steps": steps}
     if boot.console:
         data["console"] = boot.console[-50:]
