@@ -63,6 +63,7 @@ class MmuKernel(Kernel):
         self.overcommit_memory = 0
         self.overcommit_ratio = 50
         self.cache_inodes: dict[int, Inode] = {}
+        self.futex_keys: dict[int, tuple[Any, ...]] = {}  # pid of a FUTEX_WAIT sleeper -> its key
         self.shm_sb = self._new_sb("shm", dev=(0, 1), file_ops=self._ramfs_ops)
         proc = self.mounts["/proc"].root
         proc.children.pop("maps", None)  # /proc/maps is a no-MMU file
@@ -343,7 +344,7 @@ class MmuKernel(Kernel):
             mm = p.mm
             h.update(repr((pid, p.alive, mm.id, mm.users, mm.brk, mm.start_brk,
                            p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
-                           fds)).encode())
+                           self.futex_keys.get(pid), fds)).encode())
             for v in mm.vmas:
                 h.update(repr((v.id, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.kind,
                                v.anon_vma, v.pfn_base,

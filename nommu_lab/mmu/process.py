@@ -574,16 +574,21 @@ class MmuProcess(Process):
         if addr % 4:
             raise KernelError(E.EINVAL, "get_futex_key.unaligned", f"{addr:#x} is not 4-byte aligned")
         key = self._futex_key(addr, bool(op & FUTEX_PRIVATE_FLAG))
-        waiters = k.futex_waiters
+        waiters = k.futex_waiters  # by the waiter's own address, as on the no-MMU kernel
         if cmd == FUTEX_WAKE:
-            q = waiters.get(key, [])
-            woken = q[:max(0, val)]
-            del q[:max(0, val)]
-            if not q:
-                waiters.pop(key, None)
+            woken: list[MmuProcess] = []
+            for where, q in list(waiters.items()):
+                for w in list(q):
+                    if len(woken) < max(0, val) and k.futex_keys.get(w.pid) == key:
+                        q.remove(w)
+                        woken.append(w)
+                if not q:
+                    del waiters[where]
             for w in woken:
                 w.futex_wait = None
-            k.trace.emit(EventKind.DECISION, "futex_wake", "woke {} waiter(s) on key {}", len(woken), key)
+                k.futex_keys.pop(w.pid, None)
+            k.trace.emit(EventKind.DECISION, "futex_wake", "woke {} waiter(s) on key {}",
+                         len(woken), key)
             return len(woken)
         (cur,) = struct.unpack("<i", read_nofault(k, self.mm, addr, 4, self.pid))
         if cur != val:
@@ -592,12 +597,17 @@ class MmuProcess(Process):
         if t is not None:
             raise KernelError(E.ETIMEDOUT, "futex_wait.timeout", "nobody woke the waiter in time")
         self.futex_wait = addr
-        waiters.setdefault(key, []).append(self)
+        waiters.setdefault(addr, []).append(self)
+        k.futex_keys[self.pid] = key
         k.trace.emit(EventKind.DECISION, "futex_wait", "process {} sleeps on key {}", self.pid, key)
         return 0
 
     def _futex_key(self, addr: int, private: bool) -> Any:
-        """``get_futex_key``: (mm, address) for private memory, (inode, page, offset) for shared."""
+        """``get_futex_key``: (mm, address) for private memory, (inode, page, offset) for shared.
+
+        ``k.futex_waiters`` stays keyed by each waiter's own address (as on the
+        no-MMU kernel); the key that decides who meets whom is ``k.futex_keys``.
+        """
         k = self.kernel
         if private:
             return ("mm", self.mm.id, addr)
