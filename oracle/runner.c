@@ -60,6 +60,7 @@ enum {
 	SYS_shmat = 196, SYS_shmdt = 197, SYS_brk = 214, SYS_munmap = 215,
 	SYS_mremap = 216, SYS_clone = 220, SYS_execve = 221, SYS_mmap = 222,
 	SYS_mprotect = 226, SYS_wait4 = 260, SYS_fork_generic = 1079,
+	SYS_ptrace = 117,
 };
 
 INLINE sl sys6(sl n, sl a, sl b, sl c, sl d, sl e, sl f)
@@ -103,6 +104,11 @@ INLINE sl sys6(sl n, sl a, sl b, sl c, sl d, sl e, sl f)
 #define EINTR 4
 #define ENOSYS 38
 #define EFAULT 14
+#define SIGSTOP 19
+#define PTRACE_PEEKDATA 2
+#define PTRACE_POKEDATA 5
+#define PTRACE_CONT 7
+#define PTRACE_ATTACH 16
 
 /* vfork must not return through a stack frame the child may have reused. */
 INLINE sl raw_vfork(void)
@@ -496,6 +502,44 @@ static NOINLINE sl worker_vfork(sl slot, sl sc, sl step)
 	return r;
 }
 
+/*
+ * ptrace from a worker: PTRACE_ATTACH stops the target, so the tracer waits
+ * for the stop and lets it run on (it stays traced).  PEEK and POKE need the
+ * target stopped: stop it, wait, transfer one word, let it run again.  A poke
+ * of fewer than 8 bytes merges them into the word read first, as debuggers do.
+ */
+static void stop_tracee(sl pid)
+{
+	int st;
+	sys2(SYS_kill, pid, SIGSTOP);
+	sys4(SYS_wait4, pid, &st, WALL, 0);
+}
+
+static sl do_ptrace(const char *op, sl pid, ul addr, const char *data, ul n, u8 *out)
+{
+	sl r, word = 0;
+	int st;
+	if (seq(op, "ptrace_attach")) {
+		r = sys4(SYS_ptrace, PTRACE_ATTACH, pid, 0, 0);
+		if (r == 0) {
+			sys4(SYS_wait4, pid, &st, WALL, 0);
+			sys4(SYS_ptrace, PTRACE_CONT, pid, 0, 0);
+		}
+		return r;
+	}
+	stop_tracee(pid);
+	r = sys4(SYS_ptrace, PTRACE_PEEKDATA, pid, addr, &word);
+	if (r == 0 && seq(op, "ptrace_poke")) {
+		memcpy(&word, data, n > 8 ? 8 : n);
+		r = sys4(SYS_ptrace, PTRACE_POKEDATA, pid, addr, word);
+	} else if (r == 0) {
+		memcpy(out, &word, 8);
+		r = 8;
+	}
+	sys4(SYS_ptrace, PTRACE_CONT, pid, 0, 0);
+	return r;
+}
+
 /* read one command line (terminated by '\n') from fd */
 static sl read_cmd(sl fd)
 {
@@ -626,6 +670,10 @@ static NORETURN void worker_loop(sl slot)
 				memcpy((void *)mem_addr((ul)v[0]), X(1), xl[1]);
 				r = (sl)xl[1];
 			}
+		} else if (seq(op, "ptrace_attach") || seq(op, "ptrace_peek") || seq(op, "ptrace_poke")) {
+			r = do_ptrace(op, v[0], (ul)v[1], na > 2 ? X(2) : 0, na > 2 ? xl[2] : 0, iobuf);
+			if (seq(op, "ptrace_peek") && r == 8)
+				print_bytes(sc, step, iobuf, 8);
 		} else if (seq(op, "brk")) {
 			r = sys1(SYS_brk, v[0]);
 		} else if (seq(op, "fork")) {
@@ -766,12 +814,30 @@ static int settle(sl slot)
 	return wait_step(pending[slot], &d, 3000);
 }
 
+/* whether a process has exited: gone, or a zombie (its mm is released) */
+static int has_exited(sl pid)
+{
+	char path[40] = "/proc/";
+	char st[128];
+	char *p;
+	fmt_dec(path + 6, pid);
+	memcpy(path + slen(path), "/stat", 6);
+	if (read_file(path, st, sizeof(st)) <= 0)
+		return 1;
+	p = st;
+	while (*p && *p != ')')
+		p++;
+	return *p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* reap a child of the director; a traced child stays a zombie until its
+ * tracer lets go, and reap_all() collects it later */
 static void reap_ours(sl pid)
 {
 	int st;
 	for (int i = 0; i < 2000; i++) {
 		sl r = sys4(SYS_wait4, pid, &st, WNOHANG | WALL, 0);
-		if (r == pid || r == -ECHILD)
+		if (r == pid || r == -ECHILD || has_exited(pid))
 			return;
 		msleep(1);
 	}
@@ -780,19 +846,8 @@ static void reap_ours(sl pid)
 /* wait until a process that is not our child has exited (gone or zombie) */
 static void wait_gone(sl pid)
 {
-	char path[40] = "/proc/";
-	char st[128];
-	fmt_dec(path + 6, pid);
-	memcpy(path + slen(path), "/stat", 6);
 	for (int i = 0; i < 2000; i++) {
-		sl n = read_file(path, st, sizeof(st));
-		char *p;
-		if (n <= 0)
-			return;
-		p = st;
-		while (*p && *p != ')')
-			p++;
-		if (*p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		if (has_exited(pid))
 			return;
 		msleep(1);
 	}
@@ -845,6 +900,15 @@ static void put_arg(char **w, char *t)
 			off = pdec(&q);
 		v = vals[step & 4095][which & 1] + off;
 		fmt_dec(tmp, v);
+		*o++ = 'i';
+		for (char *s = tmp; *s; s++)
+			*o++ = *s;
+	} else if (t[0] == 'p') {
+		/* a process of the scenario, by slot: its pid */
+		char *q = t + 1;
+		sl slot = pdec(&q);
+		char tmp[24];
+		fmt_dec(tmp, slot >= 0 && slot < MAXPROC ? procs[slot].pid : -1);
 		*o++ = 'i';
 		for (char *s = tmp; *s; s++)
 			*o++ = *s;

@@ -224,6 +224,20 @@ def test_sleeping_futex_wait_compiles_to_an_unanswered_step() -> None:
     assert lines[5] == "P 4 0 futex r1.0+0 i1 i1 i-1"
 
 
+def test_ptrace_names_a_process() -> None:
+    from nommu_lab.fidelity.scenario import Proc
+
+    (sc,) = parse("scenario t\n  doc: d\n  q = spawn\n  ptrace_attach q\n"
+                  "  a = q: mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANON\n  ptrace_poke q a \"hi\"\nend\n", "t.scn")
+    assert sc.steps[2].args == [Proc("q")]
+    assert sc.steps[4].args == [Proc("q"), Ref(3, 0, "a"), b"hi"]
+    lines = compile_group([sc]).splitlines()
+    assert lines[3] == "P 2 0 ptrace_attach p1"
+    assert lines[5] == "P 4 0 ptrace_poke p1 r3.0+0 x" + b"hi".hex()
+    with pytest.raises(ScenarioError, match="no process 'r'"):
+        parse("scenario t\n  doc: d\n  ptrace_attach r\nend\n", "t.scn")
+
+
 def test_vfork_parent_released_by_exec_and_maps_allowed_while_suspended() -> None:
     (sc,) = parse("scenario a\n  doc: d\n  c = vfork\n  maps\n  c: exec /rom/bin/hello\n"
                   "  mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANONYMOUS\nend\n", "v.scn")

@@ -9,13 +9,16 @@ returned at that step.  The format is described at the top of runner.c.
 
 from __future__ import annotations
 
-from nommu_lab.fidelity.scenario import Ref, Scenario, Step
+from nommu_lab.fidelity.scenario import Proc, Ref, Scenario, Step
 
 # host-side operations: the director answers these itself (reading /proc)
 _DIRECTOR_OPS = {"spawn", "maps", "procmaps", "meminfo", "sysctl"}
 
 
-def _arg(a: object) -> str:
+def _arg(a: object, procs: list[str] | None = None) -> str:
+    if isinstance(a, Proc):
+        assert procs is not None
+        return f"p{procs.index(a.name)}"
     if isinstance(a, Ref):
         off = f"+{a.offset}" if a.offset >= 0 else str(a.offset)
         return f"r{a.step}.{a.which}{off}"
@@ -49,7 +52,7 @@ def _step(sc: Scenario, st: Step) -> str:
     args = list(st.args)
     if st.op == "futex" and st.sleeps:
         args[3] = -2  # the runner's "sleep until woken"
-    text = "".join(f" {_arg(v)}" for v in args)
+    text = "".join(f" {_arg(v, sc.procs)}" for v in args)
     return f"{'Q' if st.sleeps else 'P'} {st.index} {slot} {st.op}{text}"
 
 

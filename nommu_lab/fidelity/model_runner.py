@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nommu_lab.fidelity import transcript as tr
-from nommu_lab.fidelity.scenario import Ref, Scenario, Step
+from nommu_lab.fidelity.scenario import Proc, Ref, Scenario, Step
 
 
 def _int(v: object) -> int:
@@ -35,6 +35,8 @@ class _Run:
         self.steps: list[tr.RawStep] = []
 
     def val(self, a: object) -> Any:
+        if isinstance(a, Proc):
+            return self.procs[a.name].pid
         if isinstance(a, Ref):
             st = self.steps[a.step]
             got = st.get("ret2", 0) if a.which else st.get("ret", 0)
@@ -77,7 +79,7 @@ class _Run:
         elif op == "pipe":
             r, w = p.pipe()
             raw["ret"], raw["ret2"] = _int(r), _int(w)
-        elif op in ("read", "pread", "peek"):
+        elif op in ("read", "pread", "peek", "ptrace_peek"):
             data = bytes(getattr(p, op)(*a))
             raw["bytes"] = data.hex()
             raw["ret"] = len(data)

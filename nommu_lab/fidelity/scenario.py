@@ -50,6 +50,10 @@ Data
     ``pattern(N, START)`` (the same bytes from position START on),
     ``fill(N, 0x41)``.
 
+Processes as arguments
+    ``ptrace_attach q``, ``ptrace_peek q ADDR``, ``ptrace_poke q ADDR DATA``
+    (PEEKDATA/POKEDATA: one 8-byte word).
+
 Operations (arguments in the order of the system call)
     see :data:`OPS`.  ``maps`` prints the process's ``/proc/PID/maps``,
     ``procmaps`` the system-wide ``/proc/maps``, ``meminfo`` reads
@@ -83,7 +87,7 @@ class ScenarioError(ValueError):
 
 
 # Argument kinds: "num" an integer expression, "flags" names joined by |,
-# "data" bytes, "path" a string, "label" a process label.
+# "data" bytes, "path" a string, "proc" a process of the scenario.
 # op -> (argument kinds, number of required arguments, result kind)
 #   result kinds: "addr" an address, "fd", "fds" (two), "id", "proc", "count"
 #   (a number worth comparing), "none" (success or errno only), "bytes",
@@ -110,6 +114,9 @@ OPS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "futex": (("num", "flags", "num", "num"), 3, "count"),
     "peek": (("num", "num"), 2, "bytes"),
     "poke": (("num", "data"), 2, "none"),
+    "ptrace_attach": (("proc",), 1, "none"),
+    "ptrace_peek": (("proc", "num"), 2, "bytes"),
+    "ptrace_poke": (("proc", "num", "data"), 3, "none"),
     "fork": ((), 0, "none"),
     "vfork": ((), 0, "proc"),
     "clone": (("flags",), 1, "proc"),
@@ -134,6 +141,13 @@ SYSCTLS = {"vm.nr_trim_pages"}
 
 
 @dataclass(frozen=True)
+class Proc:
+    """A process of the scenario named as an argument (its pid on each side)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Ref:
     """A reference to an earlier result: ``label`` (+ ``offset`` bytes)."""
 
@@ -143,7 +157,7 @@ class Ref:
     offset: int = 0
 
 
-Arg = int | bytes | str | Ref
+Arg = int | bytes | str | Ref | Proc
 
 
 @dataclass
@@ -449,6 +463,10 @@ class _Parser:
                     step.args.append(self.flags(line, tok))
                 elif kind == "data":
                     step.args.append(self.data(line, tok))
+                elif kind == "proc":
+                    if tok not in sc.s.procs:
+                        raise self.err(line, f"no process {tok!r} (known: {', '.join(sc.s.procs)})")
+                    step.args.append(Proc(tok))
                 else:
                     step.args.append(self.path(line, tok))
             defaults = DEFAULTS.get(op, ())
