@@ -501,8 +501,9 @@ class KernelMachine(RuleBasedStateMachine):
     def futex(self, data: Any) -> None:
         self.st["steps"] += 1
         p = self.proc(data)
-        if self.k.futex_waiters and data.draw(st.booleans()):
-            a = self.pick(data, sorted(self.k.futex_waiters), "waiter")
+        waiting = sorted(a for a in self.k.futex_waiters if isinstance(a, int))
+        if waiting and data.draw(st.booleans()):
+            a = self.pick(data, waiting, "waiter")
             self.call(p.futex, a, FUTEX_WAKE, data.draw(st.integers(-1, 3)))
             return
         a = self.addr(data)
@@ -710,7 +711,18 @@ class KernelMachine(RuleBasedStateMachine):
             k.mtd_complete()
         reaper = k.spawn("reaper")
         for addr in list(k.futex_waiters):
-            reaper.futex(addr, FUTEX_WAKE, 1 << 20)
+            reaper.futex(addr, FUTEX_WAKE, 1 << 20)  # shared keys (no-MMU: every key)
+        for p in list(k.processes.values()):
+            if p.futex_wait is not None:
+                # a private futex of another mm (MMU kernel) cannot be woken from here; the
+                # API has no kill(): stand in for SIGKILL by taking it off the wait queue
+                q = k.futex_waiters.get(p.futex_wait, [])
+                if p in q:
+                    q.remove(p)
+                if not q:
+                    k.futex_waiters.pop(p.futex_wait, None)
+                getattr(k, "futex_keys", {}).pop(p.pid, None)
+                p.futex_wait = None
         for sid in list(k.shm_segments):
             reaper.shmctl(sid, IPC_RMID)
         for _ in range(4 * MAX_PROCS + 10):
