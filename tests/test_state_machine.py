@@ -821,3 +821,53 @@ def test_state_machine(kind: str) -> None:
         run_state_machine_as_test(make_machine(kind), settings=PROFILES[PROFILE])
     finally:
         s["seconds"] += time.perf_counter() - t0
+
+
+def test_snapshot_restore_round_trip_is_exact() -> None:
+    """Issue 7: snapshot/restore of a busy machine (mappings of every kind, a suspended vfork
+    parent, a futex sleeper, a busy flash chip, SysV/POSIX shm, a driver of one's own) gives
+    the same digest, and both kernels answer the same next calls identically."""
+    from nommu_lab.kernel.devices import SimpleDriver
+
+    def busy() -> tuple[nl.Kernel, dict[str, Any]]:
+        k = nl.boards.default()
+        p, q = k.spawn("p"), k.spawn("q")
+        k.register_driver("/dev/my", SimpleDriver(
+            capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE))
+        a = p.mmap(0, 5 * PS, 3, MAP_PRIVATE | MAP_ANONYMOUS)
+        fd = p.open("/dev/shm/x", O_CREAT | O_RDWR)
+        p.ftruncate(fd, 2 * PS)
+        s = p.mmap(0, 2 * PS, 3, MAP_SHARED, fd, 0)
+        q.mmap(0, PS, 3, MAP_SHARED, q.open("/dev/my", O_RDWR), 0)
+        q.execve("/rom/bin/hello-fdpic")
+        w = k.spawn("waiter")
+        w.mmap(0, PS, 3, MAP_SHARED, w.open("/dev/shm/x", O_RDWR), 0)
+        w.futex(s, FUTEX_WAIT, 0)
+        p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)
+        c = p.vfork()
+        k.mtd_program(0xF0000, b"\x00")
+        return k, {"p": p.pid, "c": c.pid, "a": a, "s": s, "w": w.pid}
+
+    k, h = busy()
+    k2 = nl.Kernel.restore(k.snapshot())
+    assert k2 is not k and k2.state_digest() == k.state_digest()
+    assert k2.proc_maps() == k.proc_maps() and k2.meminfo() == k.meminfo()
+    answers = []
+    for kern in (k, k2):
+        pr = kern.processes
+        out: list[Any] = []
+        for fn, args in ((pr[h["p"]].mmap, (0, PS, 3, MAP_PRIVATE | MAP_ANONYMOUS)),
+                         (pr[h["c"]].munmap, (h["a"] + PS, PS)),
+                         (pr[h["c"]].futex, (h["s"], FUTEX_WAKE, 1)),
+                         (pr[h["c"]].exit, (0,)),
+                         (pr[h["p"]].mmap, (0, 3 * PS, 3, MAP_PRIVATE | MAP_ANONYMOUS)),
+                         (pr[h["w"]].munmap, (h["s"], 2 * PS)),
+                         (kern.mtd_complete, ())):
+            try:
+                out.append(fn(*args))
+            except nl.KernelError as e:
+                out.append((e.errno, e.rule))
+        out.append(kern.proc_maps())
+        answers.append((out, kern.state_digest(), kern.meminfo()))
+        kern.check()
+    assert answers[0] == answers[1]
