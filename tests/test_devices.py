@@ -299,3 +299,27 @@ def test_fb0_write_past_end_is_efbig(k, p):
     """fb_io_write: p > total_size → -EFBIG."""
     fd = p.open("/dev/fb0", O_RDWR)
     refused(k, p.pwrite, fd, b"x", 1 << 40, errno=EFBIG)
+
+
+def test_driver_mmap_error_is_returned_for_a_direct_private_map(k, p):
+    """§2.6.1: a direct private map whose driver mmap fails with anything but ENOSYS → that error."""
+    k.register_driver("/dev/eio", SimpleDriver(
+        capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ, mmap_result=-EIO))
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/eio"), 0, errno=EIO)
+
+
+def test_nor_programming_clears_bits_erase_sets_them(k, p):
+    """NOR flash: programming can only clear bits; an erase sets the block back to 0xFF.
+    A direct (XIP) mapping shows the new contents once the chip is back in read-array mode."""
+    a = p.mmap(0, PS, PROT_READ, MAP_SHARED, p.open("/dev/mtd0"), 0xF0000)
+    assert p.peek(a, 2) == b"\xff\xff"
+    k.mtd_program(0xF0000, b"\x0f\xf0")
+    assert p.peek(a, 2) == b"\x00\x00"  # status while busy
+    k.mtd_complete()
+    assert p.peek(a, 2) == b"\x0f\xf0"
+    k.mtd_program(0xF0000, b"\xf0\x0f")
+    k.mtd_complete()
+    assert p.peek(a, 2) == b"\x00\x00"  # 0x0f & 0xf0
+    k.mtd_erase(0xF0001)
+    k.mtd_complete()
+    assert p.peek(a, 2) == b"\xff\xff"
