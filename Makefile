@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 oracle: $(STAMP)
-	bash oracle/build.sh
+	bash oracle/run.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-artifacts
