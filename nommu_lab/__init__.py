@@ -5,11 +5,11 @@
 >>> p = k.spawn("app")
 """
 
-from . import boards, constants
+from . import boards, cases, constants
 from .kernel import Event, EventKind, Kernel, KernelBug, KernelError, PageState, Process
 
 __all__ = ["Event", "EventKind", "Kernel", "KernelBug", "KernelError", "PageState", "Process",
-           "boards", "constants"]
+           "boards", "cases", "constants"]
 __version__ = "0.1.0"
 
 
