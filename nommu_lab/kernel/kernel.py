@@ -438,7 +438,7 @@ class Kernel:
                     if r.is_copy:
                         # Linux cuts copy regions too and so leaks their tail pages; the
                         # model keeps the copy whole (it is not page cache) and says so
-                        self.trace.emit(EventKind.HAZARD, "nommu_shrink_inode_mappings.cuts_copy",
+                        self.trace.emit(EventKind.HAZARD, "kernel_bug.8.shrink_cuts_copy",
                                         "a MAP_SHARED mapping uses a private copy of this file at "
                                         "{:#x}; Linux would cut that copy region to the new size "
                                         "and leak its tail pages, the model leaves it whole",

@@ -731,6 +731,10 @@ def do_mremap(k: Kernel, task: Process, addr: int, old_len: int, new_len: int, f
                           "never beyond what was first mapped (not even into trimming slack)")
     old_end = vma.vm_end
     task.mm.rekey(vma, vma.vm_start, vma.vm_start + new_len)
+    if vma.vm_end < old_end:
+        k.trace.emit(EventKind.HAZARD, "kernel_bug.2.mremap_stale_range",
+                     "Linux 6.1+ changes the VMA's end without updating the maple tree: after a "
+                     "later munmap, /proc/self/maps can still list this mapping", region=region.id)
     k.trace.emit(EventKind.VMA, "do_mremap.resize",
                  "mapping at {:#x} now ends at {:#x} (was {:#x}); the region and its pages are "
                  "unchanged", addr, vma.vm_end, old_end, region=region.id)
