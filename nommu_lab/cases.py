@@ -174,13 +174,19 @@ def _case6(p: Any) -> None:
     p.write(log, b"x" * (2 * PAGE))
     b = p.mmap(0, 2 * PAGE, RW, MAP_SHARED, log, 0)
     p.poke(b, b"y")
+    q = p.kernel.spawn("reader")
+    q.mmap(0, PAGE, RW, ANON)
+    fd2 = q.shm_open("/demo", O_RDWR, 0)
+    c = q.mmap(0, 3 * PAGE, RW, MAP_SHARED, fd2, 0)
+    q.peek(c, 6)
 
 
 CASE_6 = Case(
     "6", "case 6: memory-backed regular file (ramfs, tmpfs), MAP_SHARED",
     "as for ordinary regular files.",
     "works if the filesystem can give a contiguous run of pages (ramfs does for an open, "
-    "truncate, mmap sequence: POSIX shm); otherwise the mapping is denied.",
+    "truncate, mmap sequence: POSIX shm), at the same address in every process; otherwise "
+    "the mapping is denied.",
     _case6,
     "a file filled by write() gets its pages one at a time, not contiguous: ENODEV.")
 

@@ -237,7 +237,7 @@ class _Recorder:
         self.k = kernel
         self.calls: list[Outcome] = []
         self.procs: dict[str, Process] = {}
-        self.addrs: list[tuple[int, int, int]] = []  # (call number, address, length)
+        self.addrs: list[tuple[int, int, int, str]] = []  # (call number, address, length, who)
         self.stopped: KernelError | None = None
         self.kernel_proxy = _Proxy(kernel, self, "k")
 
@@ -245,17 +245,22 @@ class _Recorder:
         self.procs[label] = proc
         return _Proxy(proc, self, label)
 
-    def sym(self, v: int) -> str:
-        """An address as ``#n`` or ``#n+0x..`` (relative to what call n returned)."""
-        for n, a, length in self.addrs:
-            if a <= v < a + max(length, 1):
-                return f"#{n}" if v == a else f"#{n}+{v - a:#x}"
-        for n, a, _ in self.addrs:
-            if v == a + _:
+    def sym(self, v: int, who: str = "") -> str:
+        """An address as ``#n`` or ``#n+0x..`` (relative to what call n returned).
+
+        Addresses the same process got are preferred: with an MMU two processes
+        may use one number for different things.
+        """
+        for mine in (True, False):
+            for n, a, length, by in self.addrs:
+                if (by == who) == mine and a <= v < a + max(length, 1):
+                    return f"#{n}" if v == a else f"#{n}+{v - a:#x}"
+        for n, a, length, _ in self.addrs:
+            if v == a + length:
                 return f"#{n}+{v - a:#x}"
         return hex(v)
 
-    def fmt_args(self, name: str, args: tuple[Any, ...]) -> str:
+    def fmt_args(self, name: str, args: tuple[Any, ...], who: str = "") -> str:
         flags = _FLAG_ARGS.get(name, {})
         out = []
         for i, a in enumerate(args):
@@ -266,7 +271,7 @@ class _Recorder:
             elif isinstance(a, int) and i in flags:
                 out.append(_bits(a, *flags[i]))
             elif isinstance(a, int):
-                out.append(self.sym(a) if a >= 0x10000 else (hex(a) if a >= 4096 else str(a)))
+                out.append(self.sym(a, who) if a >= 0x10000 else (hex(a) if a >= 4096 else str(a)))
             elif isinstance(a, bytes | bytearray):
                 out.append(_short_bytes(bytes(a)))
             elif isinstance(a, _Proxy):
@@ -303,7 +308,7 @@ class _Recorder:
         if _has_failed(args) is not None or _has_failed(tuple(kwargs.values())) is not None:
             return self.skip(proxy._label, name, args)
         n = len(self.calls) + 1
-        text = f"{proxy._label}.{name}({self.fmt_args(name, args)})"
+        text = f"{proxy._label}.{name}({self.fmt_args(name, args, proxy._label)})"
         real = tuple(a._proc if isinstance(a, _Proxy) else a for a in args)
         k = self.k
         seq, free = k.trace.last_seq, k.mem.nr_free
@@ -319,7 +324,8 @@ class _Recorder:
             if name in ADDRESS_CALLS and isinstance(value, int):
                 size = {"mmap": 1, "mremap": 2}.get(name)
                 length = real[size] if size is not None and len(real) > size else 1
-                self.addrs.append((n, value, length if isinstance(length, int) else 1))
+                self.addrs.append((n, value, length if isinstance(length, int) else 1,
+                                   proxy._label))
             out.value, out.value_text = value, self.fmt_value(name, value)
         out.frames = free - k.mem.nr_free
         out.events = k.trace.since(seq)

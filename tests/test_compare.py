@@ -180,6 +180,18 @@ def test_case6_posix_shm_works_on_both_pages_gathered_at_truncate_without_mmu(re
     assert " rw-S " in r.nommu.maps["p"] and " rw-s " in r.mmu.maps["p"]
 
 
+def test_case6_second_process_same_address_only_without_mmu(results):
+    """No-MMU: every process maps the shm file at the one physical address; with an MMU the
+    second process (which mapped something else first) sees the same frames elsewhere."""
+    r = results["6"]
+    first_n, first_m = both(r, 3)
+    c_n, c_m = both(r, 13)
+    assert c_n.value == first_n.value and c_m.value != first_m.value
+    assert r.row(14).call == "c10.peek(#13, 6)"
+    assert both(r, 14)[0].value == both(r, 14)[1].value == b"shared"
+    assert c_m.frames == 0 and c_n.frames == 0
+
+
 def test_case6_write_filled_file_denied_without_mmu(results):
     """Doc case 6: 'if the filesystem does not provide any such support, then the mapping
     request will be denied' (pages filled by write() are not contiguous)."""
