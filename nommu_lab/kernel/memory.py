@@ -20,6 +20,7 @@ The allocator follows ``mm/page_alloc.c`` where a lesson depends on it:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -95,20 +96,18 @@ class PhysicalMemory:
         self._seed_free_lists(0, self.nr_pages)
 
     # ------------------------------------------------------------------ setup
-    def _aligned_blocks(self, lo: int, hi: int) -> list[tuple[int, int]]:
+    def _aligned_blocks(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
         """``[lo, hi)`` cut into the largest naturally aligned blocks, in order."""
-        blocks: list[tuple[int, int]] = []
-        pfn = lo
         top = self.max_order
+        pfn = lo
         while pfn < hi:
             order = (pfn & -pfn).bit_length() - 1 if pfn else top
             if order > top:
                 order = top
             while (1 << order) > hi - pfn:
                 order -= 1
-            blocks.append((pfn, order))
+            yield pfn, order
             pfn += 1 << order
-        return blocks
 
     def _seed_free_lists(self, lo: int, hi: int) -> None:
         """Put frames ``[lo, hi)`` on the free lists as the largest aligned blocks.
@@ -116,7 +115,7 @@ class PhysicalMemory:
         Blocks are pushed high address first so that the lowest block ends at
         the head of its list: a fresh board hands out low addresses first.
         """
-        for pfn, order in reversed(self._aligned_blocks(lo, hi)):
+        for pfn, order in reversed(list(self._aligned_blocks(lo, hi))):
             self._push(pfn, order)
             self.nr_free += 1 << order
 
@@ -275,17 +274,9 @@ class PhysicalMemory:
         its buddies; freeing the run's largest aligned blocks one by one ends
         in the same free blocks, with far fewer steps.
         """
-        hi = pfn + npages
-        top = self.max_order
         free_block = self.free_block
-        while pfn < hi:
-            order = (pfn & -pfn).bit_length() - 1 if pfn else top
-            if order > top:
-                order = top
-            while (1 << order) > hi - pfn:
-                order -= 1
-            free_block(pfn, order)
-            pfn += 1 << order
+        for b, order in self._aligned_blocks(pfn, pfn + npages):
+            free_block(b, order)
 
     def free_range(self, pfn: int, npages: int, state: PageState = PageState.FREE) -> None:
         """``free_page_series``: give back frames ``[pfn, pfn+npages)``."""
