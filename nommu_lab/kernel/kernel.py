@@ -92,6 +92,7 @@ class Kernel:
     """
 
     mmu = False
+    process_class: Any = None  # the Process subclass spawn() makes (None: Process)
 
     def __new__(cls, *args: Any, mmu: bool = False, **kwargs: Any) -> Kernel:
         if mmu and cls is Kernel:
@@ -741,7 +742,8 @@ class Kernel:
 
         if not isinstance(name, str):
             raise ArgumentTypeError("name must be a str")
-        p = Process(self, self._alloc_pid(), name, self._new_mm())
+        cls = self.process_class or Process
+        p = cls(self, self._alloc_pid(), name, self._new_mm())
         self.processes[p.pid] = p
         for _ in range(3):
             p._install_fd(self.open_inode_file(self.console, 2))

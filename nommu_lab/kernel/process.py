@@ -547,18 +547,22 @@ class Process:
     # ------------------------------------------------------------- memory
     @syscall
     def mmap(self, addr: Any, length: Any, prot: Any, flags: Any, fd: Any = -1, offset: Any = 0) -> int:
-        """``mmap(2)`` on RISC-V: byte offset, must be page aligned."""
+        """``mmap(2)`` on RISC-V: a byte offset that must be page aligned.
+
+        The entry checks (``sys_mmap``, ``ksys_mmap_pgoff``) are the same with
+        or without an MMU; what follows is the kernel's ``do_mmap``.
+        """
         addr = ulong(addr, "addr")
         length = ulong(length, "length")
         prot = ulong(prot, "prot")
         flags = ulong(flags, "flags")
         fd = cint(fd, "fd")
-        offset = slong(offset, "offset")
+        offset = slong(offset, "offset")  # off_t: signed
         k = self.kernel
         if offset & (k.page_size - 1):
             raise KernelError(E.EINVAL, "sys_mmap.unaligned_offset",
                               f"offset {offset:#x} is not a multiple of the page size ({k.page_size})")
-        pgoff = (offset >> (k.page_size.bit_length() - 1)) & ULONG
+        pgoff = (offset >> k.mem.page_shift) & ULONG
         file = None
         if not flags & MAP_ANONYMOUS:
             file = self.fds.get(fd)
@@ -570,20 +574,31 @@ class Process:
                                   "MAP_HUGETLB needs a hugetlbfs file; there is none here")
         elif flags & MAP_HUGETLB:
             raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
-                              "huge pages need hugetlbfs, which needs an MMU")
-        return do_mmap(k, self, file, addr, length, prot, flags, pgoff)
+                              "huge pages need hugetlbfs, which this board's kernel does not have")
+        return self._do_mmap(file, addr, length, prot, flags, pgoff)
+
+    def _do_mmap(self, file: File | None, addr: int, length: int, prot: int, flags: int,
+                 pgoff: int) -> int:
+        return do_mmap(self.kernel, self, file, addr, length, prot, flags, pgoff)
 
     @syscall
     def munmap(self, addr: Any, length: Any) -> int:
-        """``munmap(2)``: whole file mappings; anonymous ones may be cut."""
-        do_munmap(self.kernel, self, ulong(addr, "addr"), ulong(length, "length"))
+        """``munmap(2)``: the kernel's ``do_munmap`` (no MMU: whole file mappings only)."""
+        self._do_munmap(ulong(addr, "addr"), ulong(length, "length"))
         return 0
+
+    def _do_munmap(self, addr: int, length: int) -> None:
+        do_munmap(self.kernel, self, addr, length)
 
     @syscall
     def mremap(self, addr: Any, old_len: Any, new_len: Any, flags: Any = 0, new_addr: Any = 0) -> int:
-        """``mremap(2)``: shrink or grow back in place; never moves."""
-        return do_mremap(self.kernel, self, ulong(addr, "addr"), ulong(old_len, "old_len"),
-                         ulong(new_len, "new_len"), ulong(flags, "flags"), ulong(new_addr, "new_addr"))
+        """``mremap(2)``: the kernel's ``do_mremap`` (no MMU: resize in place, never move)."""
+        return self._do_mremap(ulong(addr, "addr"), ulong(old_len, "old_len"),
+                               ulong(new_len, "new_len"), ulong(flags, "flags"),
+                               ulong(new_addr, "new_addr"))
+
+    def _do_mremap(self, addr: int, old_len: int, new_len: int, flags: int, new_addr: int) -> int:
+        return do_mremap(self.kernel, self, addr, old_len, new_len, flags, new_addr)
 
     def _enosys(self, name: str) -> None:
         raise KernelError(E.ENOSYS, f"sys_ni_syscall.{name}",
@@ -676,14 +691,14 @@ class Process:
         return child
 
     def _new_child(self, share_mm: bool) -> Process:
+        """``copy_process``: a task sharing our mm, or with a duplicate of it."""
         k = self.kernel
         if share_mm:
             mm = self.mm
             mm.users += 1
         else:
-            mm = k._new_mm()
-            mm.exe = self.mm.exe
-        child = Process(k, k._alloc_pid(), self.name, mm)
+            mm = self._dup_mm()
+        child = type(self)(k, k._alloc_pid(), self.name, mm)
         child.parent = self
         child.personality = self.personality
         for fd, f in self.fds.items():
@@ -691,6 +706,12 @@ class Process:
             f.refs += 1
         k.processes[child.pid] = child
         return child
+
+    def _dup_mm(self) -> MmStruct:
+        """``dup_mm`` without an MMU: only the executable's link, no VMAs at all."""
+        mm = self.kernel._new_mm()
+        mm.exe = self.mm.exe
+        return mm
 
     @syscall
     def exit(self, code: Any = 0) -> None:

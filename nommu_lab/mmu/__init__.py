@@ -40,5 +40,7 @@ from .kernel import MmuKernel
 from .mm import ELF_ET_DYN_BASE, MMAP_BASE, STACK_TOP, TASK_SIZE, MmuMm, MmuVma, Pte
 from .process import MmuProcess
 
+MmuKernel.process_class = MmuProcess  # spawn() makes MMU processes
+
 __all__ = ["ELF_ET_DYN_BASE", "MMAP_BASE", "STACK_TOP", "TASK_SIZE", "MmuKernel", "MmuMm",
            "MmuProcess", "MmuVma", "Pte"]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..kernel.constants import S_IFREG, VM_SHARED, VM_WRITE
-from ..kernel.errors import ArgumentTypeError, KernelError
+from ..kernel.errors import KernelError
 from ..kernel.kernel import Kernel, MiB, kernel_call
 from ..kernel.memory import FREE_STATES, PageState
 from ..kernel.region import RegionInfo
@@ -72,20 +72,6 @@ class MmuKernel(Kernel):
             meminfo.target = _meminfo_text
 
     # ------------------------------------------------------------ processes
-    def spawn(self, name: str = "app") -> Any:
-        """A new process with an empty address space and fds 0-2 on the console."""
-        from .process import MmuProcess
-
-        if not isinstance(name, str):
-            raise ArgumentTypeError("name must be a str")
-        p = MmuProcess(self, self._alloc_pid(), name, self._new_mm())
-        self.processes[p.pid] = p
-        for _ in range(3):
-            p._install_fd(self.open_inode_file(self.console, 2))
-        self.trace.emit(EventKind.PROCESS, "spawn", "process {} ({}) started", p.pid, name)
-        self.notify()
-        return p
-
     def _new_mm(self) -> Any:
         return MmuMm(self.next_id())
 

@@ -28,7 +28,6 @@ from ..kernel.constants import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_GROWSDOWN,
-    MAP_HUGETLB,
     MAP_PRIVATE,
     MAP_SHARED,
     O_TRUNC,
@@ -222,46 +221,18 @@ class MmuProcess(Process):
         return 0
 
     # ------------------------------------------------------------- memory
-    @syscall
-    def mmap(self, addr: Any, length: Any, prot: Any, flags: Any, fd: Any = -1, offset: Any = 0) -> int:
-        """``mmap(2)`` with an MMU: hints and MAP_FIXED honoured, frames on first touch."""
-        addr = ulong(addr, "addr")
-        length = ulong(length, "length")
-        prot = ulong(prot, "prot")
-        flags = ulong(flags, "flags")
-        fd = cint(fd, "fd")
-        offset = ulong(offset, "offset")  # an off_t register: 2**64 - 4096 is -4096
-        offset = offset - (1 << 64) if offset >> 63 else offset
-        k = self.kernel
-        if offset & (k.page_size - 1):
-            raise KernelError(E.EINVAL, "sys_mmap.unaligned_offset",
-                              f"offset {offset:#x} is not a multiple of the page size ({k.page_size})")
-        pgoff = (offset >> k.mem.page_shift) & ((1 << 64) - 1)
-        file = None
-        if not flags & MAP_ANONYMOUS:
-            file = self.fds.get(fd)
-            if file is None:
-                raise KernelError(E.EBADF, "ksys_mmap_pgoff.bad_fd",
-                                  f"fd {fd} is not open: pass an open fd, or MAP_ANONYMOUS")
-            if flags & MAP_HUGETLB:
-                raise KernelError(E.EINVAL, "ksys_mmap_pgoff.hugetlb_file",
-                                  "MAP_HUGETLB needs a hugetlbfs file; there is none here")
-        elif flags & MAP_HUGETLB:
-            raise KernelError(E.EINVAL, "ksys_mmap_pgoff.no_hugetlb",
-                              "this board's kernel has no huge pages (CONFIG_HUGETLB_PAGE=n)")
-        return do_mmap(k, self, file, addr, length, prot, flags, pgoff)
+    def _do_mmap(self, file: File | None, addr: int, length: int, prot: int, flags: int,
+                 pgoff: int) -> int:
+        """``do_mmap`` with an MMU: hints and MAP_FIXED honoured, frames on first touch."""
+        return do_mmap(self.kernel, self, file, addr, length, prot, flags, pgoff)
 
-    @syscall
-    def munmap(self, addr: Any, length: Any) -> int:
-        """``munmap(2)``: any page range; holes and unmapped ranges are fine."""
-        do_munmap(self.kernel, self, ulong(addr, "addr"), ulong(length, "length"))
-        return 0
+    def _do_munmap(self, addr: int, length: int) -> None:
+        """``do_munmap`` with an MMU: any page range; holes and unmapped ranges are fine."""
+        do_munmap(self.kernel, self, addr, length)
 
-    @syscall
-    def mremap(self, addr: Any, old_len: Any, new_len: Any, flags: Any = 0, new_addr: Any = 0) -> int:
-        """``mremap(2)``: shrink, grow in place, or move (MREMAP_MAYMOVE / MREMAP_FIXED)."""
-        return do_mremap(self.kernel, self, ulong(addr, "addr"), ulong(old_len, "old_len"),
-                         ulong(new_len, "new_len"), ulong(flags, "flags"), ulong(new_addr, "new_addr"))
+    def _do_mremap(self, addr: int, old_len: int, new_len: int, flags: int, new_addr: int) -> int:
+        """``do_mremap`` with an MMU: shrink, grow in place, or move."""
+        return do_mremap(self.kernel, self, addr, old_len, new_len, flags, new_addr)
 
     @syscall
     def mprotect(self, addr: Any, length: Any, prot: Any) -> int:
@@ -355,27 +326,17 @@ class MmuProcess(Process):
         return addr
 
     # ---------------------------------------------------------- processes
-    def _new_child(self, share_mm: bool) -> MmuProcess:
+    def _dup_mm(self) -> Any:
+        """``dup_mmap``: the child's page tables point at our frames, copy-on-write."""
         k = self.kernel
-        if share_mm:
-            mm = self.mm
-            mm.users += 1
-        else:
-            mm = k._new_mm()
-            copied, cow = dup_mmap(k, self.mm, mm)
-            k.trace.emit(EventKind.DECISION, "dup_mmap",
-                         "the child gets a copy of the address space: {} VMA(s), {} page-table "
-                         "entr{} copied; {} frame(s) now shared copy-on-write (write-protected in "
-                         "both); no data copied", len(mm.vmas), copied,
-                         "y" if copied == 1 else "ies", cow)
-        child = MmuProcess(k, k._alloc_pid(), self.name, mm)
-        child.parent = self
-        child.personality = self.personality
-        for fd, f in self.fds.items():
-            child.fds[fd] = f
-            f.refs += 1
-        k.processes[child.pid] = child
-        return child
+        mm = k._new_mm()
+        copied, cow = dup_mmap(k, self.mm, mm)
+        k.trace.emit(EventKind.DECISION, "dup_mmap",
+                     "the child gets a copy of the address space: {} VMA(s), {} page-table "
+                     "entr{} copied; {} frame(s) now shared copy-on-write (write-protected in "
+                     "both); no data copied", len(mm.vmas), copied,
+                     "y" if copied == 1 else "ies", cow)
+        return mm
 
     @syscall
     def fork(self) -> MmuProcess:
