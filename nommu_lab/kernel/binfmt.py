@@ -33,7 +33,7 @@ from .constants import (
 )
 from .errors import KernelError
 from .trace import EventKind
-from .vfs import FMODE_CAN_READ, FMODE_READ, File, page_align
+from .vfs import FMODE_CAN_READ, FMODE_READ, File, Inode, page_align
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -170,15 +170,8 @@ def _prot(flags: int) -> int:
 # ---------------------------------------------------------------------------
 # execve
 # ---------------------------------------------------------------------------
-def do_execve(k: Kernel, task: Process, path: str, argv: list[str]) -> None:
-    """``do_execve``: check, dry-run the load on a copy, then load for real.
-
-    The real kernel passes a point of no return after which a failure kills
-    the process. The model promises that a refused call changes nothing, so
-    it first loads into a deep copy of the machine; only if that succeeds is
-    the program loaded for real (the model is deterministic, so the second
-    run takes the same decisions).
-    """
+def open_exec(k: Kernel, path: str) -> tuple[Inode, File]:
+    """``do_open_execat``: a regular, executable file on an exec-allowed mount."""
     inode = k.lookup(path)
     if inode is None:
         raise KernelError(E.ENOENT, "do_open_execat.enoent", f"{path} does not exist")
@@ -188,7 +181,19 @@ def do_execve(k: Kernel, task: Process, path: str, argv: list[str]) -> None:
         raise KernelError(E.EACCES, "do_open_execat.noexec", f"{path} is on a noexec mount")
     if not inode.mode & 0o111:
         raise KernelError(E.EACCES, "do_open_execat.no_x_bit", f"{path} is not executable (chmod +x)")
-    probe = File(inode, path, FMODE_READ | FMODE_CAN_READ, 0, refs=0)
+    return inode, File(inode, path, FMODE_READ | FMODE_CAN_READ, 0, refs=0)
+
+
+def do_execve(k: Kernel, task: Process, path: str, argv: list[str]) -> None:
+    """``do_execve``: check, dry-run the load on a copy, then load for real.
+
+    The real kernel passes a point of no return after which a failure kills
+    the process. The model promises that a refused call changes nothing, so
+    it first loads into a deep copy of the machine; only if that succeeds is
+    the program loaded for real (the model is deterministic, so the second
+    run takes the same decisions).
+    """
+    inode, probe = open_exec(k, path)
     head = inode.fops.read(probe, FLAT_HDR_SIZE, 0)
     assert isinstance(head, bytes)
     if head[:4] == FLAT_MAGIC:

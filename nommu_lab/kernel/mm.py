@@ -50,7 +50,7 @@ class VmaInfo:
     flags: int
     pgoff: int
     path: str | None
-    region: RegionInfo
+    region: RegionInfo | None  # None on the MMU kernel: it has no regions
 
     @property
     def perms(self) -> str:

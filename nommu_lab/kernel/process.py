@@ -826,21 +826,23 @@ class Process:
 
     @syscall
     def ptrace_peek(self, pid: Any, addr: Any) -> bytes:
-        """``PTRACE_PEEKDATA`` (one 8-byte word) through ``access_process_vm``."""
-        from .ptrace import access_process_vm
-
-        return access_process_vm(self.kernel, self._tracee(pid), ulong(addr, "addr"), 8, None)
+        """``PTRACE_PEEKDATA``: one 8-byte word of an attached tracee."""
+        return self._access_remote(self._tracee(pid), ulong(addr, "addr"), 8, None)
 
     @syscall
     def ptrace_poke(self, pid: Any, addr: Any, data: Any) -> int:
-        """``PTRACE_POKEDATA`` (up to 8 bytes) through ``access_process_vm``."""
-        from .ptrace import access_process_vm
-
+        """``PTRACE_POKEDATA``: up to 8 bytes into an attached tracee."""
         data = as_bytes(data)
         if len(data) > 8:
             raise ArgumentRangeError("PTRACE_POKEDATA writes one word (8 bytes) at most")
-        access_process_vm(self.kernel, self._tracee(pid), ulong(addr, "addr"), len(data), data)
+        self._access_remote(self._tracee(pid), ulong(addr, "addr"), len(data), data)
         return 0
+
+    def _access_remote(self, target: Process, addr: int, n: int, data: bytes | None) -> bytes:
+        """``access_process_vm`` without an MMU: the VMA's MAY flags decide."""
+        from .ptrace import access_process_vm
+
+        return access_process_vm(self.kernel, target, addr, n, data)
 
     def _tracee(self, pid: Any) -> Process:
         target = self.kernel.process(cint(pid, "pid"))

@@ -17,7 +17,15 @@ import posixpath
 import struct
 from typing import Any
 
-from ..kernel.binfmt import ELF_MAGIC, FLAT_MAGIC, PT_GNU_STACK, PT_LOAD, _prot, parse_elf
+from ..kernel.binfmt import (
+    ELF_MAGIC,
+    FLAT_MAGIC,
+    PT_GNU_STACK,
+    PT_LOAD,
+    _prot,
+    open_exec,
+    parse_elf,
+)
 from ..kernel.constants import (
     CLONE_VFORK,
     CLONE_VM,
@@ -383,16 +391,7 @@ class MmuProcess(Process):
         path = posixpath.normpath(as_path(path))
         args = [path] if argv is None else [as_path(a) if a else "" for a in argv]
         k = self.kernel
-        inode = k.lookup(path)
-        if inode is None:
-            raise KernelError(E.ENOENT, "do_open_execat.enoent", f"{path} does not exist")
-        if not inode.is_reg:
-            raise KernelError(E.EACCES, "do_open_execat.not_regular", f"{path} is not a regular file")
-        if inode.sb.noexec:
-            raise KernelError(E.EACCES, "do_open_execat.noexec", f"{path} is on a noexec mount")
-        if not inode.mode & 0o111:
-            raise KernelError(E.EACCES, "do_open_execat.no_x_bit", f"{path} is not executable")
-        probe = File(inode, path, FMODE_READ | FMODE_CAN_READ, 0, refs=0)
+        inode, probe = open_exec(k, path)
         img = inode.fops.read(probe, inode.size, 0)
         assert isinstance(img, bytes)
         if img[:4] == FLAT_MAGIC:
@@ -581,19 +580,10 @@ class MmuProcess(Process):
         return ("mm", self.mm.id, addr)
 
     # -------------------------------------------------------------- ptrace
-    @syscall
-    def ptrace_peek(self, pid: Any, addr: Any) -> bytes:
-        """``PTRACE_PEEKDATA`` through ``access_remote_vm`` (FOLL_FORCE)."""
-        return access_remote(self.kernel, self._tracee(pid), ulong(addr, "addr"), 8, None)
-
-    @syscall
-    def ptrace_poke(self, pid: Any, addr: Any, data: Any) -> int:
-        """``PTRACE_POKEDATA``: may write into read-only private text (copy-on-write breaks)."""
-        data = as_bytes(data)
-        if len(data) > 8:
-            raise ValueError("PTRACE_POKEDATA writes one word (8 bytes) at most")
-        access_remote(self.kernel, self._tracee(pid), ulong(addr, "addr"), len(data), data)
-        return 0
+    def _access_remote(self, target: Any, addr: int, n: int, data: bytes | None) -> bytes:
+        """``access_remote_vm`` with FOLL_FORCE: a poke may write into read-only
+        private text (copy-on-write breaks)."""
+        return access_remote(self.kernel, target, addr, n, data)
 
 
 __all__ = ["MmuProcess", "handle_mm_fault", "maps_text"]
