@@ -521,7 +521,7 @@ class Kernel:
             return
         if self.mem.contains(addr, n):
             off = addr - self.mem.ram_base
-            self.mem.data[off:off + n] = memoryview(bytes(data))
+            self.mem.data[off:off + n] = memoryview(data)
             return
         for chip in self.bus:
             if chip.contains(addr, n):

@@ -20,7 +20,6 @@ The allocator follows ``mm/page_alloc.c`` where a lesson depends on it:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -96,28 +95,16 @@ class PhysicalMemory:
         self._seed_free_lists(0, self.nr_pages)
 
     # ------------------------------------------------------------------ setup
-    def _aligned_blocks(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
-        """``[lo, hi)`` cut into the largest naturally aligned blocks, in order."""
-        top = self.max_order
-        pfn = lo
-        while pfn < hi:
-            order = (pfn & -pfn).bit_length() - 1 if pfn else top
-            if order > top:
-                order = top
-            while (1 << order) > hi - pfn:
-                order -= 1
-            yield pfn, order
-            pfn += 1 << order
-
     def _seed_free_lists(self, lo: int, hi: int) -> None:
         """Put frames ``[lo, hi)`` on the free lists as the largest aligned blocks.
 
-        Blocks are pushed high address first so that the lowest block ends at
-        the head of its list: a fresh board hands out low addresses first.
+        Each list is then reversed so that the lowest block is at its head:
+        a fresh board hands out low addresses first.
         """
-        for pfn, order in reversed(list(self._aligned_blocks(lo, hi))):
-            self._push(pfn, order)
-            self.nr_free += 1 << order
+        self._free_run(lo, hi - lo)
+        for area in self.free_area:
+            for pfn in reversed(list(area)):
+                area[pfn] = area.pop(pfn)
 
     def reserve(self, pfn: int, npages: int, state: PageState, owner: int = -1) -> None:
         """Take frames out of the allocator at boot (``memblock_reserve``)."""
@@ -274,9 +261,17 @@ class PhysicalMemory:
         its buddies; freeing the run's largest aligned blocks one by one ends
         in the same free blocks, with far fewer steps.
         """
+        hi = pfn + npages
+        top = self.max_order
         free_block = self.free_block
-        for b, order in self._aligned_blocks(pfn, pfn + npages):
-            free_block(b, order)
+        while pfn < hi:  # the largest naturally aligned block that starts here and fits
+            order = (pfn & -pfn).bit_length() - 1 if pfn else top
+            if order > top:
+                order = top
+            while (1 << order) > hi - pfn:
+                order -= 1
+            free_block(pfn, order)
+            pfn += 1 << order
 
     def free_range(self, pfn: int, npages: int, state: PageState = PageState.FREE) -> None:
         """``free_page_series``: give back frames ``[pfn, pfn+npages)``."""

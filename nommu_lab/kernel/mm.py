@@ -88,13 +88,14 @@ class MmStruct:
 
     def add(self, vma: VmArea) -> None:
         """``add_vma_to_mm``."""
-        i = bisect.bisect_left(self._keys, vma.key)
-        self._keys.insert(i, vma.key)
+        key = (vma.vm_start, vma.vm_end, vma.id)
+        i = bisect.bisect_left(self._keys, key)
+        self._keys.insert(i, key)
         self.vmas.insert(i, vma)
 
     def remove(self, vma: VmArea) -> None:
         """``delete_vma_from_mm``."""
-        i = bisect.bisect_left(self._keys, vma.key)
+        i = bisect.bisect_left(self._keys, (vma.vm_start, vma.vm_end, vma.id))
         assert self.vmas[i] is vma
         del self._keys[i]
         del self.vmas[i]

@@ -72,6 +72,13 @@ if TYPE_CHECKING:
 ULONG = (1 << 64) - 1
 TASK_SIZE = 0xFFFFFFFF  # RISC-V without an MMU
 
+# enum members bound once: a class attribute lookup on an Enum costs ~60 ns
+_DECISION, _ALLOC, _FREE, _REGION = (EventKind.DECISION, EventKind.ALLOC, EventKind.FREE,
+                                     EventKind.REGION)
+_VMA, _HAZARD, _DEVICE = EventKind.VMA, EventKind.HAZARD, EventKind.DEVICE
+_ANON, _FILE_COPY, _PROGRAM = PageState.ANON, PageState.FILE_COPY, PageState.PROGRAM
+_SLACK, _TRIMMED = PageState.SLACK, PageState.TRIMMED
+
 
 def _caps(c: int) -> str:
     return "|".join(capability_names(c)) or "none"
@@ -161,7 +168,7 @@ def validate_mmap_request(
     if file is None:
         caps = NOMMU_MAP_COPY
         if prot & PROT_READ and task.personality & READ_IMPLIES_EXEC:
-            k.trace.emit(EventKind.DECISION, "validate_mmap_request.read_implies_exec",
+            k.trace.emit(_DECISION, "validate_mmap_request.read_implies_exec",
                          "READ_IMPLIES_EXEC adds PROT_EXEC to a local copy of prot only: "
                          "the mapping's flags do not change")
         return caps
@@ -177,15 +184,15 @@ def validate_mmap_request(
         raise KernelError(E.EINVAL, "validate_mmap_request.no_default_capabilities",
                           f"{path} is a {file_type_name(file.inode.mode)}: it declares no "
                           "mapping capabilities and its type has no default, so mmap is refused")
-    k.trace.emit(EventKind.DECISION, "validate_mmap_request.capabilities",
+    k.trace.emit(_DECISION, "validate_mmap_request.capabilities",
                  "{} may be mapped {} ({})", path, _Caps(caps), source)
     if fops.get_unmapped_area is None and caps & NOMMU_MAP_DIRECT:
         caps &= ~NOMMU_MAP_DIRECT
-        k.trace.emit(EventKind.DECISION, "validate_mmap_request.no_get_unmapped_area",
+        k.trace.emit(_DECISION, "validate_mmap_request.no_get_unmapped_area",
                      "no get_unmapped_area method: DIRECT dropped")
     if not fops.can_read and caps & NOMMU_MAP_COPY:
         caps &= ~NOMMU_MAP_COPY
-        k.trace.emit(EventKind.DECISION, "validate_mmap_request.cannot_read",
+        k.trace.emit(_DECISION, "validate_mmap_request.cannot_read",
                      "the file cannot be read, so no copy can be made: COPY dropped")
     if not file.f_mode & FMODE_READ:
         raise KernelError(E.EACCES, "validate_mmap_request.not_open_for_read",
@@ -212,7 +219,7 @@ def validate_mmap_request(
                               "the driver must advertise NOMMU_MAP_COPY for MAP_PRIVATE, use MAP_SHARED")
         if prot & PROT_WRITE and caps & NOMMU_MAP_DIRECT:
             caps &= ~NOMMU_MAP_DIRECT
-            k.trace.emit(EventKind.DECISION, "validate_mmap_request.private_write_copies",
+            k.trace.emit(_DECISION, "validate_mmap_request.private_write_copies",
                          "a writable private mapping must never write to the backing store: "
                          "DIRECT dropped, it will be a copy")
     if caps & NOMMU_MAP_DIRECT:
@@ -230,7 +237,7 @@ def validate_mmap_request(
                                   f"the device cannot be mapped directly with "
                                   f"PROT_{'|PROT_'.join(missing)} (capabilities {_caps(caps | NOMMU_MAP_DIRECT)}); "
                                   "drop that protection bit")
-            k.trace.emit(EventKind.DECISION, "validate_mmap_request.prot_not_direct",
+            k.trace.emit(_DECISION, "validate_mmap_request.prot_not_direct",
                          "the backing store cannot be mapped in place with PROT_{}: DIRECT dropped",
                          "|PROT_".join(missing))
     if file.inode.sb.noexec:
@@ -239,7 +246,7 @@ def validate_mmap_request(
                               f"{path} lies on a filesystem mounted noexec; drop PROT_EXEC")
     elif prot & PROT_READ and not prot & PROT_EXEC:
         if task.personality & READ_IMPLIES_EXEC and caps & NOMMU_MAP_EXEC:
-            k.trace.emit(EventKind.DECISION, "validate_mmap_request.read_implies_exec",
+            k.trace.emit(_DECISION, "validate_mmap_request.read_implies_exec",
                          "READ_IMPLIES_EXEC adds PROT_EXEC to a local copy of prot only: "
                          "the mapping's flags do not change")
     elif prot & PROT_READ and prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC:
@@ -289,10 +296,10 @@ def do_mmap(
     mm = task.mm
     caps = validate_mmap_request(k, task, file, addr, length, prot, flags, pgoff)
     if addr:
-        k.trace.emit(EventKind.DECISION, "do_mmap.hint_ignored",
+        k.trace.emit(_DECISION, "do_mmap.hint_ignored",
                      "the address hint {:#x} is ignored: without an MMU the kernel decides", addr)
     ps = k.page_size
-    length = page_align(length, ps)
+    length = (length + ps - 1) & -ps  # PAGE_ALIGN; validate ruled out the wrap to 0
     vm_flags = determine_vm_flags(file, prot, flags, caps, task.ptraced)
     k._next_id += 2
     region = VmRegion(k._next_id - 1, 0, 0, 0, vm_flags, pgoff, file)
@@ -318,7 +325,7 @@ def do_mmap(
                                       "be a copy; for ramfs, create the file with ftruncate on an "
                                       "empty file so its pages are contiguous")
                 caps &= ~NOMMU_MAP_DIRECT
-                k.trace.emit(EventKind.DECISION, "do_mmap.get_unmapped_area_enosys_copy",
+                k.trace.emit(_DECISION, "do_mmap.get_unmapped_area_enosys_copy",
                              "the driver declined to map {} in place (ENOSYS): a copy will be made",
                              file.path)
             else:
@@ -329,7 +336,7 @@ def do_mmap(
                                     "at the same offset). The model refused the call instead")
                 vma.vm_start = region.vm_start = got
                 vma.vm_end = region.vm_end = got + length
-                k.trace.emit(EventKind.DECISION, "do_mmap.get_unmapped_area",
+                k.trace.emit(_DECISION, "do_mmap.get_unmapped_area",
                              "{} will be mapped in place at {:#x}", file.path, got)
 
     if file is not None and vm_flags & VM_SHARED:
@@ -342,17 +349,17 @@ def do_mmap(
     if file is None:
         if k.allow_uninitialized and flags & MAP_UNINITIALIZED:
             region.uninitialized = True
-            k.trace.emit(EventKind.HAZARD, "do_mmap.map_uninitialized",
+            k.trace.emit(_HAZARD, "do_mmap.map_uninitialized",
                          "MAP_UNINITIALIZED honoured (CONFIG_MMAP_ALLOW_UNINITIALIZED): "
                          "{} bytes at {:#x} keep whatever they held before",
                          region.vm_end - region.vm_start, region.vm_start)
         else:
             k.mem.zero(region.vm_start, region.vm_end - region.vm_start)
             if flags & MAP_UNINITIALIZED:
-                k.trace.emit(EventKind.DECISION, "do_mmap.map_uninitialized_ignored",
+                k.trace.emit(_DECISION, "do_mmap.map_uninitialized_ignored",
                              "MAP_UNINITIALIZED ignored: the board was built without "
                              "CONFIG_MMAP_ALLOW_UNINITIALIZED, so the memory is cleared")
-            k.trace.emit(EventKind.DECISION, "do_mmap.zero_anonymous",
+            k.trace.emit(_DECISION, "do_mmap.zero_anonymous",
                          "cleared {} bytes of anonymous memory at {:#x} (no MMU: all of it, now)",
                          region.vm_end - region.vm_start, region.vm_start, region=region.id)
     if file is not None:
@@ -388,7 +395,7 @@ def _find_shareable_region(k: Kernel, file: File, length: int, pgoff: int, caps:
                                   f"shared copy of pages {r.vm_pgoff}..{rpgend - 1} without being "
                                   "inside it ('Attempt to share mismatched mappings'); map the "
                                   "same range, or a range inside it")
-            k.trace.emit(EventKind.DECISION, "do_mmap.inexact_overlap_skipped",
+            k.trace.emit(_DECISION, "do_mmap.inexact_overlap_skipped",
                          "region {:#x} overlaps inexactly; the file can be mapped in place, "
                          "so it is skipped", r.vm_start)
             continue
@@ -409,13 +416,13 @@ def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: in
     r.vm_usage += 1
     assert vma.vm_file is not None
     k.fget(vma.vm_file)
-    k.trace.emit(EventKind.REGION, "do_mmap.share_region",
+    k.trace.emit(_REGION, "do_mmap.share_region",
                  "reusing region {:#x}-{:#x} of {} (now used by {} mappings){}",
                  r.vm_start, r.vm_end, r.path, r.vm_usage,
                  ": a copy made earlier, used as it is" if r.is_copy else "", region=r.id)
     for other in task.mm.vmas:
         if other.vm_region is r and other.vm_start < vma.vm_end and vma.vm_start < other.vm_end:
-            k.trace.emit(EventKind.HAZARD, "kernel_bug.1.duplicate_vma",
+            k.trace.emit(_HAZARD, "kernel_bug.1.duplicate_vma",
                          "this process already maps part of this range: on Linux 6.1+ the "
                          "second VMA overwrites the first in the maple tree, so the first can "
                          "never be unmapped and its region leaks until reboot")
@@ -431,16 +438,16 @@ def _attach_vma(k: Kernel, mm: MmStruct, vma: VmArea, new_region: bool = False) 
     r = vma.vm_region
     if vma.vm_flags & VM_EXEC and not r.vm_icache_flushed:
         r.vm_icache_flushed = True
-        k.trace.emit(EventKind.DECISION, "do_mmap.flush_icache",
+        k.trace.emit(_DECISION, "do_mmap.flush_icache",
                      "first executable mapping of region {:#x}: instruction cache flushed once",
                      r.vm_start)
     if new_region:
-        k.trace.emit(EventKind.REGION, "do_mmap.new_region",
+        k.trace.emit(_REGION, "do_mmap.new_region",
                      "new {} region {:#x}-{:#x}; VMA attached (map_count {})",
-                     "copy" if r.is_copy else "direct", r.vm_start, r.vm_end, mm.map_count,
-                     region=r.id)
+                     "copy" if r.vm_flags & VM_MAPPED_COPY else "direct", r.vm_start, r.vm_end,
+                     len(mm.vmas), region=r.id)
     else:
-        k.trace.emit(EventKind.VMA, "do_mmap.attach_vma", "VMA {:#x}-{:#x} attached (map_count {})",
+        k.trace.emit(_VMA, "do_mmap.attach_vma", "VMA {:#x}-{:#x} attached (map_count {})",
                      vma.vm_start, vma.vm_end, mm.map_count, region=r.id)
 
 
@@ -476,14 +483,14 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         assert file is not None
         ret = file.fops.mmap(file, vma)
         if not is_nommu_shared_mapping(vma.vm_flags):
-            k.trace.emit(EventKind.HAZARD, "do_mmap_private.warn_not_shareable",
+            k.trace.emit(_HAZARD, "do_mmap_private.warn_not_shareable",
                          "WARNING (once per boot on 6.3+): a direct-capable private mapping by a "
                          "traced task is not shareable; it becomes a copy")
             ret = -E.ENOSYS
         if ret == 0:
             region.vm_top = region.vm_end
             vma.vm_ops = vm_ops_of(file)
-            k.trace.emit(EventKind.DECISION, "do_mmap_private.direct",
+            k.trace.emit(_DECISION, "do_mmap_private.direct",
                          "{} is mapped in place at {:#x}: no copy, no pages allocated{}",
                          file.path, region.vm_start,
                          " (not page aligned: XIP data is 16-byte aligned in romfs)"
@@ -493,7 +500,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
             raise KernelError(-ret, "do_mmap_private.driver_refused",
                               f"the driver of {file.path} refused the mapping "
                               f"({E.errorcode.get(-ret, -ret)})")
-        k.trace.emit(EventKind.DECISION, "do_mmap_private.direct_enosys",
+        k.trace.emit(_DECISION, "do_mmap_private.direct_enosys",
                      "the driver's mmap said ENOSYS: a private copy will be made instead")
 
     point = length // ps
@@ -518,18 +525,18 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     region.vm_end = base + length
     region.vm_top = base + total * ps
     vma.vm_start, vma.vm_end = base, base + length
-    state = PageState.ANON if file is None else PageState.FILE_COPY
+    state = _ANON if file is None else _FILE_COPY
     if task.loader_mapping:
-        state = PageState.PROGRAM
+        state = _PROGRAM
     mem = k.mem
     mem.state[pfn:pfn + point] = state
     mem.owner[pfn:pfn + total] = region.id
     if total > point:
-        mem.state[pfn + point:pfn + total] = PageState.SLACK
+        mem.state[pfn + point:pfn + total] = _SLACK
     if total < (1 << order):  # the trimmed tail is free again (its owner was -1 already)
-        mem.state[pfn + total:pfn + (1 << order)] = PageState.TRIMMED
+        mem.state[pfn + total:pfn + (1 << order)] = _TRIMMED
     mem.version += 1
-    k.trace.emit(EventKind.ALLOC, "do_mmap_private.alloc",
+    k.trace.emit(_ALLOC, "do_mmap_private.alloc",
                  "{} page(s) wanted: order-{} block of {} pages at {:#x}; {}",
                  point, order, 1 << order, base, _TrimNote(point, order, total, trim),
                  region=region.id, frames=(pfn, total))
@@ -540,7 +547,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         k.phys_write(base, data)
         if len(data) < length:
             k.mem.zero(base + len(data), length - len(data))
-        k.trace.emit(EventKind.DECISION, "do_mmap_private.read_file",
+        k.trace.emit(_DECISION, "do_mmap_private.read_file",
                      "copied {} bytes of {} from offset {:#x}{}", len(data), file.path, pos,
                      f"; {length - len(data)} bytes after EOF cleared" if len(data) < length else "")
 
@@ -594,7 +601,7 @@ def do_munmap(k: Kernel, task: Process, start: int, length: int) -> None:
         if mm.map_count >= k.max_map_count:
             raise KernelError(E.ENOMEM, "split_vma.max_map_count",
                               "this process has max_map_count mappings already; a hole would need one more")
-        k.trace.emit(EventKind.HAZARD, "kernel_bug.6.hole_warning",
+        k.trace.emit(_HAZARD, "kernel_bug.6.hole_warning",
                      "punching a hole works, but Linux 6.12 logs a WARNING while doing it")
         split_vma(k, mm, vma, start)
     shrink_vma(k, mm, vma, start, end)
@@ -619,7 +626,7 @@ def split_vma(k: Kernel, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:
     mm.add(low)
     pfn = k.mem.addr_to_pfn(low_region.vm_start)
     k.mem.mark(pfn, npages, PageState(int(k.mem.state[pfn])), low_region.id)
-    k.trace.emit(EventKind.VMA, "split_vma", "mapping split at {:#x}: two VMAs, two regions",
+    k.trace.emit(_VMA, "split_vma", "mapping split at {:#x}: two VMAs, two regions",
                  addr, region=old.id)
     return low
 
@@ -640,7 +647,7 @@ def shrink_vma(k: Kernel, mm: MmStruct, vma: VmArea, frm: int, to: int) -> None:
         region.vm_start = to
     k.region_tree.add(region)
     free_page_series(k, frm, to, PageState.TRIMMED)
-    k.trace.emit(EventKind.FREE, "shrink_vma",
+    k.trace.emit(_FREE, "shrink_vma",
                  "unmapped {:#x}-{:#x}: {} page(s) freed{}", frm, to, (to - frm) // k.page_size,
                  " (the untrimmed slack went with the tail)" if to > vma.vm_end and frm >= vma.vm_end else "",
                  region=region.id)
@@ -664,7 +671,7 @@ def delete_vma(k: Kernel, vma: VmArea) -> None:
     """``delete_vma``: the driver's close hook, drop the file, put the region."""
     if vma.vm_ops is not None:
         vma.vm_ops.vm_close(vma)
-        k.trace.emit(EventKind.DEVICE, "delete_vma.vm_close",
+        k.trace.emit(_DEVICE, "delete_vma.vm_close",
                      "{}: vm_ops->close() called for this VMA (once per VMA, not only for the last)",
                      vma.vm_file.path if vma.vm_file else "?")
     if vma.vm_file is not None:
@@ -676,7 +683,7 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     """``__put_nommu_region``: at usage 0 the region goes, and a copy's pages with it."""
     region.vm_usage -= 1
     if region.vm_usage:
-        k.trace.emit(EventKind.REGION, "put_nommu_region.still_used",
+        k.trace.emit(_REGION, "put_nommu_region.still_used",
                      "VMA removed; region {:#x} still used by {} mapping(s)", region.vm_start,
                      region.vm_usage, region=region.id)
         return
@@ -686,12 +693,12 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
         k.fput(region.vm_file)
     if region.is_copy:
         free_page_series(k, region.vm_start, region.vm_top)
-        k.trace.emit(EventKind.FREE, "put_nommu_region.free_copy",
+        k.trace.emit(_FREE, "put_nommu_region.free_copy",
                      "VMA removed; region {:#x}-{:#x} released: {} page(s) back to the allocator",
                      region.vm_start, region.vm_top, (region.vm_top - region.vm_start) // k.page_size,
                      region=region.id)
     else:
-        k.trace.emit(EventKind.REGION, "put_nommu_region.direct",
+        k.trace.emit(_REGION, "put_nommu_region.direct",
                      "VMA removed; region {:#x} released: its memory belongs to the device or "
                      "page cache and is not freed", region.vm_start, region=region.id)
 
@@ -732,10 +739,10 @@ def do_mremap(k: Kernel, task: Process, addr: int, old_len: int, new_len: int, f
     old_end = vma.vm_end
     task.mm.rekey(vma, vma.vm_start, vma.vm_start + new_len)
     if vma.vm_end < old_end:
-        k.trace.emit(EventKind.HAZARD, "kernel_bug.2.mremap_stale_range",
+        k.trace.emit(_HAZARD, "kernel_bug.2.mremap_stale_range",
                      "Linux 6.1+ changes the VMA's end without updating the maple tree: after a "
                      "later munmap, /proc/self/maps can still list this mapping", region=region.id)
-    k.trace.emit(EventKind.VMA, "do_mremap.resize",
+    k.trace.emit(_VMA, "do_mremap.resize",
                  "mapping at {:#x} now ends at {:#x} (was {:#x}); the region and its pages are "
                  "unchanged", addr, vma.vm_end, old_end, region=region.id)
     return vma.vm_start
