@@ -362,7 +362,7 @@ class Process:
         if inode is not None:
             if inode.is_dir and fmode & FMODE_WRITE:
                 raise KernelError(E.EISDIR, "do_sys_open.eisdir", f"{path} is a directory")
-            if fmode & FMODE_WRITE and inode.sb.readonly and inode.kind == S_IFREG:
+            if (fmode & FMODE_WRITE or flags & O_TRUNC) and inode.sb.readonly and inode.kind == S_IFREG:
                 raise KernelError(E.EROFS, "do_sys_open.erofs",
                                   f"{path} is on a read-only filesystem ({inode.sb.fstype})")
             err = inode.fops.open(inode, fmode)
@@ -372,7 +372,9 @@ class Process:
         if created:
             inode = k.create_file(path, mode=mode & 0o7777)
         assert inode is not None
-        if flags & O_TRUNC and fmode & FMODE_WRITE and inode.is_reg and inode.size:
+        # O_TRUNC asks for write permission itself (build_open_flags), so Linux
+        # truncates even with O_RDONLY
+        if flags & O_TRUNC and inode.is_reg and inode.size:
             err = inode.fops.truncate(inode, 0)
             if err < 0:
                 raise KernelError(-err, "do_sys_open.truncate", f"{path} cannot be truncated")
