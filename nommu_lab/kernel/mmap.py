@@ -578,13 +578,15 @@ def do_munmap(k: Kernel, task: Process, start: int, length: int) -> None:
                                   f"{v.vm_end:#x}: a file mapping can only be unmapped whole, "
                                   "from its start")
             if end == v.vm_end:
-                _delete_whole_vma(k, mm, v)
+                mm.remove(v)
+                delete_vma(k, v)
                 return
         raise KernelError(E.EINVAL, "do_munmap.file_partial",
                           f"the range does not end where the file mapping at {vma.vm_start:#x} "
                           f"ends ({vma.vm_end:#x}); unmap it whole with its full length")
     if start == vma.vm_start and end == vma.vm_end:
-        _delete_whole_vma(k, mm, vma)
+        mm.remove(vma)
+        delete_vma(k, vma)
         return
     if start < vma.vm_start or end > vma.vm_end:
         raise KernelError(E.EINVAL, "do_munmap.spans_vmas",
@@ -660,11 +662,6 @@ def free_page_series(k: Kernel, frm: int, to: int, state: PageState = PageState.
         return
     k.mem.free_range(k.mem.addr_to_pfn(frm), n, state)
     k.mmap_pages_allocated -= n
-
-
-def _delete_whole_vma(k: Kernel, mm: MmStruct, vma: VmArea) -> None:
-    mm.remove(vma)
-    delete_vma(k, vma)
 
 
 def delete_vma(k: Kernel, vma: VmArea) -> None:

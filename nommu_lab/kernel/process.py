@@ -36,7 +36,7 @@ from .errors import ArgumentRangeError, ArgumentTypeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
 from .region import RegionInfo
-from .trace import EventKind
+from .trace import SYSCALL_TEMPLATE, EventKind
 from .vfs import (
     FMODE_CAN_READ,
     FMODE_READ,
@@ -111,26 +111,6 @@ def as_path(v: Any) -> str:
     return v
 
 
-class _Args:
-    """Formats syscall arguments only when somebody reads the trace."""
-
-    __slots__ = ("args",)
-
-    def __init__(self, args: tuple[Any, ...]) -> None:
-        self.args = args
-
-    def __format__(self, spec: str) -> str:
-        out = []
-        for a in self.args:
-            if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 4096:
-                out.append(hex(a))
-            elif isinstance(a, bytes | bytearray) and len(a) > 16:
-                out.append(repr(bytes(a[:16])) + f"...({len(a)} bytes)")
-            else:
-                out.append(repr(a))
-        return ", ".join(out)
-
-
 _SYSCALL = EventKind.SYSCALL
 _NOTHING: dict[str, Any] = {}
 
@@ -147,10 +127,10 @@ def syscall(fn: F) -> F:
         tr.call = k.syscalls
         tr.pid = self.pid
         if tr._listeners or not tr.enabled:
-            tr.emit(EventKind.SYSCALL, name, "{}({})", name, _Args(args))
+            tr.emit(_SYSCALL, name, SYSCALL_TEMPLATE, name, args)
         else:  # the hot path: one tuple, formatted only if somebody reads it
             tr._seq += 1
-            tr._events.append((tr._seq, _SYSCALL, name, "{}({})", (name, _Args(args)),
+            tr._events.append((tr._seq, _SYSCALL, name, SYSCALL_TEMPLATE, (name, args),
                                self.pid, _NOTHING, k.syscalls))
         try:
             if not self.alive or self.vfork_child is not None or self.futex_wait is not None:
@@ -577,30 +557,25 @@ class Process:
         elif flags & MAP_HUGETLB:
             raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
                               "huge pages need hugetlbfs, which this board's kernel does not have")
-        return self._do_mmap(file, addr, length, prot, flags, pgoff)
+        return self._do_mmap(k, self, file, addr, length, prot, flags, pgoff)
 
-    def _do_mmap(self, file: File | None, addr: int, length: int, prot: int, flags: int,
-                 pgoff: int) -> int:
-        return do_mmap(self.kernel, self, file, addr, length, prot, flags, pgoff)
+    # the kernel's mm functions, one place for each kernel (the MMU kernel swaps them)
+    _do_mmap = staticmethod(do_mmap)
+    _do_munmap = staticmethod(do_munmap)
+    _do_mremap = staticmethod(do_mremap)
 
     @syscall
     def munmap(self, addr: Any, length: Any) -> int:
         """``munmap(2)``: the kernel's ``do_munmap`` (no MMU: whole file mappings only)."""
-        self._do_munmap(ulong(addr, "addr"), ulong(length, "length"))
+        self._do_munmap(self.kernel, self, ulong(addr, "addr"), ulong(length, "length"))
         return 0
-
-    def _do_munmap(self, addr: int, length: int) -> None:
-        do_munmap(self.kernel, self, addr, length)
 
     @syscall
     def mremap(self, addr: Any, old_len: Any, new_len: Any, flags: Any = 0, new_addr: Any = 0) -> int:
         """``mremap(2)``: the kernel's ``do_mremap`` (no MMU: resize in place, never move)."""
-        return self._do_mremap(ulong(addr, "addr"), ulong(old_len, "old_len"),
+        return self._do_mremap(self.kernel, self, ulong(addr, "addr"), ulong(old_len, "old_len"),
                                ulong(new_len, "new_len"), ulong(flags, "flags"),
                                ulong(new_addr, "new_addr"))
-
-    def _do_mremap(self, addr: int, old_len: int, new_len: int, flags: int, new_addr: int) -> int:
-        return do_mremap(self.kernel, self, addr, old_len, new_len, flags, new_addr)
 
     def _enosys(self, name: str) -> None:
         raise KernelError(E.ENOSYS, f"sys_ni_syscall.{name}",

@@ -29,6 +29,22 @@ class EventKind(StrEnum):
     PROCESS = "process"  # spawn, vfork, exec, exit
 
 
+SYSCALL_TEMPLATE = "{}({})"  # args: (call name, the call's arguments as passed)
+
+
+def format_args(args: tuple[Any, ...]) -> str:
+    """A syscall's arguments as a reader wants them: big numbers in hex."""
+    out = []
+    for a in args:
+        if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 4096:
+            out.append(hex(a))
+        elif isinstance(a, bytes | bytearray) and len(a) > 16:
+            out.append(repr(bytes(a[:16])) + f"...({len(a)} bytes)")
+        else:
+            out.append(repr(a))
+    return ", ".join(out)
+
+
 @dataclass(slots=True)
 class Event:
     """One decision. ``text`` is formatted lazily from ``template``/``args``.
@@ -49,6 +65,9 @@ class Event:
     @property
     def text(self) -> str:
         """The sentence explaining the decision."""
+        if self.template is SYSCALL_TEMPLATE:
+            name, args = self.args
+            return f"{name}({format_args(args)})"
         return self.template.format(*self.args) if self.args else self.template
 
     def __repr__(self) -> str:

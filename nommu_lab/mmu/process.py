@@ -229,18 +229,11 @@ class MmuProcess(Process):
         return 0
 
     # ------------------------------------------------------------- memory
-    def _do_mmap(self, file: File | None, addr: int, length: int, prot: int, flags: int,
-                 pgoff: int) -> int:
-        """``do_mmap`` with an MMU: hints and MAP_FIXED honoured, frames on first touch."""
-        return do_mmap(self.kernel, self, file, addr, length, prot, flags, pgoff)
-
-    def _do_munmap(self, addr: int, length: int) -> None:
-        """``do_munmap`` with an MMU: any page range; holes and unmapped ranges are fine."""
-        do_munmap(self.kernel, self, addr, length)
-
-    def _do_mremap(self, addr: int, old_len: int, new_len: int, flags: int, new_addr: int) -> int:
-        """``do_mremap`` with an MMU: shrink, grow in place, or move."""
-        return do_mremap(self.kernel, self, addr, old_len, new_len, flags, new_addr)
+    # with an MMU: hints and MAP_FIXED honoured, frames on first touch; munmap of
+    # any range (holes are fine); mremap may move
+    _do_mmap = staticmethod(do_mmap)
+    _do_munmap = staticmethod(do_munmap)
+    _do_mremap = staticmethod(do_mremap)
 
     @syscall
     def mprotect(self, addr: Any, length: Any, prot: Any) -> int:
