@@ -568,25 +568,39 @@ class Kernel:
         import hashlib
 
         h = hashlib.sha256()
+        self._digest_memory(h)
+        self._digest_tasks(h, {})
+        self._digest_files(h)
+        return h.hexdigest()
+
+    def _digest_memory(self, h: Any) -> None:
         m = self.mem
         h.update(m.data.tobytes())
         h.update(m.state.tobytes())
         h.update(m.owner.tobytes())
         h.update(repr([list(d) for d in m.free_area]).encode())
-        h.update(repr((m.nr_free, self.mmap_pages_allocated, self.nr_trim_pages)).encode())
+        h.update(repr((m.nr_free, self.mmap_pages_allocated, self.nr_trim_pages,
+                       self.max_map_count)).encode())
+
+    def _digest_task(self, h: Any, p: Process, file_ids: dict[int, int]) -> None:
+        """One process: its state and open files (open files by first appearance)."""
+        fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs)
+               for fd, f in sorted(p.fds.items())]
+        h.update(repr((p.pid, p.alive, p.mm.id, p.mm.users, p.mm.brk, p.mm.start_brk,
+                       p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
+                       fds)).encode())
+
+    def _digest_tasks(self, h: Any, file_ids: dict[int, int]) -> None:
         for r in self.region_tree:
             h.update(repr((r.id, r.vm_start, r.vm_end, r.vm_top, r.vm_flags, r.vm_pgoff,
                            r.vm_usage, r.path, r.vm_icache_flushed)).encode())
-        file_ids: dict[int, int] = {}  # open files by order of first appearance
-        for pid, p in sorted(self.processes.items()):
-            fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs)
-                   for fd, f in sorted(p.fds.items())]
-            h.update(repr((pid, p.alive, p.mm.id, p.mm.users, p.mm.brk,
-                           p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
-                           fds)).encode())
+        for _pid, p in sorted(self.processes.items()):
+            self._digest_task(h, p, file_ids)
             for v in p.mm.vmas:
                 h.update(repr((v.id, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff,
                                v.vm_region.id)).encode())
+
+    def _digest_files(self, h: Any) -> None:
         stack = [("/", self.root)]
         while stack:
             path, node = stack.pop()
@@ -596,11 +610,14 @@ class Kernel:
             for name, child in sorted(node.children.items()):
                 stack.append((path.rstrip("/") + "/" + name, child))
         for seg in self.shm_segments.values():
-            h.update(repr((seg.shmid, seg.key, seg.size, seg.nattch)).encode())
+            h.update(repr((seg.shmid, seg.key, seg.size, seg.nattch, seg.removed)).encode())
+        for dev in self.devices.values():
+            store = getattr(dev, "store", None)
+            if store is not None:
+                h.update(bytes(store.data))
         if self.flash is not None:
             h.update(self.flash.mode.value.encode())
             h.update(self.flash.array.tobytes())
-        return h.hexdigest()
 
     # ------------------------------------------------------- devices & drivers
     @kernel_call

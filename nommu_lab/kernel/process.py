@@ -268,6 +268,20 @@ class Process:
         k.phys_write(addr, data)
         return len(data)
 
+    def _cpu_start(self, instructions: Any) -> tuple[Kernel, int, int]:
+        """The checks before the CPU runs a program: (kernel, instructions, pc)."""
+        k = self.kernel
+        self._check_runnable("run")
+        n = _as_int(instructions, "instructions")
+        if n < 0:
+            raise ArgumentRangeError("instructions must be >= 0")
+        pc = self.mm.entry
+        if not pc:
+            raise KernelError(E.ENOEXEC, "cpu.no_program",
+                              f"process {self.pid} has not exec'd a program; call execve() first")
+        k.trace.pid = self.pid
+        return k, n, pc
+
     def run(self, instructions: int = 8) -> int:
         """Let the CPU fetch and execute the program's next instructions.
 
@@ -279,16 +293,7 @@ class Process:
         """
         import struct
 
-        k = self.kernel
-        self._check_runnable("run")
-        n = _as_int(instructions, "instructions")
-        if n < 0:
-            raise ArgumentRangeError("instructions must be >= 0")
-        pc = self.mm.entry
-        if not pc:
-            raise KernelError(E.ENOEXEC, "cpu.no_program",
-                              f"process {self.pid} has not exec'd a program; call execve() first")
-        k.trace.pid = self.pid
+        k, n, pc = self._cpu_start(instructions)
         for i in range(n):
             (word,) = struct.unpack("<I", k.phys_read(pc + 4 * i, 4))
             if word in (0, 0xFFFFFFFF):
@@ -661,11 +666,15 @@ class Process:
             k.trace.emit(EventKind.PROCESS, "clone.vm", "clone(CLONE_VM): child {} shares the "
                          "parent's mm", child.pid)
         else:
-            k.trace.emit(EventKind.PROCESS, "clone.no_vm",
-                         "clone without CLONE_VM is not refused: child {} gets an empty mm (no "
-                         "VMAs: dup_mmap copies none without an MMU) yet still runs on the same "
-                         "physical memory as its parent", child.pid)
+            self._explain_clone_copy(child)
         return child
+
+    def _explain_clone_copy(self, child: Process) -> None:
+        self.kernel.trace.emit(
+            EventKind.PROCESS, "clone.no_vm",
+            "clone without CLONE_VM is not refused: child {} gets an empty mm (no VMAs: "
+            "dup_mmap copies none without an MMU) yet still runs on the same physical memory "
+            "as its parent", child.pid)
 
     def _new_child(self, share_mm: bool) -> Process:
         """``copy_process``: a task sharing our mm, or with a duplicate of it."""

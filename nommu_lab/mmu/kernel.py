@@ -310,27 +310,17 @@ class MmuKernel(Kernel):
         assert mem.nr_free + used + reserved == mem.nr_pages, "free + used + reserved != total"
         assert self.mmap_pages_allocated == 0 and len(self.region_tree) == 0
 
-    def state_digest(self) -> str:
-        """A hash of everything a syscall may change, page tables included (not the trace)."""
-        import hashlib
-
-        h = hashlib.sha256()
-        m = self.mem
-        h.update(m.data.tobytes())
-        h.update(m.state.tobytes())
-        h.update(m.owner.tobytes())
+    # state_digest(): the base class's, with page tables and reference counts
+    def _digest_memory(self, h: Any) -> None:
+        super()._digest_memory(h)
         h.update(self.mapcount.tobytes())
-        h.update(repr([list(d) for d in m.free_area]).encode())
-        h.update(repr((m.nr_free, self.overcommit_memory, self.overcommit_ratio,
-                       self.max_map_count)).encode())
-        file_ids: dict[int, int] = {}
-        for pid, p in sorted(self.processes.items()):
-            fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs)
-                   for fd, f in sorted(p.fds.items())]
+        h.update(repr((self.overcommit_memory, self.overcommit_ratio)).encode())
+
+    def _digest_tasks(self, h: Any, file_ids: dict[int, int]) -> None:
+        for _pid, p in sorted(self.processes.items()):
+            self._digest_task(h, p, file_ids)
             mm = p.mm
-            h.update(repr((pid, p.alive, mm.id, mm.users, mm.brk, mm.start_brk,
-                           p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
-                           self.futex_keys.get(pid), fds)).encode())
+            h.update(repr(self.futex_keys.get(p.pid)).encode())
             for v in mm.vmas:
                 h.update(repr((v.id, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.kind,
                                v.anon_vma, v.pfn_base,
@@ -338,26 +328,11 @@ class MmuKernel(Kernel):
                                if v.vm_file else None)).encode())
             h.update(repr(sorted((vpn, e.pfn, e.write, e.special)
                                  for vpn, e in mm.pte.items())).encode())
-        stack = [("/", self.root)]
-        while stack:
-            path, node = stack.pop()
-            node = self._mount_root(node)
-            h.update(repr((path, node.ino, node.size, node.nlink, node.opened,
-                           list(node.pages), bytes(node.blob))).encode())
-            for name, child in sorted(node.children.items()):
-                stack.append((path.rstrip("/") + "/" + name, child))
+
+    def _digest_files(self, h: Any) -> None:
+        super()._digest_files(h)
         for key, inode in sorted(self.cache_inodes.items()):
             h.update(repr((key, inode.size, inode.opened, list(inode.pages))).encode())
-        for seg in self.shm_segments.values():
-            h.update(repr((seg.shmid, seg.key, seg.size, seg.nattch, seg.removed)).encode())
-        for dev in self.devices.values():
-            store = getattr(dev, "store", None)
-            if store is not None:
-                h.update(bytes(store.data))
-        if self.flash is not None:
-            h.update(self.flash.mode.value.encode())
-            h.update(self.flash.array.tobytes())
-        return h.hexdigest()
 
 
 def _meminfo_text(k: Kernel) -> str:

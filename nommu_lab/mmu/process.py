@@ -27,8 +27,6 @@ from ..kernel.binfmt import (
     parse_elf,
 )
 from ..kernel.constants import (
-    CLONE_VFORK,
-    CLONE_VM,
     FUTEX_CMD_MASK,
     FUTEX_PRIVATE_FLAG,
     FUTEX_WAIT,
@@ -168,18 +166,8 @@ class MmuProcess(Process):
         is read into the page cache, so a busy flash chip cannot be fetched.
         """
         from ..kernel.constants import VM_EXEC
-        from ..kernel.process import _as_int
 
-        k = self.kernel
-        self._check_runnable("run")
-        n = _as_int(instructions, "instructions")
-        if n < 0:
-            raise ValueError("instructions must be >= 0")
-        pc = self.mm.entry
-        if not pc:
-            raise KernelError(E.ENOEXEC, "cpu.no_program",
-                              f"process {self.pid} has not exec'd a program; call execve() first")
-        k.trace.pid = self.pid
+        k, n, pc = self._cpu_start(instructions)
         for i in range(n):
             v = self.mm.vma_lookup(pc + 4 * i)
             if v is None or not v.vm_flags & VM_EXEC:
@@ -348,20 +336,10 @@ class MmuProcess(Process):
                                child.pid, self.pid)
         return child
 
-    @syscall
-    def clone(self, flags: Any = 0) -> MmuProcess:
-        """``clone(2)``: CLONE_VM shares the mm; without it the child gets a copy, as fork."""
-        flags = ulong(flags, "flags")
-        k = self.kernel
-        child = self._new_child(share_mm=bool(flags & CLONE_VM))
-        if flags & CLONE_VFORK:
-            self.vfork_child = child
-            child.vfork_parent = self
-        k.trace.emit(EventKind.PROCESS, "clone.vm" if flags & CLONE_VM else "clone.copy",
-                     "clone: child {} {}", child.pid,
-                     "shares the parent's mm" if flags & CLONE_VM else
-                     "gets a copy-on-write copy of the parent's mm (like fork)")
-        return child
+    def _explain_clone_copy(self, child: Process) -> None:
+        self.kernel.trace.emit(EventKind.PROCESS, "clone.copy",
+                               "clone: child {} gets a copy-on-write copy of the parent's mm "
+                               "(like fork)", child.pid)
 
     def _release_mm(self) -> None:
         """``mmput`` → ``exit_mmap``: the last user unmaps everything."""
