@@ -12,20 +12,10 @@ import functools
 from errno import *
 
 import pytest
-from _nommu import FLASH_BASE, PS, RW, RX, board, refused, region_of
+from _nommu import FLASH_BASE, PS, RW, RX, refused, region_of
 
 from nommu_lab.constants import *
 from nommu_lab.kernel.devices import FlashMode, SimpleDriver
-
-
-@pytest.fixture
-def k():
-    return board()
-
-
-@pytest.fixture
-def p(k):
-    return k.spawn()
 
 
 # --- fb0 -------------------------------------------------------------------------

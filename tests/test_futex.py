@@ -11,14 +11,9 @@ from __future__ import annotations
 from errno import *
 
 import pytest
-from _nommu import ANON, PS, RAM_BASE, RW, board, make_shm_file, refused
+from _nommu import ANON, PS, RAM_BASE, RW, make_shm_file, refused
 
 from nommu_lab.constants import *
-
-
-@pytest.fixture
-def k():
-    return board()
 
 
 @pytest.mark.parametrize("op", [FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT | FUTEX_PRIVATE_FLAG])

@@ -11,20 +11,9 @@ from __future__ import annotations
 
 from errno import *
 
-import pytest
-from _nommu import PS, RW, board, refused
+from _nommu import PS, RW, refused
 
 from nommu_lab.constants import *
-
-
-@pytest.fixture
-def k():
-    return board()
-
-
-@pytest.fixture
-def p(k):
-    return k.spawn()
 
 
 def test_shmget_gathers_pages_at_once(k, p):

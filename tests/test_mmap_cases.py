@@ -11,15 +11,10 @@ from __future__ import annotations
 from errno import *
 
 import pytest
-from _nommu import ANON, FLASH_BASE, PS, RW, RX, board, make_shm_file, refused, region_of
+from _nommu import ANON, FLASH_BASE, PS, RW, RX, make_shm_file, refused, region_of
 
 from nommu_lab.constants import *
 from nommu_lab.kernel.devices import SimpleDriver
-
-
-@pytest.fixture
-def k():
-    return board()
 
 
 # --- case 1: anonymous MAP_PRIVATE ---------------------------------------------

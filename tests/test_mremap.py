@@ -17,16 +17,6 @@ from nommu_lab.constants import *
 R = "do_mremap."
 
 
-@pytest.fixture
-def k():
-    return board()
-
-
-@pytest.fixture
-def p(k):
-    return k.spawn()
-
-
 def test_zero_lengths(k, p):
     """§4.1: old or new length 0 (after PAGE_ALIGN) → EINVAL, checked first."""
     a = p.mmap(0, 2 * PS, RW, ANON)

@@ -9,24 +9,13 @@ from __future__ import annotations
 
 from errno import *
 
-import pytest
-from _nommu import ANON, PS, RW, board, refused, region_of
+from _nommu import ANON, PS, RW, refused, region_of
 
 from nommu_lab.constants import *
 from nommu_lab.kernel.devices import SimpleDriver
 from nommu_lab.kernel.memory import PageState
 
 R = "do_munmap."
-
-
-@pytest.fixture
-def k():
-    return board()
-
-
-@pytest.fixture
-def p(k):
-    return k.spawn()
 
 
 def test_zero_length_is_einval(k, p):

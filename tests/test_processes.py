@@ -17,11 +17,6 @@ from nommu_lab.constants import *
 from nommu_lab.kernel.memory import PageState
 
 
-@pytest.fixture
-def k():
-    return board()
-
-
 def snapshot_mem(k):
     return k.meminfo(), k.mem.state.copy(), k.mem.free_blocks()
 

@@ -13,7 +13,7 @@ import re
 from errno import *
 
 import pytest
-from _nommu import ANON, PS, RW, RX, board, make_shm_file, refused
+from _nommu import ANON, PS, RW, RX, make_shm_file, refused
 
 import nommu_lab as nl
 from nommu_lab.constants import *
@@ -25,11 +25,6 @@ def head(start, end, perms, off, dev, ino):
 
 def padded(h, name, width=72):
     return h + " " * (width - len(h)) + " " + name
-
-
-@pytest.fixture
-def k():
-    return board()
 
 
 def test_anonymous_line_ends_after_inode_space(k):

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from errno import *
 
-import pytest
-from _nommu import ANON, FLASH_BASE, PS, RW, board, refused, region_of
+from _nommu import ANON, FLASH_BASE, PS, RW, refused, region_of
 
 from nommu_lab.constants import *
-
-
-@pytest.fixture
-def k():
-    return board()
 
 
 def test_peek_poke_anonymous(k):

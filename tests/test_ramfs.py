@@ -11,21 +11,10 @@ from __future__ import annotations
 import itertools
 from errno import *
 
-import pytest
-from _nommu import PS, RW, board, make_shm_file, make_written_file, refused, region_of
+from _nommu import PS, RW, make_shm_file, make_written_file, refused, region_of
 
 from nommu_lab.constants import *
 from nommu_lab.kernel.memory import PageState
-
-
-@pytest.fixture
-def k():
-    return board()
-
-
-@pytest.fixture
-def p(k):
-    return k.spawn()
 
 
 def pages_of(k, path):

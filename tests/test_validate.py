@@ -10,17 +10,12 @@ from __future__ import annotations
 from errno import *
 
 import pytest
-from _nommu import ANON, PS, RW, RX, board, refused
+from _nommu import ANON, PS, RW, RX, refused
 
 from nommu_lab.constants import *
 from nommu_lab.kernel.devices import SimpleDriver
 
 V = "validate_mmap_request."
-
-
-@pytest.fixture
-def k():
-    return board()
 
 
 @pytest.fixture
