@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root unless told it may (containers, lab machines)
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb --notebook-dir=. $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb --notebook-dir=. $(ROOT_ARGS) $(LAB_ARGS)
 
 test: $(STAMP)
 	bash scripts/ensure-system-packages
