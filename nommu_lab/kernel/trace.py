@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     PROCESS = "process"  # spawn, vfork, exec, exit
 
 
+_NOTHING: dict[str, Any] = {}  # shared by events that touched nothing: never mutate
 SYSCALL_TEMPLATE = "{}({})"  # args: (call name, the call's arguments as passed)
 
 
@@ -95,7 +96,7 @@ class Trace:
         if not self.enabled:
             return
         self._seq += 1
-        raw = (self._seq, kind, rule, template, args, self.pid, touched, self.call)
+        raw = (self._seq, kind, rule, template, args, self.pid, touched or _NOTHING, self.call)
         self._events.append(raw)
         if self._listeners:
             ev = Event(*raw)
