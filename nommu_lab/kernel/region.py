@@ -135,7 +135,3 @@ class RegionTree:
         i = bisect.bisect_left(self._starts, region.vm_start)
         del self._starts[i]
         del self._by_start[region.vm_start]
-
-    def get(self, start: int) -> VmRegion | None:
-        """The region starting exactly at ``start``."""
-        return self._by_start.get(start)

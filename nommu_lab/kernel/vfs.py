@@ -30,7 +30,6 @@ from .constants import (
     S_IFMT,
     S_IFREG,
     S_IFSOCK,
-    VM_SHARED,
 )
 from .region import is_nommu_shared_mapping
 from .trace import EventKind
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
 FMODE_CAN_READ = 0x20000
-FMODE_CAN_WRITE = 0x40000
 
 
 def page_align(x: int, page_size: int) -> int:
@@ -85,7 +83,6 @@ class FileOperations:
         return -E.EINVAL
 
     can_read = True  # FMODE_CAN_READ: the file has a read method
-    can_write = True
 
     def open(self, inode: Inode, fmode: int) -> int:
         """Called on open; 0 or ``-errno``."""
@@ -423,7 +420,3 @@ def file_type_name(mode: int) -> str:
         S_IFSOCK: "socket",
     }.get(mode & S_IFMT, "file")
 
-
-def is_shared_vma(vma: VmArea) -> bool:
-    """``VM_SHARED`` set on a VMA."""
-    return bool(vma.vm_flags & VM_SHARED)
