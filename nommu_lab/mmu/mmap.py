@@ -267,23 +267,22 @@ def vma_merge(k: MmuKernel, mm: MmuMm, vma: MmuVma) -> MmuVma:
     shift = k.mem.page_shift
     prev, nxt = mm.neighbours(vma)
     if nxt is not None and can_merge(vma, nxt, shift):
-        mm.remove(nxt)
-        mm.rekey(vma, vma.vm_start, nxt.vm_end)
-        vma.anon_vma = vma.anon_vma or nxt.anon_vma
-        if nxt.vm_file is not None:
-            k.fput(nxt.vm_file)
-        k.trace.emit(EventKind.VMA, "vma_merge.next",
-                     "merged with the VMA above: one VMA {:#x}-{:#x}", vma.vm_start, vma.vm_end)
+        _absorb(k, mm, vma, nxt, "vma_merge.next", "above")
     if prev is not None and can_merge(prev, vma, shift):
-        mm.remove(vma)
-        mm.rekey(prev, prev.vm_start, vma.vm_end)
-        prev.anon_vma = prev.anon_vma or vma.anon_vma
-        if vma.vm_file is not None:
-            k.fput(vma.vm_file)
-        k.trace.emit(EventKind.VMA, "vma_merge.prev",
-                     "merged with the VMA below: one VMA {:#x}-{:#x}", prev.vm_start, prev.vm_end)
+        _absorb(k, mm, prev, vma, "vma_merge.prev", "below")
         return prev
     return vma
+
+
+def _absorb(k: MmuKernel, mm: MmuMm, lower: MmuVma, upper: MmuVma, rule: str, where: str) -> None:
+    """``lower`` grows over ``upper``, which goes (its file reference with it)."""
+    mm.remove(upper)
+    mm.rekey(lower, lower.vm_start, upper.vm_end)
+    lower.anon_vma = lower.anon_vma or upper.anon_vma
+    if upper.vm_file is not None:
+        k.fput(upper.vm_file)
+    k.trace.emit(EventKind.VMA, rule, "merged with the VMA {}: one VMA {:#x}-{:#x}",
+                 where, lower.vm_start, lower.vm_end)
 
 
 # ---------------------------------------------------------------------------
