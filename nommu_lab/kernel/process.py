@@ -15,7 +15,7 @@ import functools
 import operator
 import posixpath
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .constants import (
     CLONE_VFORK,
@@ -473,16 +473,24 @@ class Process:
             raise KernelError(E.EROFS, "do_ftruncate.erofs", "read-only filesystem")
         ret = f.fops.truncate(f.inode, length)
         if ret < 0:
-            rule, why = {
-                E.ETXTBSY: ("nommu_shrink_inode_mappings.shared_mapping",
-                            "a MAP_SHARED mapping covers the part being cut off; unmap it first"),
-                E.EFBIG: ("ramfs_nommu_expand_for_mapping.too_big",
-                          "the size needs a block larger than the allocator's largest"),
-                E.ENOMEM: ("ramfs_nommu_expand_for_mapping.no_memory",
-                           "there is no contiguous run of free pages that large"),
-            }.get(-ret, ("do_truncate.failed", "the filesystem refused the new size"))
+            rule, why = self._truncate_refusals.get(
+                -ret, ("do_truncate.failed", "the filesystem refused the new size"))
             raise KernelError(-ret, rule, why)
+        self._after_truncate(f, length)
         return 0
+
+    # why a truncate is refused, by errno (no-MMU ramfs: ramfs_nommu_resize)
+    _truncate_refusals: ClassVar[dict[int, tuple[str, str]]] = {
+        E.ETXTBSY: ("nommu_shrink_inode_mappings.shared_mapping",
+                    "a MAP_SHARED mapping covers the part being cut off; unmap it first"),
+        E.EFBIG: ("ramfs_nommu_expand_for_mapping.too_big",
+                  "the size needs a block larger than the allocator's largest"),
+        E.ENOMEM: ("ramfs_nommu_expand_for_mapping.no_memory",
+                   "there is no contiguous run of free pages that large"),
+    }
+
+    def _after_truncate(self, f: File, length: int) -> None:
+        """What the mm does once a file's size changed (nothing more without an MMU)."""
 
     @syscall
     def fstat(self, fd: Any) -> Stat:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno as E
 import posixpath
 import struct
-from typing import Any
+from typing import Any, ClassVar
 
 from ..kernel.binfmt import (
     ELF_MAGIC,
@@ -49,7 +49,7 @@ from ..kernel.constants import (
 )
 from ..kernel.errors import KernelError
 from ..kernel.mm import VmaInfo
-from ..kernel.process import Process, as_bytes, as_path, cint, slong, syscall, ulong
+from ..kernel.process import Process, as_bytes, as_path, cint, syscall, ulong
 from ..kernel.trace import EventKind
 from ..kernel.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, File, page_align
 from .fault import access_vm, handle_mm_fault, read_nofault, zap_pte_range
@@ -198,23 +198,11 @@ class MmuProcess(Process):
         self.kernel.after_write(f, pos, n)
         return n
 
-    @syscall
-    def ftruncate(self, fd: Any, length: Any) -> int:
-        """``ftruncate(2)``: with an MMU a mapped file may shrink; the cut pages are unmapped."""
-        f = self._file(fd)
-        length = slong(length, "length")
-        if length < 0:
-            raise KernelError(E.EINVAL, "do_ftruncate.negative", "the length must not be negative")
-        if not f.inode.is_reg or not f.f_mode & FMODE_WRITE:
-            raise KernelError(E.EINVAL, "do_ftruncate.not_writable_file",
-                              "ftruncate needs a regular file opened for writing")
-        if f.inode.sb.readonly:
-            raise KernelError(E.EROFS, "do_ftruncate.erofs", "read-only filesystem")
-        ret = f.fops.truncate(f.inode, length)
-        if ret < 0:
-            raise KernelError(-ret, "do_truncate.failed", "the filesystem refused the new size")
+    _truncate_refusals: ClassVar[dict[int, tuple[str, str]]] = {}  # every refusal is do_truncate's
+
+    def _after_truncate(self, f: File, length: int) -> None:
+        """With an MMU a mapped file may shrink: the cut pages are unmapped."""
         self.kernel.after_truncate(f, length)
-        return 0
 
     # ------------------------------------------------------------- memory
     # with an MMU: hints and MAP_FIXED honoured, frames on first touch; munmap of
