@@ -199,13 +199,7 @@ def validate_mmap_request(
                           f"{path} was opened without read access; every mapping needs it, "
                           "open it O_RDONLY or O_RDWR")
     if flags & MAP_SHARED:
-        if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
-            raise KernelError(E.EACCES, "validate_mmap_request.shared_write_needs_fmode_write",
-                              "a shared writable mapping needs the file open for writing; "
-                              "open it O_RDWR or drop PROT_WRITE")
-        if file.inode.append_only and file.f_mode & FMODE_WRITE:
-            raise KernelError(E.EACCES, "validate_mmap_request.append_only",
-                              "an append-only file cannot be shared-mapped while open for writing")
+        check_shared_file_modes(file, prot, "validate_mmap_request")
         if not caps & NOMMU_MAP_DIRECT:
             raise KernelError(E.ENODEV, "validate_mmap_request.shared_needs_direct",
                               f"{path} cannot be mapped in place (capabilities "
@@ -252,6 +246,22 @@ def validate_mmap_request(
     elif prot & PROT_READ and prot & PROT_EXEC and not caps & NOMMU_MAP_EXEC:
         caps &= ~NOMMU_MAP_DIRECT
     return caps
+
+
+def check_shared_file_modes(file: File, prot: int, where: str) -> None:
+    """The open-mode checks every kernel makes on a shared file mapping.
+
+    PROT_WRITE needs the file open for writing; an append-only file may not be
+    shared-mapped while open for writing. ``where`` names the kernel function
+    making the check (``validate_mmap_request`` without an MMU, ``do_mmap`` with one).
+    """
+    if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
+        raise KernelError(E.EACCES, f"{where}.shared_write_needs_fmode_write",
+                          "a shared writable mapping needs the file open for writing; "
+                          "open it O_RDWR or drop PROT_WRITE")
+    if file.inode.append_only and file.f_mode & FMODE_WRITE:
+        raise KernelError(E.EACCES, f"{where}.append_only",
+                          "an append-only file cannot be shared-mapped while open for writing")
 
 
 # ---------------------------------------------------------------------------

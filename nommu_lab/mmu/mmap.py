@@ -69,6 +69,7 @@ from ..kernel.devices import (
     ZeroOps,
 )
 from ..kernel.errors import KernelError
+from ..kernel.mmap import check_shared_file_modes
 from ..kernel.trace import EventKind
 from ..kernel.vfs import (
     FMODE_READ,
@@ -422,13 +423,7 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
             if mtype == MAP_SHARED_VALIDATE and flags & ~(LEGACY_MAP_MASK | MAP_FIXED_NOREPLACE):
                 raise KernelError(E.EOPNOTSUPP, "do_mmap.shared_validate_unknown_flags",
                                   "MAP_SHARED_VALIDATE: a flag this file cannot honour was passed")
-            if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
-                raise KernelError(E.EACCES, "do_mmap.shared_write_needs_fmode_write",
-                                  "a shared writable mapping needs the file open for writing; "
-                                  "open it O_RDWR or drop PROT_WRITE")
-            if file.inode.append_only and file.f_mode & FMODE_WRITE:
-                raise KernelError(E.EACCES, "do_mmap.append_only",
-                                  "an append-only file cannot be shared-mapped while open for writing")
+            check_shared_file_modes(file, prot, "do_mmap")
             vm_flags |= VM_SHARED | VM_MAYSHARE
             if not file.f_mode & FMODE_WRITE:
                 vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
