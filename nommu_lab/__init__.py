@@ -7,9 +7,10 @@
 
 from . import boards, cases, constants
 from .kernel import Event, EventKind, Kernel, KernelBug, KernelError, PageState, Process
+from .mmu import MmuKernel  # registers itself as Kernel(..., mmu=True); no Jupyter import
 
-__all__ = ["Event", "EventKind", "Kernel", "KernelBug", "KernelError", "PageState", "Process",
-           "boards", "cases", "constants"]
+__all__ = ["Event", "EventKind", "Kernel", "KernelBug", "KernelError", "MmuKernel", "PageState",
+           "Process", "boards", "cases", "constants"]
 __version__ = "0.1.0"
 
 
@@ -22,8 +23,4 @@ def __getattr__(name: str):  # lazy: importing nommu_lab must not import ipywidg
         from .compare import compare
 
         return compare
-    if name == "MmuKernel":
-        from .mmu import MmuKernel
-
-        return MmuKernel
     raise AttributeError(f"module 'nommu_lab' has no attribute {name!r}")

@@ -11,7 +11,7 @@ only be copied; a serial port ``/dev/ttyS0``.
 
 from __future__ import annotations
 
-from .fidelity.board_files import FILES
+from .board_files import FILES
 from .kernel.binfmt import build_elf, build_flat
 from .kernel.constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG
 from .kernel.devices import (
@@ -29,6 +29,7 @@ from .kernel.kernel import Kernel, MiB
 from .kernel.memory import PageState
 from .kernel.romfs import build_romfs
 from .kernel.vfs import DiskFileOps, RomfsFileOps
+from .mmu import MmuKernel
 
 FLASH_BASE = 0x2000_0000
 FLASH_SIZE = 1 * MiB
@@ -61,7 +62,8 @@ def default(mmu: bool = False, *, ram_size: int = 8 * MiB, nr_trim_pages: int = 
     the QEMU oracle's kernel) so MAP_UNINITIALIZED and the FDPIC stack show
     their effect; pass False to see the flag ignored.
     """
-    k = Kernel(ram_size, mmu=mmu, nr_trim_pages=nr_trim_pages, allow_uninitialized=allow_uninitialized)
+    cls = MmuKernel if mmu else Kernel
+    k = cls(ram_size, nr_trim_pages=nr_trim_pages, allow_uninitialized=allow_uninitialized)
     populate(k)
     return k
 

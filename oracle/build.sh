@@ -89,7 +89,7 @@ fi
 # ------------------------------------------------------------------ images
 TREE="$BUILD/tree"
 rm -rf "$TREE"
-python3 "$REPO/nommu_lab/fidelity/board_files.py" --write "$TREE"
+python3 "$REPO/nommu_lab/board_files.py" --write "$TREE"
 mkdir -p "$TREE/rom/bin"
 cp "$OUT/runner" "$TREE/rom/bin/hello"
 chmod 0755 "$TREE/rom/bin/hello"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from nommu_lab.fidelity import board_files
+from nommu_lab import board_files
 from nommu_lab.fidelity import compare as cmp
 from nommu_lab.fidelity import transcript as tr
 from nommu_lab.fidelity.compile import cleanup, compile_group

@@ -88,17 +88,22 @@ class Kernel:
     default 1), ``allow_uninitialized`` (``CONFIG_MMAP_ALLOW_UNINITIALIZED``),
     ``max_order`` (largest buddy block), ``kernel_size`` (bytes reserved for
     the kernel image at the bottom of RAM), ``arch`` ("riscv": no fork
-    syscall). ``mmu=True`` builds the MMU kernel instead (:mod:`nommu_lab.mmu`).
+    syscall). ``mmu=True`` builds the MMU kernel registered in :attr:`mmu_class`
+    (:mod:`nommu_lab.mmu` registers itself when ``nommu_lab`` is imported).
     """
 
     mmu = False
     process_class: Any = None  # the Process subclass spawn() makes (None: Process)
+    #: The kernel class ``Kernel(..., mmu=True)`` builds. The layer above
+    #: (``nommu_lab.mmu``) registers itself here, so this package never imports it.
+    mmu_class: type[Kernel] | None = None
 
     def __new__(cls, *args: Any, mmu: bool = False, **kwargs: Any) -> Kernel:
         if mmu and cls is Kernel:
-            from ..mmu import MmuKernel
-
-            return super().__new__(MmuKernel)
+            if Kernel.mmu_class is None:
+                raise RuntimeError("no MMU kernel is registered: import nommu_lab (or "
+                                   "nommu_lab.mmu) before asking for Kernel(mmu=True)")
+            return super().__new__(Kernel.mmu_class)
         return super().__new__(cls)
 
     def __init__(

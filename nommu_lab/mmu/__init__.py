@@ -36,11 +36,13 @@ What the model decides, and why:
 
 from __future__ import annotations
 
+from ..kernel import Kernel
 from .kernel import MmuKernel
 from .mm import ELF_ET_DYN_BASE, MMAP_BASE, STACK_TOP, TASK_SIZE, MmuMm, MmuVma, Pte
 from .process import MmuProcess
 
 MmuKernel.process_class = MmuProcess  # spawn() makes MMU processes
+Kernel.mmu_class = MmuKernel  # Kernel(..., mmu=True) builds one; kernel/ never imports mmu/
 
 __all__ = ["ELF_ET_DYN_BASE", "MMAP_BASE", "STACK_TOP", "TASK_SIZE", "MmuKernel", "MmuMm",
            "MmuProcess", "MmuVma", "Pte"]

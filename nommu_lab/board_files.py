@@ -5,7 +5,7 @@ by ``oracle/build.sh`` both take their file contents from here, so a scenario
 that reads or maps a board file sees the same bytes on both sides.
 
 This module has no imports from the package and runs as a script:
-``python3 nommu_lab/fidelity/board_files.py --write DIR`` writes every file
+``python3 nommu_lab/board_files.py --write DIR`` writes every file
 under ``DIR`` (``DIR/rom/...``, ``DIR/disk/...``), which is how the oracle
 build makes its romfs and ext2 images without installing anything.
 """
