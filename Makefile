@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-fast lint bench oracle clean
+.PHONY: lab present test test-fast lint bench oracle clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,11 +13,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
-# JupyterLab refuses to run as root unless told it may (containers, lab machines)
-ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
-
+# LAB_ARGS go to the command, e.g. make lab LAB_ARGS="--port 9000 --no-browser"
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb --notebook-dir=. $(ROOT_ARGS) $(LAB_ARGS)
+	$(VENV)/bin/nommu-lab lab $(LAB_ARGS)
+
+present: $(STAMP)
+	$(VENV)/bin/nommu-lab present $(LAB_ARGS)
 
 test: $(STAMP)
 	bash scripts/ensure-system-packages

@@ -28,7 +28,7 @@ JUPYTER = {"ipywidgets", "bqplot", "IPython", "ipykernel", "traitlets"}
 def _imports(path: Path) -> list[tuple[str, int]]:
     """(absolute nommu_lab module or third-party top name, line) for every import in a file."""
     rel = path.relative_to(PKG.parent).with_suffix("")
-    here = list(rel.parts[:-1]) if path.name != "__init__.py" else list(rel.parts[:-1])
+    here = list(rel.parts[:-1])  # the package a relative import starts from
     out = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):

@@ -142,8 +142,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nommu_lab.fidelity", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "python -m nommu_lab.fidelity") -> int:
+    """The fidelity command line (also ``nommu-lab fidelity``)."""
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", default=str(SCENARIO_DIR), help="folder of .scn files")
     sub = ap.add_subparsers(dest="cmd", required=True)
