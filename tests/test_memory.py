@@ -107,6 +107,45 @@ def test_lifo_reuse_block_just_freed_comes_back_first():
     k.check()
 
 
+def test_free_list_is_lifo_with_two_blocks_that_cannot_coalesce():
+    """The buddy free lists are last-in-first-out (``__free_one_page`` puts a freed block at
+    the head of its list; ``__rmqueue_smallest`` takes the head).
+
+    Two order-0 blocks on one free list whose buddies are both still in use:
+    the one freed last is handed out first, then the other.
+    """
+    mem = PhysicalMemory(0, 16 * PS, PS, max_order=4)
+    pfns = [mem.alloc(0) for _ in range(4)]
+    assert pfns == [0, 1, 2, 3]
+    mem.free_range(0, 1)  # buddy 1 still in use: no coalescing
+    mem.free_range(2, 1)  # buddy 3 still in use: no coalescing
+    assert list(mem.free_area[0]) == [0, 2]  # both on the order-0 list
+    assert mem.alloc(0) == 2  # the block freed last
+    assert mem.alloc(0) == 0
+
+
+def test_lifo_reuse_is_the_address_a_learner_sees():
+    """Map a, b, c, d (one page each), unmap a then c: the next page mapped is c's.
+
+    The MAP_UNINITIALIZED lesson rests on it: the bytes c left behind come back
+    in the next uninitialised mapping; a first-in-first-out list would hand out a.
+    """
+    k = board()  # CONFIG_MMAP_ALLOW_UNINITIALIZED is on for the default board
+    p = k.spawn()
+    a, b, c, d = (p.mmap(0, PS, RW, ANON) for _ in range(4))
+    assert [b - a, c - b, d - c] == [PS, PS, PS]
+    p.poke(a, b"old a")
+    p.poke(c, b"secret of c")
+    p.munmap(a, PS)
+    p.munmap(c, PS)
+    e = p.mmap(0, PS, RW, ANON | MAP_UNINITIALIZED)
+    assert e == c
+    assert p.peek(e, 11) == b"secret of c"
+    f = p.mmap(0, PS, RW, ANON)
+    assert f == a and p.peek(f, 5) == bytes(5)  # zeroed without the flag
+    k.check()
+
+
 def test_fresh_board_hands_out_low_addresses_first():
     """The first anonymous page follows the kernel image and frame buffer."""
     k = board()
