@@ -7,10 +7,13 @@
 
 from . import boards, cases, constants
 from .kernel import Event, EventKind, Kernel, KernelBug, KernelError, PageState, Process
+from .kernel.devices import ContiguousRamdiskOps, SimpleDriver
+from .kernel.vfs import FileOperations
 from .mmu import MmuKernel  # registers itself as Kernel(..., mmu=True); no Jupyter import
 
-__all__ = ["Event", "EventKind", "Kernel", "KernelBug", "KernelError", "MmuKernel", "PageState",
-           "Process", "boards", "cases", "constants"]
+__all__ = ["ContiguousRamdiskOps", "Event", "EventKind", "FileOperations", "Kernel", "KernelBug",
+           "KernelError", "MmuKernel", "PageState", "Process", "SimpleDriver", "boards", "cases",
+           "constants"]
 __version__ = "0.1.0"
 
 

@@ -13,7 +13,7 @@ import re
 from errno import *
 
 import pytest
-from _nommu import ANON, PS, RW, RX, make_shm_file, refused
+from _nommu import ANON, PS, RW, RX, board, make_shm_file, refused
 
 import nommu_lab as nl
 from nommu_lab.constants import *
@@ -185,3 +185,28 @@ def test_meminfo_mmapcopy_counts_copy_pages_only(k):
     assert k.meminfo()["MmapCopy"] == 0
     p.mmap(0, 3 * PS, RW, ANON)
     assert k.meminfo()["MmapCopy"] == 12
+
+
+def test_proc_buddyinfo_format_and_counts():
+    """``frag_show_print`` (mm/vmstat.c): "Node 0, zone" + %8s zone + "%6lu " per order."""
+    k = board()
+    text = k.proc_buddyinfo()
+    assert text == ("Node 0, zone    DMA32      0      0      0      1      1      1      1      1"
+                    "      0      1      1 \n")
+    assert len(k.buddyinfo()) == k.mem.max_order + 1 == 11
+    p = k.spawn()
+    fd = p.open("/proc/buddyinfo", O_RDONLY)
+    assert p.read(fd, 4096) == text.encode()
+    # the blocks add up to MemFree, and the largest is what one mapping can get
+    p.mmap(0, 3 * PS, RW, ANON)
+    counts = k.buddyinfo()
+    assert sum(n << o for o, n in enumerate(counts)) * 4 == k.meminfo()["MemFree"]
+    assert k.largest_free_block() == PS << max(o for o, n in enumerate(counts) if n)
+    assert k.proc_buddyinfo().split()[4:] == [str(n) for n in counts]
+
+
+def test_largest_free_block_is_zero_when_ram_is_full():
+    k = nl.Kernel(1 << 20, kernel_size=0)
+    p = k.spawn()
+    p.mmap(0, 1 << 20, RW, ANON)
+    assert k.buddyinfo() == [0] * 11 and k.largest_free_block() == 0

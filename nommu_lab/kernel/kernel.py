@@ -282,12 +282,13 @@ class Kernel:
         return self.mount(path, sb, root)
 
     def _mount_proc(self) -> None:
-        from .procfs import meminfo_text, proc_maps
+        from .procfs import buddyinfo_text, meminfo_text, proc_maps
 
         sb = self._new_sb("proc", readonly=True)
         root = self._new_inode(sb, S_IFDIR | 0o555, self._dir_ops)
         self.mount("/proc", sb, root)
-        for name, fn in (("maps", proc_maps), ("meminfo", meminfo_text)):
+        for name, fn in (("maps", proc_maps), ("meminfo", meminfo_text),
+                         ("buddyinfo", buddyinfo_text)):
             node = self._new_inode(sb, S_IFREG | 0o444, self._proc_ops)
             node.target = fn
             root.children[name] = node
@@ -830,6 +831,29 @@ class Kernel:
             "Cached": counts[PageState.PAGECACHE] * kb,
             "MmapCopy": self.mmap_pages_allocated * kb,
         }
+
+    #: the one populated memory zone (RAM below 4 GiB on a 64-bit RISC-V board)
+    ZONE_NAME = "DMA32"
+
+    def buddyinfo(self) -> list[int]:
+        """Free blocks of each order, 0 to the largest (what /proc/buddyinfo counts).
+
+        Order ``n`` is a block of ``2**n`` contiguous pages. Without an MMU a
+        mapping of ``n`` pages needs one free block of order ``get_order(n)``
+        or larger, however much memory is free in smaller pieces.
+        """
+        return self.mem.nr_free_per_order()
+
+    def largest_free_block(self) -> int:
+        """Bytes in the largest free block: the largest mapping that could succeed now."""
+        order = self.mem.largest_free_order()
+        return 0 if order < 0 else self.page_size << order
+
+    def proc_buddyinfo(self) -> str:
+        """The text of ``/proc/buddyinfo``."""
+        from .procfs import buddyinfo_text
+
+        return buddyinfo_text(self)
 
     SYSCTLS = ("vm.nr_trim_pages",)
 

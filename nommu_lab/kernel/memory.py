@@ -172,6 +172,10 @@ class PhysicalMemory:
         return FrameInfo(pfn, self.pfn_to_addr(pfn), PageState(int(self.state[pfn])),
                          int(self.owner[pfn]))
 
+    def nr_free_per_order(self) -> list[int]:
+        """``free_area[order].nr_free`` for every order: free blocks of each size."""
+        return [len(area) for area in self.free_area]
+
     def free_blocks(self) -> list[tuple[int, int]]:
         """Every free block as ``(pfn, order)``, in address order."""
         return sorted((pfn, o) for o, d in enumerate(self.free_area) for pfn in d)

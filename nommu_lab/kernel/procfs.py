@@ -1,4 +1,4 @@
-"""The text of ``/proc/maps``, ``/proc/<pid>/maps`` and ``/proc/meminfo``.
+"""The text of ``/proc/maps``, ``/proc/<pid>/maps``, ``/proc/meminfo`` and ``/proc/buddyinfo``.
 
 Formats follow ``fs/proc/nommu.c`` (``nommu_region_show``) and
 ``fs/proc/task_nommu.c`` (``nommu_vma_show``) byte for byte: lowercase hex of
@@ -58,3 +58,14 @@ def proc_pid_maps(k: Kernel, mm: MmStruct) -> str:
 def meminfo_text(k: Kernel) -> str:
     """``/proc/meminfo`` (the lines the model keeps)."""
     return "".join(f"{name + ':':<16}{value:>8} kB\n" for name, value in k.meminfo().items())
+
+
+def buddyinfo_text(k: Kernel) -> str:
+    """``/proc/buddyinfo`` (``frag_show_print`` in mm/vmstat.c): free blocks per order.
+
+    One line per populated zone: ``Node 0, zone`` and the zone name right
+    aligned in 8 columns, then each order's count in 6 columns, each followed
+    by a space. The board's RAM lies below 4 GiB, so all of it is in DMA32.
+    """
+    counts = "".join(f"{n:6d} " for n in k.buddyinfo())
+    return f"Node 0, zone {k.ZONE_NAME:>8s} {counts}\n"
