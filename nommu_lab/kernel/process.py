@@ -127,10 +127,10 @@ def syscall(fn: F) -> F:
         tr.call = k.syscalls
         tr.pid = self.pid
         if tr._listeners or not tr.enabled:
-            tr.emit(_SYSCALL, name, SYSCALL_TEMPLATE, name, args)
+            tr.emit(_SYSCALL, name, SYSCALL_TEMPLATE, name, args, kwargs or _NOTHING)
         else:  # the hot path: one tuple, formatted only if somebody reads it
             tr._seq += 1
-            tr._events.append((tr._seq, _SYSCALL, name, SYSCALL_TEMPLATE, (name, args),
+            tr._events.append((tr._seq, _SYSCALL, name, SYSCALL_TEMPLATE, (name, args, kwargs or _NOTHING),
                                self.pid, _NOTHING, k.syscalls))
         try:
             if not self.alive or self.vfork_child is not None or self.futex_wait is not None:

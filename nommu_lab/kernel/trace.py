@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .callfmt import format_call
+
 
 class EventKind(StrEnum):
     """What sort of decision an event records."""
@@ -30,20 +32,8 @@ class EventKind(StrEnum):
 
 
 _NOTHING: dict[str, Any] = {}  # shared by events that touched nothing: never mutate
-SYSCALL_TEMPLATE = "{}({})"  # args: (call name, the call's arguments as passed)
-
-
-def format_args(args: tuple[Any, ...]) -> str:
-    """A syscall's arguments as a reader wants them: big numbers in hex."""
-    out = []
-    for a in args:
-        if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 4096:
-            out.append(hex(a))
-        elif isinstance(a, bytes | bytearray) and len(a) > 16:
-            out.append(repr(bytes(a[:16])) + f"...({len(a)} bytes)")
-        else:
-            out.append(repr(a))
-    return ", ".join(out)
+#: args: (call name, positional arguments as passed, keyword arguments as passed)
+SYSCALL_TEMPLATE = "{}({})"
 
 
 @dataclass(slots=True)
@@ -67,8 +57,7 @@ class Event:
     def text(self) -> str:
         """The sentence explaining the decision."""
         if self.template is SYSCALL_TEMPLATE:
-            name, args = self.args
-            return f"{name}({format_args(args)})"
+            return format_call(*self.args)
         return self.template.format(*self.args) if self.args else self.template
 
     def __repr__(self) -> str:
