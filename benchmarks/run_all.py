@@ -1,7 +1,9 @@
 """Run every benchmark in this folder and print its figures (``make bench``).
 
 Each ``bench_*.py`` runs in its own interpreter so one's memory does not
-colour another's. Nothing is asserted: these are figures to read and report.
+colour another's; ``bench_notebooks.py`` (every notebook of the tutorial from a
+fresh kernel, about a minute) is one of them. Nothing is asserted: these are
+figures to read and report.
 """
 
 from __future__ import annotations
