@@ -363,6 +363,37 @@ end
         "a len=0x1000 r--p off=0x0 dev=no ino=no"]
 
 
+def test_unmap_in_one_process_leaves_the_other_process_mapping_alive() -> None:
+    """Two processes map one ramfs page at the same address; q unmaps its own.
+
+    p's mapping is still there: its label stays live (not ``(unmapped)``), a
+    new mapping of the page is ``same_as`` it, and each process's maps name
+    the line after its own label.
+    """
+    text = """scenario x
+  doc: d
+  fd = open /tmp/s O_RDWR|O_CREAT 0600
+  ftruncate fd 1p
+  a  = mmap 0 1p PROT_READ|PROT_WRITE MAP_SHARED fd 0
+  q  = spawn
+  qf = q: open /tmp/s O_RDWR
+  b  = q: mmap 0 1p PROT_READ|PROT_WRITE MAP_SHARED qf 0
+  maps
+  q: maps
+  q: munmap b 1p
+  maps
+  c  = mmap 0 1p PROT_READ|PROT_WRITE MAP_SHARED fd 0
+end
+"""
+    (sc,) = parse(text, "x.scn")
+    line = [f"{A:08x}-{A + 0x1000:08x} rw-S 00000000 00:10 5       /tmp/s"]
+    rel = normalise(sc, _raw([0, 3, 0, A, 0, 3, A, 0, 0, 0, 0, A], {7: line, 8: line, 10: line}))
+    assert rel[7]["lines"] == ["a len=0x1000 rw-S off=0x0 dev=yes ino=yes /tmp/s"]
+    assert rel[8]["lines"] == ["b len=0x1000 rw-S off=0x0 dev=yes ino=yes /tmp/s"]
+    assert rel[10]["lines"] == ["a len=0x1000 rw-S off=0x0 dev=yes ino=yes /tmp/s"]
+    assert rel[11]["same_as"] == ["a"]
+
+
 def test_abandoned_steps_are_not_compared() -> None:
     (sc,) = parse(NORM, "n.scn")
     raw = _raw([0, 1024, A])
