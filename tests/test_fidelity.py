@@ -20,7 +20,7 @@ from nommu_lab.fidelity import compare as cmp
 from nommu_lab.fidelity import transcript as tr
 from nommu_lab.fidelity.compile import cleanup, compile_group
 from nommu_lab.fidelity.linux import PAGE_SIZE, SYMBOLS
-from nommu_lab.fidelity.normalise import normalise, parse_maps_line
+from nommu_lab.fidelity.normalise import buddyinfo_shape, normalise, parse_maps_line
 from nommu_lab.fidelity.record import cpio_newc, parse_console
 from nommu_lab.fidelity.scenario import Ref, ScenarioError, load_all, parse
 
@@ -400,6 +400,22 @@ def test_abandoned_steps_are_not_compared() -> None:
     raw["abandoned"] = {"step": 2, "why": "no answer"}
     rel = normalise(sc, raw)
     assert rel[1] is not None and rel[2] is None and rel[5] is None
+
+
+def test_buddyinfo_shape_keeps_zone_orders_and_format_not_counts() -> None:
+    linux = "Node 0, zone    DMA32      2      5      4      4      4      5      4      2      3      1     28 "
+    assert buddyinfo_shape(linux) == "Node 0, zone DMA32: 11 orders"
+    # other counts, same shape; a seven-digit count overflows its column as printf does
+    assert buddyinfo_shape(linux.replace("    28 ", "1234567 ")) == "Node 0, zone DMA32: 11 orders"
+    assert buddyinfo_shape(linux.replace("   DMA32", "  Normal")) == "Node 0, zone Normal: 11 orders"
+    assert buddyinfo_shape(linux.replace("    28 ", "")) == "Node 0, zone DMA32: 10 orders"
+    for wrong in (linux.rstrip(), linux.replace("   DMA32", "DMA32"), linux.replace("      2 ", "     2 ", 1)):
+        assert "not frag_show_print's format" in buddyinfo_shape(wrong), wrong
+    assert buddyinfo_shape("Node 0 DMA32 1 2").startswith("not a buddyinfo line")
+    (sc,) = parse("scenario b\n  doc: d\n  buddyinfo\nend\n", "b.scn")
+    assert compile_group([sc]).splitlines()[2] == "P 1 0 buddyinfo"
+    assert normalise(sc, _raw([0, 0], {1: [linux]}))[1] == {
+        "result": "ok", "zones": ["Node 0, zone DMA32: 11 orders"]}
 
 
 def test_parse_maps_line() -> None:

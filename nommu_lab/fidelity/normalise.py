@@ -27,6 +27,11 @@ addresses (mmap, mremap, shmat)
     an address space die with it (exec, or exit of its last user).
 ``bytes``
     what peek/read returned, in hex.
+``zones``
+    /proc/buddyinfo by its shape, one entry a zone: node, zone name, how many
+    orders are counted, and whether the line is printed exactly as
+    ``frag_show_print`` (mm/vmstat.c) prints it.  The counts depend on the
+    machine's RAM and history, so they are not compared.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ Relations = dict[str, Any]
 _MAPS = re.compile(
     r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+)\s*(.*?)\s*$"
 )
+
+
+_BUDDYINFO = re.compile(r"Node (\d+), zone +(\S+)((?: +\d+)*) ?\Z")
 
 
 def is_error(ret: int) -> bool:
@@ -79,6 +87,24 @@ class MapsLine:
     dev: str
     inode: int
     path: str
+
+
+def buddyinfo_shape(line: str) -> str:
+    """One /proc/buddyinfo line reduced to what both machines share.
+
+    ``frag_show_print`` (mm/vmstat.c) prints ``"Node %d, zone %8s "``, then
+    ``"%6lu "`` for every order, then a newline.  The shape keeps the node,
+    the zone name and the number of orders, and says when the line is not in
+    that format (the line itself is then kept, to show what differs).
+    """
+    m = _BUDDYINFO.match(line)
+    if m is None:
+        return f"not a buddyinfo line: {line!r}"
+    node, zone, counts = m.groups()
+    numbers = counts.split()
+    shape = f"Node {node}, zone {zone}: {len(numbers)} orders"
+    exact = f"Node {node}, zone {zone:>8} " + "".join(f"{int(n):6d} " for n in numbers)
+    return shape if line == exact else f"{shape}, not frag_show_print's format: {line!r}"
 
 
 def parse_maps_line(line: str) -> MapsLine | None:
@@ -259,6 +285,8 @@ class Normaliser:
         if kind == "maps":
             mm = self.mm.get(st.proc) if st.op == "maps" else None
             return {"result": "ok", "lines": self.maps(list(raw.get("lines", [])), mm)}
+        if kind == "buddyinfo":
+            return {"result": "ok", "zones": [buddyinfo_shape(t) for t in raw.get("lines", [])]}
         if kind == "bytes":
             return {"result": "ok", "bytes": raw.get("bytes") or ""}
         if kind == "count":
