@@ -112,6 +112,39 @@ def test_recorded_facts_from_kernel_notes() -> None:
     assert rel("ramfs/shrink_under_shared_mapping")[4] == {"result": "ETXTBSY"}
 
 
+def test_recorded_linux_answers_at_the_abi_edges() -> None:
+    """What Linux 6.12 answered where the model on main still differs (issue 10)."""
+    def rel(sid: str) -> list[Any]:
+        group, name = sid.split("/")
+        sc = next(s for s in SCENARIOS[group] if s.name == name)
+        return normalise(sc, REAL[group]["scenarios"][name])
+
+    # MAP_HUGETLB is not looked at without an MMU: ordinary mappings
+    huge = rel("hugetlb/hugetlb_anon_private")
+    assert huge[2]["result"] == "ok" and huge[3] == {"mmapcopy_delta_pages": 3}
+    assert rel("hugetlb/hugetlb_file_copy")[5]["bytes"] == b"disk files can only be copied\n".hex()
+    # one 64-bit register, two spellings of the same offset
+    ones = rel("offsets/offset_all_ones")
+    assert [ones[i]["result"] for i in (1, 2, 4, 5)] == ["EOVERFLOW"] * 4
+    top = rel("offsets/offset_top_bit_anon")
+    assert top[4]["lines"] == ["a len=0x1000 rw-p off=0x0 dev=no ino=no"]  # /proc/PID/maps: files only
+    assert top[5]["lines"] == ["a len=0x1000 rw-p off=0x8000000000000000 dev=no ino=no"]  # /proc/maps
+    assert rel("offsets/offset_top_bit_file_copy")[3] == {"result": "EINVAL"}
+    # rw_verify_area: position plus length past 2^63-1
+    pread = rel("rw_verify_area/pread_past_loff_max")
+    assert [pread[i]["result"] for i in (2, 3, 4, 7, 8)] == ["ok", "EINVAL", "EINVAL", "ok", "EINVAL"]
+    assert [r["result"] for r in rel("rw_verify_area/pwrite_past_loff_max")[3:5]] == ["EINVAL"] * 2
+    copy = rel("rw_verify_area/private_copy_read_past_loff_max")
+    assert copy[3] == {"result": "EINVAL"} and copy[4] == {"mmapcopy_delta_pages": 0}
+    # execve closes O_CLOEXEC descriptors, in the exec'ing process only
+    assert rel("cloexec/cloexec_closed_by_execve")[8] == {"result": "EBADF"}
+    vf = rel("cloexec/cloexec_vfork_child_exec")
+    assert vf[5] == {"result": "EBADF"} and vf[6] == {"result": 6}
+    # /proc/buddyinfo: one zone, DMA32, orders 0..10, frag_show_print's format
+    assert rel("buddyinfo/buddyinfo_format")[1] == {
+        "result": "ok", "zones": ["Node 0, zone DMA32: 11 orders"]}
+
+
 # -------------------------------------------------------------- the language
 
 EXAMPLE = """
