@@ -237,8 +237,8 @@ def test_scenario_count_is_current() -> None:
     (".venv/bin/nommu-lab lab --port notanumber", "exit 2"),
     ("bash oracle/no-such-script.sh", "does not exist"),
     ("make lab LAB_ARGS='--notebook notebooks/missing.ipynb'", "does not exist"),
-    ("NOMMU_LAB_HYPOTHESIS_PROFILE=bogus .venv/bin/python -m pytest tests/test_state_machine.py",
-     "use one of"),
+    ("NOMMU_LAB_HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/test_no_such.py",
+     "does not exist"),
 ])
 def test_broken_commands_are_caught(command: str, why: str, capsys: pytest.CaptureFixture[str]) -> None:
     env, words = split_env(shlex.split(command))
