@@ -28,20 +28,10 @@ now() { date +%s; }
 T0=$(now)
 
 # ---------------------------------------------------------------- packages
-PKGS="qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.12 bc flex bison
+# installs what is missing, waiting for another apt/dpkg run's lock
+SYSTEM_PACKAGES="qemu-system-misc gcc-riscv64-linux-gnu linux-source-6.12 bc flex bison
       libssl-dev libelf-dev cpio xz-utils e2fsprogs genromfs device-tree-compiler
-      make gcc python3"
-missing=""
-for p in $PKGS; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    apt-get install -y -q $missing >/dev/null
-fi
+      make gcc python3" bash "$REPO/scripts/ensure-system-packages"
 
 # ------------------------------------------------------------------ kernel
 SRC_TAR=$(ls /usr/src/linux-source-6.12.tar.* | head -n1)

@@ -1008,16 +1008,21 @@ static int forward(sl slot, sl sc, sl step, char *op, char *rest, struct done *d
 	return wait_step(step, d, 3000);
 }
 
-static void proc_maps_of(sl slot, sl sc, sl step)
+/* a /proc file, line by line (trailing blanks kept), then the step's result */
+static void proc_file(const char *path, sl sc, sl step)
 {
-	char path[48] = "/proc/";
-	sl n;
-	fmt_dec(path + 6, procs[slot].pid);
-	memcpy(path + slen(path), "/maps", 6);
-	n = read_file(path, pbuf, PBUF_SIZE);
+	sl n = read_file(path, pbuf, PBUF_SIZE);
 	if (n >= 0)
 		print_lines("@@L", sc, step, pbuf);
 	print_ret(sc, step, n < 0 ? n : 0, 0);
+}
+
+static void proc_maps_of(sl slot, sl sc, sl step)
+{
+	char path[48] = "/proc/";
+	fmt_dec(path + 6, procs[slot].pid);
+	memcpy(path + slen(path), "/maps", 6);
+	proc_file(path, sc, step);
 }
 
 static sl meminfo_mmapcopy(void)
@@ -1082,10 +1087,9 @@ static void run_step(char *line)
 	} else if (seq(op, "maps")) {
 		proc_maps_of(slot, cur_sc, step);
 	} else if (seq(op, "procmaps")) {
-		sl n = read_file("/proc/maps", pbuf, PBUF_SIZE);
-		if (n >= 0)
-			print_lines("@@L", cur_sc, step, pbuf);
-		print_ret(cur_sc, step, n < 0 ? n : 0, 0);
+		proc_file("/proc/maps", cur_sc, step);
+	} else if (seq(op, "buddyinfo")) {
+		proc_file("/proc/buddyinfo", cur_sc, step);
 	} else if (seq(op, "meminfo")) {
 		sl v = meminfo_mmapcopy();
 		vals[step][0] = v;

@@ -1,4 +1,4 @@
-"""Command line: ``python -m nommu_lab.fidelity compare|record|list|show``.
+"""Command line: ``nommu-lab fidelity compare|record|list|show`` (or ``python -m nommu_lab.fidelity``).
 
 compare   run every scenario on the model and compare it with the recorded
           Linux transcripts (no QEMU); exit status 1 on a disagreement
@@ -142,8 +142,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m nommu_lab.fidelity") -> int:
-    """The fidelity command line (also ``nommu-lab fidelity``)."""
+def build_parser(prog: str = "python -m nommu_lab.fidelity") -> argparse.ArgumentParser:
+    """The fidelity command line's parser (each sub-command sets ``fn``)."""
     ap = argparse.ArgumentParser(prog=prog, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", default=str(SCENARIO_DIR), help="folder of .scn files")
@@ -167,7 +167,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m nommu_lab.fidelit
     s.add_argument("--model", action="store_true", help="run it on the model too")
     s.add_argument("--real", default=str(tr.TRANSCRIPT_DIR))
     s.set_defaults(fn=cmd_show)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m nommu_lab.fidelity") -> int:
+    """The fidelity command line (also ``nommu-lab fidelity``)."""
+    args = build_parser(prog).parse_args(argv)
     return int(args.fn(args))
 
 

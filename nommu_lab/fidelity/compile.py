@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from nommu_lab.fidelity.scenario import Proc, Ref, Scenario, Step
 
-# host-side operations: the director answers these itself (reading /proc)
-_DIRECTOR_OPS = {"spawn", "maps", "procmaps", "meminfo", "sysctl"}
+# machine-wide /proc reads: the director answers these itself
+_PROC_READS = ("procmaps", "meminfo", "buddyinfo")
 
 
 def _arg(a: object, procs: list[str] | None = None) -> str:
@@ -38,7 +38,7 @@ def _step(sc: Scenario, st: Step) -> str:
     if st.op == "spawn":
         assert st.new_proc is not None
         return f"P {st.index} {sc.procs.index(st.new_proc)} spawn"
-    if st.op in ("procmaps", "meminfo"):
+    if st.op in _PROC_READS:
         return f"P {st.index} 0 {st.op}"
     if st.op == "sysctl":
         path = "/proc/sys/" + str(st.args[0]).replace(".", "/")

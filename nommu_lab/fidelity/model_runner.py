@@ -54,6 +54,8 @@ class _Run:
             raw["lines"] = p.maps().splitlines()
         elif op == "procmaps":
             raw["lines"] = k.proc_maps().splitlines()
+        elif op == "buddyinfo":
+            raw["lines"] = k.proc_buddyinfo().splitlines()
         elif op == "meminfo":
             raw["ret"] = _int(k.meminfo()["MmapCopy"])
         elif op == "sysctl":

@@ -27,6 +27,11 @@ addresses (mmap, mremap, shmat)
     an address space die with it (exec, or exit of its last user).
 ``bytes``
     what peek/read returned, in hex.
+``zones``
+    /proc/buddyinfo by its shape, one entry a zone: node, zone name, how many
+    orders are counted, and whether the line is printed exactly as
+    ``frag_show_print`` (mm/vmstat.c) prints it.  The counts depend on the
+    machine's RAM and history, so they are not compared.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ Relations = dict[str, Any]
 _MAPS = re.compile(
     r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+)\s*(.*?)\s*$"
 )
+
+
+_BUDDYINFO = re.compile(r"Node (\d+), zone +(\S+)((?: +\d+)*) ?\Z")
 
 
 def is_error(ret: int) -> bool:
@@ -81,6 +89,24 @@ class MapsLine:
     path: str
 
 
+def buddyinfo_shape(line: str) -> str:
+    """One /proc/buddyinfo line reduced to what both machines share.
+
+    ``frag_show_print`` (mm/vmstat.c) prints ``"Node %d, zone %8s "``, then
+    ``"%6lu "`` for every order, then a newline.  The shape keeps the node,
+    the zone name and the number of orders, and says when the line is not in
+    that format (the line itself is then kept, to show what differs).
+    """
+    m = _BUDDYINFO.match(line)
+    if m is None:
+        return f"not a buddyinfo line: {line!r}"
+    node, zone, counts = m.groups()
+    numbers = counts.split()
+    shape = f"Node {node}, zone {zone}: {len(numbers)} orders"
+    exact = f"Node {node}, zone {zone:>8} " + "".join(f"{int(n):6d} " for n in numbers)
+    return shape if line == exact else f"{shape}, not frag_show_print's format: {line!r}"
+
+
 def parse_maps_line(line: str) -> MapsLine | None:
     """One line of /proc/maps or /proc/PID/maps; None if it is not one."""
     m = _MAPS.match(line)
@@ -116,11 +142,14 @@ class Normaliser:
             return a
         return 0
 
-    def label_at(self, addr: int) -> str | None:
-        for m in self.live:
+    def label_at(self, addr: int, mm: int | None = None) -> str | None:
+        """The live label at ``addr``; address space ``mm``'s own first (a region
+        two processes map has the same address in both)."""
+        live = sorted(self.live, key=lambda m: m.mm != mm)
+        for m in live:
             if m.addr == addr:
                 return m.label
-        for m in self.live:
+        for m in live:
             if m.addr < addr < m.addr + m.length:
                 return f"{m.label}+{addr - m.addr:#x}"
         return None
@@ -149,13 +178,14 @@ class Normaliser:
             rel["reuses"] = sorted(m.label for m in self.dead if m.addr == addr)
         return rel
 
-    def maps(self, lines: list[str]) -> list[str]:
+    def maps(self, lines: list[str], mm: int | None = None) -> list[str]:
+        """Maps lines by their shape; ``mm``: whose /proc/PID/maps (None: /proc/maps)."""
         shapes: list[str] = []
         for text in lines:
             ml = parse_maps_line(text)
             if ml is None:
                 continue
-            label = self.label_at(ml.start) or self.dead_label_at(ml.start, ml.end - ml.start)
+            label = self.label_at(ml.start, mm) or self.dead_label_at(ml.start, ml.end - ml.start)
             if label is None:
                 continue
             shapes.append(
@@ -165,9 +195,16 @@ class Normaliser:
             )
         return sorted(shapes)
 
-    def kill(self, addr: int, length: int | None) -> None:
+    def kill(self, mm: int, addr: int, length: int | None) -> None:
+        """An unmap at ``addr`` in address space ``mm`` ends the labels there.
+
+        Only that address space's: without an MMU another process's mapping
+        of the same region has the same address and stays mapped.
+        """
         for m in list(self.live):
-            if m.addr == addr and (length is None or -(-length // PAGE_SIZE) >= -(-m.length // PAGE_SIZE)):
+            if m.mm != mm or m.addr != addr:
+                continue
+            if length is None or -(-length // PAGE_SIZE) >= -(-m.length // PAGE_SIZE):
                 self.live.remove(m)
                 self.dead.append(m)
 
@@ -231,13 +268,14 @@ class Normaliser:
             else:
                 length = self.shm_size(st)
             rel = self.address(st, ret, length)
+            mm = self.mm.get(st.proc, 0)
             if st.op == "mremap":
                 old = self.value(st.args[0])
                 for m in self.live:
-                    if m.addr == old:
+                    if m.mm == mm and m.addr == old:
                         m.length = length
             for lab in st.labels:
-                self.live.append(_Mapping(lab, ret, length, self.mm.get(st.proc, 0)))
+                self.live.append(_Mapping(lab, ret, length, mm))
             return rel
         if kind == "meminfo":
             pages = ret * 1024 // PAGE_SIZE
@@ -245,17 +283,21 @@ class Normaliser:
             self.last_copy = pages
             return {"mmapcopy_delta_pages": delta}
         if kind == "maps":
-            return {"result": "ok", "lines": self.maps(list(raw.get("lines", [])))}
+            mm = self.mm.get(st.proc) if st.op == "maps" else None
+            return {"result": "ok", "lines": self.maps(list(raw.get("lines", [])), mm)}
+        if kind == "buddyinfo":
+            return {"result": "ok", "zones": [buddyinfo_shape(t) for t in raw.get("lines", [])]}
         if kind == "bytes":
             return {"result": "ok", "bytes": raw.get("bytes") or ""}
         if kind == "count":
             return {"result": ret}
         if kind == "value":
             return {"result": ret if len(st.args) == 1 else "ok"}
+        mm = self.mm.get(st.proc, 0)
         if st.op == "munmap":
-            self.kill(self.value(st.args[0]), self.value(st.args[1]))
+            self.kill(mm, self.value(st.args[0]), self.value(st.args[1]))
         elif st.op == "shmdt":
-            self.kill(self.value(st.args[0]), None)
+            self.kill(mm, self.value(st.args[0]), None)
         return {"result": "ok"}
 
 

@@ -57,7 +57,8 @@ Processes as arguments
 Operations (arguments in the order of the system call)
     see :data:`OPS`.  ``maps`` prints the process's ``/proc/PID/maps``,
     ``procmaps`` the system-wide ``/proc/maps``, ``meminfo`` reads
-    ``MmapCopy`` (kB), ``sysctl vm.nr_trim_pages = 0`` writes a sysctl and
+    ``MmapCopy`` (kB), ``buddyinfo`` reads ``/proc/buddyinfo`` (compared by
+    its shape: zone names, number of orders, format; not the counts), ``sysctl vm.nr_trim_pages = 0`` writes a sysctl and
     ``t = sysctl vm.nr_trim_pages`` reads it.
 """
 
@@ -91,7 +92,7 @@ class ScenarioError(ValueError):
 # op -> (argument kinds, number of required arguments, result kind)
 #   result kinds: "addr" an address, "fd", "fds" (two), "id", "proc", "count"
 #   (a number worth comparing), "none" (success or errno only), "bytes",
-#   "maps", "meminfo", "value".
+#   "maps", "meminfo", "buddyinfo" (/proc/buddyinfo: compared by shape), "value".
 OPS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "spawn": ((), 0, "proc"),
     "open": (("path", "flags", "flags"), 2, "fd"),
@@ -125,6 +126,7 @@ OPS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "maps": ((), 0, "maps"),
     "procmaps": ((), 0, "maps"),
     "meminfo": ((), 0, "meminfo"),
+    "buddyinfo": ((), 0, "buddyinfo"),
     "sysctl": ((), 0, "value"),  # parsed specially
 }
 
@@ -138,6 +140,10 @@ DEFAULTS: dict[str, tuple[int, ...]] = {
 }
 
 SYSCTLS = {"vm.nr_trim_pages"}
+
+# operations no process of the scenario makes (on the real side the director
+# answers them): they run whatever state the scenario's processes are in
+_MACHINE_OPS = ("spawn", "procmaps", "meminfo", "buddyinfo", "sysctl")
 
 
 @dataclass(frozen=True)
@@ -515,7 +521,7 @@ class _State:
         line = step.line
         if len(self.s.steps) >= MAX_STEPS:
             raise parser.err(line, f"more than {MAX_STEPS} steps")
-        if step.op not in ("spawn", "procmaps", "meminfo", "sysctl"):
+        if step.op not in _MACHINE_OPS:
             if step.proc not in self.alive:
                 raise parser.err(line, f"process {step.proc!r} has exited")
             if step.proc in self.suspended and step.op != "maps":
@@ -525,7 +531,7 @@ class _State:
                     f"{step.proc!r} is suspended in vfork() until {child!r} calls exec or exit; "
                     "only its maps can be read",
                 )
-        if step.proc in self.asleep and step.op not in ("spawn", "procmaps", "meminfo", "sysctl", "maps"):
+        if step.proc in self.asleep and step.op not in (*_MACHINE_OPS, "maps"):
             raise parser.err(line, f"{step.proc!r} sleeps in a futex wait until another process wakes it")
         if step.sleeps:
             if step.op != "futex" or not isinstance(step.args[1], int) or step.args[1] & 127 != 0:
