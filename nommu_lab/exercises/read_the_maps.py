@@ -14,6 +14,7 @@ at check time.
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
@@ -99,23 +100,30 @@ class ReadTheMaps(Exercise):
             p.mmap(0, prm["shm_pages"] * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         return k, target_addr
 
+    @functools.cached_property
+    def _seen(self) -> tuple[str, str, int]:
+        k, target = self.machine()
+        return k.proc_maps(), k.proc_buddyinfo(), target
+
     def dump(self) -> str:
         """What the learner reads: /proc/maps and /proc/buddyinfo, as ``cat`` prints them."""
-        k, _ = self.machine()
-        return f"$ cat /proc/maps\n{k.proc_maps()}$ cat /proc/buddyinfo\n{k.proc_buddyinfo()}"
+        maps, buddyinfo, _ = self._seen
+        return f"$ cat /proc/maps\n{maps}$ cat /proc/buddyinfo\n{buddyinfo}"
 
     @property
     def maps(self) -> str:
-        return self.machine()[0].proc_maps()
+        """The text of /proc/maps after the workload."""
+        return self._seen[0]
 
     @property
     def buddyinfo(self) -> str:
-        return self.machine()[0].proc_buddyinfo()
+        """The text of /proc/buddyinfo after the workload."""
+        return self._seen[1]
 
     @property
     def target(self) -> int:
         """The address of the anonymous mapping question 2 asks about."""
-        return self.machine()[1]
+        return self._seen[2]
 
     @part("maps-flash", 1, "Which line maps a file in place from flash?",
           "the tutorial's notebook on private file mappings: romfs on NOR flash maps "
