@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
+import bad_submissions as bad
 import pytest
 
 from nommu_lab import cli
 from nommu_lab.exercises import grader
-
-sys.path.insert(0, str(Path(__file__).parent))
-import bad_submissions as bad  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = grader.Limits(cell_seconds=2.0, total_seconds=8.0, memory_mb=1024)
