@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab present test test-fast lint bench oracle clean
+.PHONY: lab present test test-fast lint bench oracle clean exercises hub
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,15 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check nommu_lab tests benchmarks
+
+# exercises/ is generated: solutions/ with the solution blocks stripped (nbgrader's way)
+exercises: $(STAMP)
+	$(VENV)/bin/nommu-lab release
+
+# JupyterHub for a class on this machine (docs/instructor-guide.md); HUB_AUTH=shared for a trial
+hub: $(STAMP)
+	bash scripts/ensure-system-packages
+	NOMMU_LAB_HUB_AUTH=$${HUB_AUTH:-pam} $(VENV)/bin/jupyterhub -f deploy/jupyterhub_config.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -26,4 +26,8 @@ def __getattr__(name: str):  # lazy: importing nommu_lab must not import ipywidg
         from .compare import compare
 
         return compare
+    if name == "exercises":
+        import importlib
+
+        return importlib.import_module(".exercises", __name__)
     raise AttributeError(f"module 'nommu_lab' has no attribute {name!r}")

@@ -55,16 +55,21 @@ def program_files() -> dict[str, bytes]:
 
 
 def default(mmu: bool = False, *, ram_size: int = 8 * MiB, nr_trim_pages: int = 1,
-            allow_uninitialized: bool = True) -> Kernel:
+            allow_uninitialized: bool = True, exam: bool = False) -> Kernel:
     """The default board (design.md section 5); ``mmu=True`` is the same board with an MMU.
 
     ``allow_uninitialized`` is ``CONFIG_MMAP_ALLOW_UNINITIALIZED``: on (as on
     the QEMU oracle's kernel) so MAP_UNINITIALIZED and the FDPIC stack show
     their effect; pass False to see the flag ignored.
+
+    ``exam=True`` is exam mode (``k.exam``): a refused call keeps its errno
+    and rule id but not the sentence that says what to do, in the exception
+    and in the trace, and the lab hides its event log; nothing else changes.
     """
     cls = MmuKernel if mmu else Kernel
     k = cls(ram_size, nr_trim_pages=nr_trim_pages, allow_uninitialized=allow_uninitialized)
     populate(k)
+    k.exam = exam
     return k
 
 

@@ -76,6 +76,51 @@ def cmd_present(args: argparse.Namespace) -> int:
     return _run(argv, args.dry_run)
 
 
+def _project_folder(name: str) -> Path:
+    """``solutions/`` or ``exercises/`` of the project (the current folder's if it has one)."""
+    here = Path.cwd() / name
+    return here if here.is_dir() or not (PROJECT / name).is_dir() else PROJECT / name
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Make exercises/ from solutions/: solution blocks become stubs, nbgrader metadata kept."""
+    from .exercises.notebooks import NotebookError, release_folder
+
+    solutions = Path(args.solutions) if args.solutions else _project_folder("solutions")
+    exercises = Path(args.exercises) if args.exercises else _project_folder("exercises")
+    try:
+        changes = release_folder(solutions, exercises, check=args.check)
+    except NotebookError as e:
+        print(f"nommu-lab release: {e}", file=sys.stderr)
+        return 2
+    for line in changes:
+        print(line)
+    if args.check:
+        if changes:
+            print("exercises/ is out of date: run 'nommu-lab release'", file=sys.stderr)
+            return 1
+        print(f"{exercises} matches {solutions}")
+    elif not changes:
+        print(f"{exercises} is up to date")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade every submission against the master notebooks (see nommu_lab/exercises/grader.py)."""
+    from .exercises.grader import Limits, grade
+
+    submissions = Path(args.submissions)
+    if not submissions.is_dir():
+        print(f"nommu-lab grade: {submissions} is not a folder", file=sys.stderr)
+        return 2
+    limits = Limits(cell_seconds=args.cell_timeout, total_seconds=args.timeout,
+                    memory_mb=args.memory)
+    masters = Path(args.masters) if args.masters else _project_folder("solutions")
+    grade(submissions, Path(args.out), masters, exercise=args.exercise, jobs=args.jobs,
+          limits=limits, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0
+
+
 def _add_server(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="port to serve on (default: Jupyter's, 8888 / 8866)")
     p.add_argument("--ip", help="address to listen on (default: localhost)")
@@ -99,6 +144,29 @@ def build_parser() -> argparse.ArgumentParser:
                        description=cmd_present.__doc__)
     _add_server(p)
     p.set_defaults(fn=cmd_present)
+    p = sub.add_parser("grade", help="grade submitted exercise notebooks: grades.csv and feedback",
+                       description=cmd_grade.__doc__)
+    p.add_argument("submissions", metavar="SUBMISSIONS",
+                   help="nbgrader's submitted/ folder (<student>/<assignment>/<nb>.ipynb) "
+                        "or a folder of <student>.ipynb")
+    p.add_argument("--out", required=True, help="where grades.csv, feedback/ and logs/ go")
+    p.add_argument("--masters", help="the solution notebooks (default: solutions/)")
+    p.add_argument("--exercise", help="the master notebook of flat <student>.ipynb submissions")
+    p.add_argument("--jobs", type=int, help="submissions graded at once (default: CPU count)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds one notebook may run (default 120)")
+    p.add_argument("--cell-timeout", type=float, default=30.0,
+                   help="seconds one cell may run (default 30)")
+    p.add_argument("--memory", type=int, default=1024,
+                   help="MB of address space per notebook (RLIMIT_AS; default 1024)")
+    p.set_defaults(fn=cmd_grade)
+    p = sub.add_parser("release", help="make exercises/ from solutions/ (strip the solutions)",
+                       description=cmd_release.__doc__)
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; fail if exercises/ is out of date")
+    p.add_argument("--solutions", help="default: solutions/")
+    p.add_argument("--exercises", help="default: exercises/")
+    p.set_defaults(fn=cmd_release)
     # its own parser reads everything after the word "fidelity" (see main)
     sub.add_parser("fidelity", help="check the model against recorded Linux 6.12 answers "
                    "(compare, record, list, show)", add_help=False)

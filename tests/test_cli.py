@@ -19,7 +19,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("lab", "present", "fidelity"):
+    for cmd in ("lab", "present", "grade", "release", "fidelity"):
         assert f"    {cmd} " in out
 
 

@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "mmu": {"kernel"},
     "boards": {"kernel", "mmu", "board_files"},
     "board_files": set(),
+    "exercises": {"kernel", "mmu", "boards", "board_files", "compare", "cases", "constants"},
 }
 JUPYTER = {"ipywidgets", "bqplot", "IPython", "ipykernel", "traitlets"}
 

@@ -42,6 +42,18 @@ class KernelError(OSError):
     def __reduce__(self):  # keep pickling (used by snapshots) working
         return (type(self), (self.errno, self.rule, self.sentence))
 
+    def hide_advice(self) -> None:
+        """Exam mode (``Kernel.exam``): keep the errno and the rule, drop the advice.
+
+        The sentence becomes what a real program gets, the C library's text for
+        the errno (``strerror``), so a "predict" or "diagnose" question is not
+        answered for the learner by the message.
+        """
+        text = strerror(self.errno) if self.errno is not None else "the kernel would crash (BUG)"
+        self.sentence = text
+        self.strerror = text
+        self.args = (self.errno, text)
+
 
 class KernelBug(KernelError):
     """A call that would crash the real kernel (``BUG()``/oops).

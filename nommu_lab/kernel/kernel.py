@@ -52,9 +52,13 @@ def kernel_call(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(self, *args, **kwargs)
         except KernelError as e:
+            if self.exam:
+                e.hide_advice()
             self.trace.pid = None
             self.trace.emit(EventKind.REFUSED, e.rule, "{} -> {}", fn.__name__, e)
             self.notify()
+            if self.exam:  # the traceback would show the advice in the raising line
+                raise e.with_traceback(None) from None
             raise
 
     return wrapper
@@ -128,6 +132,8 @@ class Kernel:
         if nr_trim_pages < 0:
             raise ValueError("nr_trim_pages must be >= 0")
         self.page_size = page_size
+        #: exam mode: refusals keep errno and rule but not the advice (KernelError.hide_advice)
+        self.exam = False
         self.trace = Trace(trace_capacity)
         self.mem = PhysicalMemory(ram_base, ram_size, page_size, max_order)
         self.region_tree = RegionTree()

@@ -137,9 +137,13 @@ def syscall(fn: F) -> F:
                 self._check_runnable(name)
             result = fn(self, *args, **kwargs)
         except KernelError as e:
+            if k.exam:
+                e.hide_advice()
             tr.emit(EventKind.REFUSED, e.rule, "{} -> {}", name, e)
             if k._listeners:
                 k.notify()
+            if k.exam:  # the traceback would show the advice in the raising line
+                raise e.with_traceback(None) from None
             raise
         if k._listeners:
             k.notify()
