@@ -148,6 +148,9 @@ def check_nommu_lab(args: list[str]) -> None:
     if args[:1] in (["lab"], ["present"]):
         assert cli.main([*args, "--dry-run"]) == 0
         return
+    if args[:1] == ["release"]:
+        assert cli.main([*args, "--check"]) == 0  # exercises/ is what solutions/ releases
+        return
     assert args[:1] == ["fidelity"], f"unknown nommu-lab command {args}"
     parsed = fidelity_parser("nommu-lab fidelity").parse_args(args[1:])
     if parsed.cmd == "show":
