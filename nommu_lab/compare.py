@@ -62,7 +62,7 @@ from .kernel.trace import Event, EventKind
 
 SIDES = ("no-MMU", "MMU")
 ADDRESS_CALLS = ("mmap", "mremap", "shmat")
-DECISIVE = (EventKind.DECISION, EventKind.ALLOC, EventKind.FREE, EventKind.REFUSED,
+DECISIVE = (EventKind.DECISION, EventKind.ALLOC, EventKind.FREE, EventKind.REGION, EventKind.REFUSED,
             EventKind.HAZARD)
 READ_CALLS = ("peek", "read", "pread", "ptrace_peek")
 KERNEL_BUG_PREFIX = "kernel_bug."  # the rule of a hazard event naming a known Linux bug
@@ -518,7 +518,7 @@ class Row:
         """Two characters: ``*`` if the kernels differ, ``!`` if a known kernel bug fired."""
         return ("*" if self.differs else " ") + ("!" if self.kernel_bugs else " ")
 
-    def describe(self, max_events: int = 5) -> str:
+    def describe(self, max_events: int = 6) -> str:
         """The call on each kernel: what it returned and the decisions that explain it.
 
         At most ``max_events`` decisions per kernel, but a known kernel bug is never left out.
@@ -541,6 +541,11 @@ class Row:
             if len(shown) < len(events):
                 lines.append(f"           (and {len(events) - len(shown)} more decision(s))")
         return "\n".join(lines)
+
+
+def _frames(o: Outcome) -> str:
+    """Frames a call took (``+4``), gave back (``-2``), or ``.`` if it did not run."""
+    return "." if o.skipped or o.not_called else f"{o.frames:+d}"
 
 
 @dataclass
@@ -596,14 +601,22 @@ class CompareResult:
                        "line, naming different addresses or processes")
         return out
 
-    def calls_text(self) -> str:
-        """The call table: each call's result on both kernels, with its legend."""
+    def calls_text(self, frames: bool = False) -> str:
+        """The call table: each call's result on both kernels, with its legend.
+
+        ``frames=True`` adds what each call took from the page allocator on each
+        kernel (``+4``: four frames taken, ``-2``: two given back).
+        """
         w = max([len(r.call) for r in self.rows] + [4])
         c1 = max([len(r.nommu.summary) for r in self.rows] + [6])
-        out = [f"   #  {'call':<{w}}  {'no-MMU':<{c1}}  MMU"]
+        c2 = max([len(r.mmu.summary) for r in self.rows] + [3])
+        head = f"   #  {'call':<{w}}  {'no-MMU':<{c1}}  {'MMU':<{c2}}"
+        out = [(head + "  frames: no-MMU  MMU" if frames else head).rstrip()]
         for r in self.rows:
-            out.append(f"{r.mark}{r.index:>2}  {r.call:<{w}}  {r.nommu.summary:<{c1}}  "
-                       f"{r.mmu.summary}".rstrip())
+            line = f"{r.mark}{r.index:>2}  {r.call:<{w}}  {r.nommu.summary:<{c1}}  {r.mmu.summary:<{c2}}"
+            if frames:
+                line += f"  {_frames(r.nommu):>14}  {_frames(r.mmu):>3}"
+            out.append(line.rstrip())
         out += ["  " + line for line in self.legend()]
         return "\n".join(out)
 

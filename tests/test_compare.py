@@ -361,6 +361,18 @@ def test_text_is_deterministic_and_names_the_differences(results):
     assert "where the kernels decided differently (6 of 7 calls)" in text
     assert "do_wp_page.copy: copy-on-write at" in text
     assert [r.index for r in again.differences()] == [1, 2, 3, 4, 5, 7]
+    table = again.calls_text(frames=True).splitlines()
+    assert table[0].endswith("frames: no-MMU  MMU")
+    assert table[1].endswith("+4   +0") and table[2].endswith("+0   +1")
+    assert table[5].endswith(".   +1")  # skipped on no-MMU: it took nothing
+    assert "frames:" not in again.calls_text()
+
+
+def test_row_describe_names_the_region_decision(results):
+    """A reused region is the decision that explains a reuse: it is among the ones shown."""
+    text = results["3"].row(9).describe()
+    assert text.startswith("#9 c7.mmap(0, 0x2008, PROT_READ, MAP_PRIVATE, 3, 0)\n  no-MMU: 0x807f8000")
+    assert "do_mmap.share_region: reusing region 0x807f8000-0x807fb000 of /tmp/data" in text
 
 
 def test_compare_stays_callable_after_the_module_is_imported():
