@@ -662,7 +662,8 @@ class CompareResult:
         if not rows:
             return ""
         out = [f"known Linux 6.12 bugs on this program's path ({len(rows)} of {len(self.rows)} "
-               "calls): Linux misbehaves here; the model does what the code intends and says so"]
+               "calls): Linux misbehaves here; the model does what the code intends (where Linux "
+               "would crash, it refuses the call) and says so"]
         for r in rows:
             out.append(f"  #{r.index} {r.call}")
             for side, o in r.outcomes:
