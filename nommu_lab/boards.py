@@ -56,7 +56,7 @@ def program_files() -> dict[str, bytes]:
 
 def default(mmu: bool = False, *, ram_size: int = 8 * MiB, nr_trim_pages: int = 1,
             allow_uninitialized: bool = True, exam: bool = False) -> Kernel:
-    """The default board (design.md section 5); ``mmu=True`` is the same board with an MMU.
+    """The default board (described above); ``mmu=True`` is the same board with an MMU.
 
     ``allow_uninitialized`` is ``CONFIG_MMAP_ALLOW_UNINITIALIZED``: on (as on
     the QEMU oracle's kernel) so MAP_UNINITIALIZED and the FDPIC stack show

@@ -62,9 +62,11 @@ from .kernel.trace import Event, EventKind
 
 SIDES = ("no-MMU", "MMU")
 ADDRESS_CALLS = ("mmap", "mremap", "shmat")
-DECISIVE = (EventKind.DECISION, EventKind.ALLOC, EventKind.FREE, EventKind.REFUSED,
+DECISIVE = (EventKind.DECISION, EventKind.ALLOC, EventKind.FREE, EventKind.REGION, EventKind.REFUSED,
             EventKind.HAZARD)
 READ_CALLS = ("peek", "read", "pread", "ptrace_peek")
+KERNEL_BUG_PREFIX = "kernel_bug."  # the rule of a hazard event naming a known Linux bug
+BUG_ERRNO = "BUG"  # KernelError.errno_name of a KernelBug: Linux would crash, not return
 
 
 # ---------------------------------------------------------------------------
@@ -102,6 +104,8 @@ _FLAG_ARGS: dict[str, dict[int, tuple[list[tuple[int, str]], str]]] = {
 
 
 def _short_bytes(b: bytes, limit: int = 16) -> str:
+    if len(b) >= 4 and not any(b):
+        return f"{len(b)} zero bytes"
     if len(b) > limit:
         return repr(b[:limit]) + f"...({len(b)} bytes)"
     return repr(b)
@@ -199,6 +203,19 @@ class Outcome:
     def decisive(self) -> list[Event]:
         """The events that explain the outcome (decisions, allocations, refusals, hazards)."""
         return [e for e in self.events if e.kind in DECISIVE]
+
+    @property
+    def kernel_bugs(self) -> list[str]:
+        """Rules of the known Linux 6.12 bugs this call ran into.
+
+        The model names a bug in two ways: a hazard event whose rule starts
+        with ``kernel_bug.`` (it did the intended thing instead), or a
+        :class:`~nommu_lab.KernelBug` (it refused what crashes Linux).
+        """
+        found = [e.rule for e in self.events if e.rule.startswith(KERNEL_BUG_PREFIX)]
+        if self.errno == BUG_ERRNO and self.rule:
+            found.append(self.rule)
+        return found
 
 
 class _Proxy:
@@ -363,28 +380,41 @@ class Side:
         return self.used_kb * 1024 // self.kernel.page_size
 
 
-def _page_list(items: list[str], limit: int = 12) -> str:
-    """``264-267`` for runs, ``z`` for the zero page, ``-`` for pages not present."""
-    out: list[str] = []
-    run: list[int] = []
+#: How an MMU frame list is written (printed under the maps, once per report).
+FRAME_LEGEND = ("MMU frame lists go page by page in address order: 264-267 is a run of "
+                "frames, '-' a page with no frame yet (never touched), 'z' the shared zero "
+                "page (read, never written), '-×9' nine such pages in a row")
 
-    def flush() -> None:
-        if run:
-            out.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
-            run.clear()
 
-    for it in items[:limit]:
-        if it.isdigit() and run and int(it) == run[-1] + 1:
-            run.append(int(it))
-            continue
-        flush()
-        if it.isdigit():
-            run.append(int(it))
+def _page_list(items: list[str], limit: int = 16) -> str:
+    """One VMA's pages as text: ``264-267`` for a run of frames, ``z`` for the zero page,
+    ``-`` for a page with no frame, ``-×9`` for nine of them in a row.
+
+    Runs keep the text short whatever the mapping's size. Past ``limit`` pieces the
+    rest is summarised, but never the frames: those are listed (sorted) in the summary.
+    """
+    pieces: list[tuple[str, int]] = []  # (text, pages it stands for)
+    i = 0
+    while i < len(items):
+        j = i + 1
+        if items[i].isdigit():
+            while j < len(items) and items[j].isdigit() and int(items[j]) == int(items[j - 1]) + 1:
+                j += 1
+            pieces.append((items[i] if j == i + 1 else f"{items[i]}-{items[j - 1]}", j - i))
         else:
-            out.append(it)
-    flush()
-    text = " ".join(out)
-    return text + (f" ... ({len(items)} pages)" if len(items) > limit else "")
+            while j < len(items) and items[j] == items[i]:
+                j += 1
+            pieces.append((items[i] if j == i + 1 else f"{items[i]}×{j - i}", j - i))
+        i = j
+    text = " ".join(t for t, _ in pieces[:limit])
+    if len(pieces) <= limit:
+        return text
+    covered = sum(n for _, n in pieces[:limit])
+    text += f" ... {len(items) - covered} more pages"
+    rest = sorted(int(x) for x in items[covered:] if x.isdigit())
+    if rest:
+        text += ", with frames " + _page_list([str(x) for x in rest], limit=len(rest))
+    return text
 
 
 def frames_text(k: Kernel, proc: Process) -> list[str]:
@@ -463,6 +493,11 @@ class Row:
     call: str
     nommu: Outcome
     mmu: Outcome
+    worded_differently: bool = False  # ``call`` reads "no-MMU wording | MMU wording"
+
+    @property
+    def outcomes(self) -> tuple[tuple[str, Outcome], tuple[str, Outcome]]:
+        return (SIDES[0], self.nommu), (SIDES[1], self.mmu)
 
     @property
     def differs(self) -> bool:
@@ -473,10 +508,54 @@ class Row:
         name = self.call.split(".", 1)[-1].split("(", 1)[0]
         return a.ok and name in READ_CALLS and a.value != b.value
 
+    @property
+    def kernel_bugs(self) -> list[tuple[str, str]]:
+        """``(side, rule)`` for each known Linux 6.12 bug the call ran into on either kernel."""
+        return [(side, rule) for side, o in self.outcomes for rule in o.kernel_bugs]
+
+    @property
+    def mark(self) -> str:
+        """Two characters: ``*`` if the kernels differ, ``!`` if a known kernel bug fired."""
+        return ("*" if self.differs else " ") + ("!" if self.kernel_bugs else " ")
+
+    def describe(self, max_events: int = 6) -> str:
+        """The call on each kernel: what it returned and the decisions that explain it.
+
+        At most ``max_events`` decisions per kernel, but a known kernel bug is never left out.
+        """
+        lines = [f"#{self.index} {self.call}"]
+        for side, o in self.outcomes:
+            head = f"  {side + ':':<8}"
+            if o.not_called:
+                lines.append(head + "not called (the program stopped or took another path)")
+                continue
+            if o.skipped:
+                lines.append(head + "skipped (an earlier call it depends on failed)")
+                continue
+            what = f"{o.errno}: {o.sentence}" if o.errno else f"{o.summary}, {o.frames:+d} frame(s)"
+            lines.append(head + what)
+            events = [e for e in o.decisive() if e.kind is not EventKind.REFUSED]
+            shown = events[:max_events] + [e for e in events[max_events:]
+                                            if e.rule.startswith(KERNEL_BUG_PREFIX)]
+            lines += [f"           {e.rule}: {e.text}" for e in shown]
+            if len(shown) < len(events):
+                lines.append(f"           (and {len(events) - len(shown)} more decision(s))")
+        return "\n".join(lines)
+
+
+def _frames(o: Outcome) -> str:
+    """Frames a call took (``+4``), gave back (``-2``), or ``.`` if it did not run."""
+    return "." if o.skipped or o.not_called else f"{o.frames:+d}"
+
 
 @dataclass
 class CompareResult:
-    """A program run on both kernels: calls side by side, maps, memory, differences."""
+    """A program run on both kernels: calls side by side, maps, memory, differences.
+
+    ``str(result)`` is the whole report; its parts are :meth:`calls_text`,
+    :meth:`memory_text`, :meth:`maps_text`, :meth:`kernel_bugs_text` and
+    :meth:`differences_text`, and ``result.row(n).describe()`` explains one call.
+    """
 
     title: str
     doc: str
@@ -496,22 +575,54 @@ class CompareResult:
         """The calls where the two kernels decided differently."""
         return [r for r in self.rows if r.differs]
 
+    def kernel_bugs(self) -> list[Row]:
+        """The calls where a known Linux 6.12 bug fired on either kernel."""
+        return [r for r in self.rows if r.kernel_bugs]
+
     # ------------------------------------------------------------ plain text
-    def describe(self) -> str:
-        """The deterministic plain-text report."""
-        out = [f"compare: {self.title}"]
-        if self.doc:
-            out += ["  " + line for line in self.doc.strip().splitlines()]
-        out.append("")
+    def legend(self) -> list[str]:
+        """What the marks and names of the call table mean (only those it uses)."""
+        out = ["* = the kernels answered differently; #n = the address call n returned "
+               "(#n+0x10: 16 bytes further)"]
+        if self.kernel_bugs():
+            out.append("! = a known Linux 6.12 bug fired on this call: see \"known Linux 6.12 "
+                       "bugs\" below")
+        labels = {label for side in self.sides for label in side.maps if label != "p"}
+        failed = any(r.nommu.skipped or r.mmu.skipped for r in self.rows)
+        if labels or failed:
+            parts = []
+            if labels:
+                parts.append("cN = the process call N created (k.spawn, fork, vfork or clone)")
+            if failed:
+                parts.append("<#n> = what call n would have returned, had it not failed")
+            out.append("; ".join(parts))
+        if any(r.worded_differently for r in self.rows):
+            out.append("a | b = the call as written on no-MMU | on the MMU: the same program "
+                       "line, naming different addresses or processes")
+        return out
+
+    def calls_text(self, frames: bool = False) -> str:
+        """The call table: each call's result on both kernels, with its legend.
+
+        ``frames=True`` adds what each call took from the page allocator on each
+        kernel (``+4``: four frames taken, ``-2``: two given back).
+        """
         w = max([len(r.call) for r in self.rows] + [4])
         c1 = max([len(r.nommu.summary) for r in self.rows] + [6])
-        out.append(f"  #  {'call':<{w}}  {'no-MMU':<{c1}}  MMU")
+        c2 = max([len(r.mmu.summary) for r in self.rows] + [3])
+        head = f"   #  {'call':<{w}}  {'no-MMU':<{c1}}  {'MMU':<{c2}}"
+        out = [(head + "  frames: no-MMU  MMU" if frames else head).rstrip()]
         for r in self.rows:
-            mark = "*" if r.differs else " "
-            out.append(f"{mark}{r.index:>2}  {r.call:<{w}}  {r.nommu.summary:<{c1}}  {r.mmu.summary}")
-        out.append("  (* = the kernels answered differently; #n = the address call n returned)")
-        out.append("")
-        out.append("memory (kB)            no-MMU      MMU")
+            line = f"{r.mark}{r.index:>2}  {r.call:<{w}}  {r.nommu.summary:<{c1}}  {r.mmu.summary:<{c2}}"
+            if frames:
+                line += f"  {_frames(r.nommu):>14}  {_frames(r.mmu):>3}"
+            out.append(line.rstrip())
+        out += ["  " + line for line in self.legend()]
+        return "\n".join(out)
+
+    def memory_text(self) -> str:
+        """MemFree, what the program holds and took, MmapCopy, bytes the kernel cleared."""
+        out = ["memory (kB)            no-MMU      MMU"]
         for label, a, b in (
             ("MemFree before", self.nommu.before["MemFree"], self.mmu.before["MemFree"]),
             ("MemFree after", self.nommu.after["MemFree"], self.mmu.after["MemFree"]),
@@ -522,8 +633,14 @@ class CompareResult:
         ):
             out.append(f"  {label:<20} {a:>8} {b:>8}")
         out.append("  (MMU kernels have no MmapCopy line in /proc/meminfo: shown as 0)")
+        return "\n".join(out)
+
+    def maps_text(self) -> str:
+        """Each process's /proc/<pid>/maps on both kernels, and where each mapping is in RAM."""
+        out: list[str] = []
         for side in self.sides:
-            out.append("")
+            if out:
+                out.append("")
             out.append(f"{side.name} maps")
             for label, text in side.maps.items():
                 out.append(f"  {label}:")
@@ -532,29 +649,45 @@ class CompareResult:
                 if side.frames_of.get(label):
                     out.append("    in RAM:")
                     out += ["      " + line for line in side.frames_of[label]]
+            if side.kernel.mmu and any(side.frames_of.values()):
+                out.append(f"  ({FRAME_LEGEND})")
             if side.stopped is not None:
                 out.append(f"  the program stopped: {side.stopped}")
-        diffs = self.differences()
-        out.append("")
-        out.append(f"where the kernels decided differently ({len(diffs)} of {len(self.rows)} calls)")
-        for r in diffs:
-            out.append(f"  #{r.index} {r.call}")
-            for side, o in (("no-MMU", r.nommu), ("MMU", r.mmu)):
-                head = f"    {side + ':':<8}"
-                if o.not_called:
-                    out.append(head + "not called (the program stopped or took another path)")
-                    continue
-                if o.skipped:
-                    out.append(head + "skipped (an earlier call it depends on failed)")
-                    continue
-                what = (f"{o.errno}: {o.sentence}" if o.errno
-                        else f"{o.summary}, {o.frames:+d} frame(s)")
-                out.append(head + what)
-                for e in o.decisive()[:5]:
-                    if e.kind is EventKind.REFUSED:
-                        continue
-                    out.append(f"             {e.rule}: {e.text}")
         return "\n".join(out)
+
+    def kernel_bugs_text(self) -> str:
+        """The calls that ran into a known Linux 6.12 bug, and what the model did instead
+        (empty if none did)."""
+        rows = self.kernel_bugs()
+        if not rows:
+            return ""
+        out = [f"known Linux 6.12 bugs on this program's path ({len(rows)} of {len(self.rows)} "
+               "calls): Linux misbehaves here; the model does what the code intends (where Linux "
+               "would crash, it refuses the call) and says so"]
+        for r in rows:
+            out.append(f"  #{r.index} {r.call}")
+            for side, o in r.outcomes:
+                for rule in o.kernel_bugs:
+                    text = o.sentence if o.errno == BUG_ERRNO and rule == o.rule else next(
+                        e.text for e in o.events if e.rule == rule)
+                    out.append(f"    {side + ':':<8}{rule}: {text}")
+        return "\n".join(out)
+
+    def differences_text(self) -> str:
+        """Every call where the kernels decided differently, with the decisions behind it."""
+        diffs = self.differences()
+        out = [f"where the kernels decided differently ({len(diffs)} of {len(self.rows)} calls)"]
+        out += ["  " + line for r in diffs for line in r.describe().splitlines()]
+        return "\n".join(out)
+
+    def describe(self) -> str:
+        """The deterministic plain-text report."""
+        out = [f"compare: {self.title}"]
+        if self.doc:
+            out += ["  " + line for line in self.doc.strip().splitlines()]
+        parts = [self.calls_text(), self.memory_text(), self.maps_text(),
+                 self.kernel_bugs_text(), self.differences_text()]
+        return "\n".join(out) + "\n\n" + "\n\n".join(p for p in parts if p)
 
     def __str__(self) -> str:
         return self.describe()
@@ -567,31 +700,40 @@ class CompareResult:
         e = html.escape
         rows = []
         for r in self.rows:
-            style = ' style="background:#fff3cd"' if r.differs else ""
-            rows.append(f"<tr{style}><td>{r.index}</td><td><code>{e(r.call)}</code></td>"
+            bugs = r.kernel_bugs
+            style = (' style="background:#f8d7da"' if bugs
+                     else ' style="background:#fff3cd"' if r.differs else "")
+            bug_cell = "<br>".join(f"{e(side)}: <code>{e(rule)}</code>" for side, rule in bugs)
+            rows.append(f"<tr{style}><td>{e(r.mark.strip())}{r.index}</td><td><code>{e(r.call)}</code></td>"
                         f"<td>{e(r.nommu.summary)}</td><td>{e(r.mmu.summary)}</td>"
-                        f"<td>{r.nommu.frames:+d}</td><td>{r.mmu.frames:+d}</td></tr>")
+                        f"<td>{r.nommu.frames:+d}</td><td>{r.mmu.frames:+d}</td>"
+                        f"<td>{bug_cell}</td></tr>")
         maps = "".join(
             f"<td style='vertical-align:top'><b>{e(side.name)}</b>"
             + "".join(f"<div>{e(label)}</div><pre>{e(text)}</pre>" for label, text in side.maps.items())
             + "</td>" for side in self.sides)
+        legend = "".join(f"<div><small>{e(line)}</small></div>" for line in self.legend())
+        bugs = self.kernel_bugs_text()
+        bug_block = f"<pre style='background:#f8d7da'>{e(bugs)}</pre>" if bugs else ""
         return (f"<div><h4>{e(self.title)}</h4><p>{e(self.doc)}</p>"
                 "<table><tr><th>#</th><th>call</th><th>no-MMU</th><th>MMU</th>"
-                "<th>frames no-MMU</th><th>frames MMU</th></tr>" + "".join(rows) + "</table>"
+                "<th>frames no-MMU</th><th>frames MMU</th><th>known kernel bug</th></tr>"
+                + "".join(rows) + "</table>" + legend + bug_block +
                 f"<p>held by the program: no-MMU {self.nommu.used_kb} kB, MMU {self.mmu.used_kb} kB; "
                 f"zeroed: no-MMU {self.nommu.zeroed // 1024} kB, MMU {self.mmu.zeroed // 1024} kB</p>"
                 f"<table><tr>{maps}</tr></table></div>")
 
     def widget(self) -> Any:
-        """An ipywidgets view: the call table, the maps of both kernels, the differences."""
+        """An ipywidgets view: the call table, the maps of both kernels, the differences
+        (and the known kernel bugs the program ran into, if any)."""
         import ipywidgets as w
 
         table = w.HTML(self._repr_html_())
-        diffs = w.HTML("<pre>" + html.escape(self.describe().split("where the kernels decided")[-1])
-                       + "</pre>")
+        text = "\n\n".join(p for p in (self.kernel_bugs_text(), self.differences_text()) if p)
+        diffs = w.HTML("<pre>" + html.escape(text) + "</pre>")
         tabs = w.Tab(children=[table, diffs])
         tabs.set_title(0, "side by side")
-        tabs.set_title(1, "where they differ")
+        tabs.set_title(1, "known bugs and differences" if self.kernel_bugs() else "where they differ")
         return tabs
 
 
@@ -612,8 +754,8 @@ def compare(program: Callable[[Any], Any], board: Callable[..., Kernel] | None =
     for i in range(max(len(left.calls), len(right.calls))):
         a = left.calls[i] if i < len(left.calls) else Outcome("(not called)", not_called=True)
         b = right.calls[i] if i < len(right.calls) else Outcome("(not called)", not_called=True)
-        text = a.call if a.call == b.call or b.call == "(not called)" else f"{a.call} | {b.call}"
-        rows.append(Row(i + 1, text, a, b))
+        same = a.call == b.call or b.call == "(not called)"
+        rows.append(Row(i + 1, a.call if same else f"{a.call} | {b.call}", a, b, not same))
     title = getattr(program, "title", None) or getattr(program, "__name__", "program")
     doc = getattr(program, "summary", None) or (program.__doc__ or "").strip()
     return CompareResult(title, doc, left, right, rows)

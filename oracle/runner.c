@@ -409,7 +409,7 @@ static void fmt_dec(char *t, sl v)
 }
 
 /*
- * Bug 4 of kernel-notes.md: on 64-bit, MTD direct mappings come back
+ * Bug 4 (docs/linux-vs-document.md): on 64-bit, MTD direct mappings come back
  * sign-extended from a 32-bit int.  The value is kept for system calls (the
  * VMA really starts there) but memory is reached through the low 32 bits.
  */

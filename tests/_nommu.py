@@ -24,7 +24,7 @@ RX = PROT_READ | PROT_EXEC
 
 
 def board(**kw: Any) -> nl.Kernel:
-    """The default board (design.md section 5)."""
+    """The default board (nommu_lab.boards.default)."""
     return nl.boards.default(**kw)
 
 

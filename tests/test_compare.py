@@ -4,7 +4,7 @@ For each of the document's eight cases, and for fork, MAP_FIXED, mremap and
 the cost of zeroing, the test runs the case's program on the no-MMU default
 board and on the same board with an MMU, and asserts that the outcomes
 differ exactly as nommu-mmap.txt says, or, where the document and
-mm/nommu.c disagree, as the code says (kernel-notes.md section 12).
+mm/nommu.c disagree, as the code says (docs/linux-vs-document.md).
 """
 
 from __future__ import annotations
@@ -100,21 +100,35 @@ def test_case3_file_changes_reach_the_mmu_mapping_not_the_nommu_copy(results):
     assert both(r, 6)[0].value == b"version 1" and both(r, 6)[1].value == b"VERSION 2"
 
 
-def test_case3_nommu_reuses_the_stale_copy_mmu_maps_the_page_cache(results):
-    """Doc case 3, no-MMU: an existing mapping of the same range is re-used."""
+def test_case3_another_process_reuses_the_stale_copy_mmu_maps_the_page_cache(results):
+    """Doc case 3, no-MMU: an existing mapping of the same range is re-used, 'even if this
+    was created by another process'. The second mapping is made by a second process: one
+    process mapping the range twice would run into Linux 6.12's duplicate-VMA bug."""
     r = results["3"]
-    a, b = both(r, 7)
+    assert r.row(7).call == "k.spawn('reader')" and r.row(9).call.startswith("c7.mmap(")
+    a, b = both(r, 9)
     assert a.value == both(r, 3)[0].value and a.frames == 0  # same region, same address
     assert any(e.rule == "do_mmap.share_region" for e in a.events)
-    assert b.value != both(r, 3)[1].value  # a new VMA ...
-    assert both(r, 8)[0].value == b"version 1"  # ... and the copy is stale
-    assert both(r, 8)[1].value == b"VERSION 2"
+    assert b.ok and b.frames == 0  # the MMU maps the page cache, on demand
+    assert both(r, 10)[0].value == b"version 1"  # ... and the copy is stale
+    assert both(r, 10)[1].value == b"VERSION 2"
+    assert r.kernel_bugs() == []  # no known kernel bug on this program's path any more
+
+
+def test_case3_store_through_a_read_only_mapping_is_seen_by_the_other_process(results):
+    """Doc case 3: 'writes to the mapping are visible in other processes (no MMU
+    protection), but should not happen'; with an MMU the store faults (SIGSEGV)."""
+    r = results["3"]
+    a, b = both(r, 11)
+    assert a.ok and any(e.rule == "nommu.no_protection.readonly" for e in a.events)
+    assert b.errno == "EFAULT" and b.rule == "do_page_fault.access_error"
+    assert both(r, 12)[0].value == b"oopsion 1" and both(r, 12)[1].value == b"VERSION 2"
 
 
 def test_case3_xip_from_flash_is_unaligned_without_mmu(results):
     """Doc note 1: a private file mapping may not be page aligned (XIP); with an MMU
     the same mapping is page aligned and goes through the page cache."""
-    a, b = both(results["3"], 10)
+    a, b = both(results["3"], 14)
     assert 0x2000_0000 <= a.value < 0x2010_0000 and a.value % PS == 0x60
     assert b.value % PS == 0 and is_mmu_addr(b.value)
 
@@ -204,7 +218,7 @@ def test_case6_write_filled_file_denied_without_mmu(results):
 # case 7: memory-backed block device MAP_SHARED
 # ---------------------------------------------------------------------------
 def test_case7_stock_ramdisk_cannot_be_shared_without_mmu(results):
-    """Doc case 7 (and the code, kernel-notes 2.10): brd declares no capabilities, so the
+    """Doc case 7 (and validate_mmap_request): brd declares no capabilities, so the
     block-device default COPY applies: MAP_SHARED ENODEV, MAP_PRIVATE a copy."""
     r = results["7"]
     a, b = both(r, 2)
@@ -254,6 +268,19 @@ def test_fork_copy_on_write_vs_no_fork_and_vfork_on_both(results):
     assert both(r, 12)[0].value == both(r, 12)[1].value == b"vfork!"
 
 
+def test_clone_without_clone_vm_is_not_refused_and_shares_memory_without_mmu(results):
+    """Intro: 'clone() must be supplied the CLONE_VM flag'; Linux 6.12 does not enforce it:
+    the child has an empty mm yet stores into the parent's memory (its munmap is EINVAL).
+    With an MMU clone(0) is a fork: the child's store is its own copy."""
+    r = results["fork"]
+    assert both(r, 13)[0].ok and both(r, 13)[1].ok
+    assert "clone.no_vm" in [e.rule for e in both(r, 13)[0].events]
+    assert both(r, 15)[0].value == b"clone!" and both(r, 15)[1].value == b"vfork!"
+    a, b = both(r, 16)
+    assert a.errno == "EINVAL" and a.rule == "do_munmap.not_mapped" and b.ok
+    assert "the child gets an empty mm" in cases.FORK.code
+
+
 def test_map_fixed_hint_and_munmap_of_nothing(results):
     """Doc note 6 says MAP_FIXED *or a particular address* is an error; the code refuses only
     MAP_FIXED and ignores a hint. With an MMU both are honoured; unmapping nothing is 0."""
@@ -270,8 +297,11 @@ def test_map_fixed_hint_and_munmap_of_nothing(results):
 
 
 def test_mremap_moves_with_an_mmu_never_without(results):
-    """mremap: the code never moves and never grows past the original length (doc says it
-    may move); with an MMU it moves page-table entries (same data, no frames)."""
+    """mremap: the code never moves and never grows past the original length (the text says
+    it may move, its footnote that moving is not supported); with an MMU it moves page-table
+    entries (same data, no frames)."""
+    assert '"Not currently supported."' in cases.MREMAP.nommu
+    assert "never moves" in cases.MREMAP.code and "may move with" not in cases.MREMAP.nommu
     r = results["mremap"]
     a, b = both(r, 4)
     assert a.errno == b.errno == "ENOMEM"
@@ -293,10 +323,30 @@ def test_zeroing_cost_whole_mapping_at_mmap_vs_page_at_first_write(results):
     assert a.frames == 64 and b.frames == 0
     assert both(r, 4)[1].frames == 0  # a read takes no frame: the zero page
     assert "do_anonymous_page.zero_page" in [e.rule for e in both(r, 4)[1].events]
-    u, v = both(r, 5)
-    assert u.frames == 64 and v.frames == 0
+
+
+def test_map_uninitialized_hands_the_next_process_the_old_secret_on_the_default_board(results):
+    """Doc note 3: MAP_UNINITIALIZED skips the clearing when the kernel is built with
+    CONFIG_MMAP_ALLOW_UNINITIALIZED (the default board is): the next process's mapping gets
+    the block just freed, contents and all. An MMU kernel ignores the flag."""
+    r = results["zeroing"]
+    assert r.row(6).call == "k.spawn('next')"
+    u, v = both(r, 7)
+    assert u.value == both(r, 1)[0].value and u.frames == 64 and v.frames == 0
     assert any(e.rule == "do_mmap.map_uninitialized" for e in u.events)
     assert any(e.rule == "do_mmap.map_uninitialized_ignored" for e in v.events)
+    assert both(r, 8)[0].value == b"password=hunter2" and both(r, 8)[1].value == bytes(16)
+    assert "allow_uninitialized=False" in cases.ZEROING.code
+
+
+def test_map_uninitialized_is_ignored_on_a_board_built_without_the_option():
+    r = nl.compare(cases.ZEROING,
+                   board=lambda mmu: nl.boards.default(mmu=mmu, allow_uninitialized=False))
+    u, _ = both(r, 7)
+    assert [e.rule for e in u.events if "uninitialized" in e.rule] == [
+        "do_mmap.map_uninitialized_ignored"]
+    assert both(r, 8)[0].value == both(r, 8)[1].value == bytes(16)
+    assert r.nommu.zeroed == 2 * 64 * PS  # both mappings cleared in full
 
 
 # ---------------------------------------------------------------------------
@@ -307,10 +357,22 @@ def test_text_is_deterministic_and_names_the_differences(results):
     assert str(again) == str(results["1"]) == repr(again)
     text = again.describe()
     assert text.startswith("compare: case 1: anonymous mapping, MAP_PRIVATE\n")
-    assert "* 4  p.fork()" in text and "ENOSYS [fork.no_syscall]" in text
+    assert "*  4  p.fork()" in text and "ENOSYS [fork.no_syscall]" in text
     assert "where the kernels decided differently (6 of 7 calls)" in text
     assert "do_wp_page.copy: copy-on-write at" in text
     assert [r.index for r in again.differences()] == [1, 2, 3, 4, 5, 7]
+    table = again.calls_text(frames=True).splitlines()
+    assert table[0].endswith("frames: no-MMU  MMU")
+    assert table[1].endswith("+4   +0") and table[2].endswith("+0   +1")
+    assert table[5].endswith(".   +1")  # skipped on no-MMU: it took nothing
+    assert "frames:" not in again.calls_text()
+
+
+def test_row_describe_names_the_region_decision(results):
+    """A reused region is the decision that explains a reuse: it is among the ones shown."""
+    text = results["3"].row(9).describe()
+    assert text.startswith("#9 c7.mmap(0, 0x2008, PROT_READ, MAP_PRIVATE, 3, 0)\n  no-MMU: 0x807f8000")
+    assert "do_mmap.share_region: reusing region 0x807f8000-0x807fb000 of /tmp/data" in text
 
 
 def test_compare_stays_callable_after_the_module_is_imported():
@@ -394,3 +456,104 @@ def test_a_program_that_stops_on_one_kernel_leaves_calls_not_called():
     assert raw.mmu.stopped is not None and raw.mmu.stopped.rule == "proc_maps.mmu"
     assert raw.row(1).mmu.not_called and raw.row(1).mmu.summary == "(not called)"
     assert raw.nommu.stopped is None and raw.row(1).nommu.ok
+
+
+# ---------------------------------------------------------------------------
+# what the report says about itself: kernel bugs, notation, frame lists
+# ---------------------------------------------------------------------------
+def _map_twice(p):
+    fd = p.open("/tmp/f", O_RDWR | O_CREAT, 0o644)
+    p.write(fd, b"x" * 100)
+    p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
+
+
+def test_a_row_where_a_named_kernel_bug_fired_is_flagged_in_every_form():
+    """One file range mapped twice in one process is Linux 6.12's bug 1: the row is marked
+    '!' even though both kernels answered alike, in text, HTML and the widget."""
+    r = nl.compare(_map_twice)
+    row = r.row(4)
+    assert not row.differs and row.kernel_bugs == [("no-MMU", "kernel_bug.1.duplicate_vma")]
+    assert row.mark == " !" and [x.index for x in r.kernel_bugs()] == [4]
+    text = str(r)
+    assert " ! 4  p.mmap(0, 0x1000, PROT_READ, MAP_PRIVATE, 3, 0)" in text
+    assert '! = a known Linux 6.12 bug fired on this call' in text
+    bugs = r.kernel_bugs_text()
+    assert bugs in text and bugs.startswith("known Linux 6.12 bugs on this program's path (1 of 4")
+    assert "no-MMU: kernel_bug.1.duplicate_vma: this process already maps" in bugs
+    html = r._repr_html_()
+    assert "kernel_bug.1.duplicate_vma" in html and "#f8d7da" in html
+    w = r.widget()
+    assert w.get_title(1) == "known bugs and differences"
+    assert "kernel_bug.1.duplicate_vma" in w.children[1].value
+
+
+def test_a_kernel_bug_refusal_is_flagged_too():
+    """Two direct regions starting at one address crash Linux (BUG()); the model refuses
+    with KernelBug (errno None, shown as BUG) and the row says so."""
+    def program(p):
+        fd = p.open("/dev/fb0", O_RDWR)
+        p.mmap(0, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        p.mmap(0, 2 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+
+    r = nl.compare(program)
+    a, b = both(r, 3)
+    assert a.errno == "BUG" and not a.ok and a.kernel_bugs == ["add_nommu_region.duplicate_start"]
+    assert b.ok and r.row(3).mark == "*!"
+    assert "BUG [add_nommu_region.duplicate_start]" in r.calls_text()
+    assert "no-MMU: add_nommu_region.duplicate_start: a region already starts at" in str(r)
+
+
+def test_reports_without_a_kernel_bug_say_nothing_about_bugs(results):
+    text = str(results["1"])
+    assert "kernel_bug" not in text and "known Linux 6.12 bugs" not in text and "! =" not in text
+    assert all(r.mark[1] == " " for r in results["1"].rows)
+
+
+def test_the_ready_made_cases_flag_exactly_the_bugs_on_their_path(results):
+    """mremap's shrink (bug 2) and MAP_FIXED's hole (bug 6) are real Linux 6.12 bugs on
+    those paths; no other case runs into one."""
+    flagged = {key: [(row.index, row.kernel_bugs) for row in r.kernel_bugs()]
+               for key, r in results.items() if r.kernel_bugs()}
+    assert flagged == {
+        "mremap": [(7, [("no-MMU", "kernel_bug.2.mremap_stale_range")])],
+        "map_fixed": [(6, [("no-MMU", "kernel_bug.6.hole_warning")])],
+    }
+
+
+def test_the_legend_explains_each_notation_the_table_uses(results):
+    """cN (the process call N made), <#n> (a failed call's stand-in), 'a | b' (the call
+    as written on each kernel) are explained exactly when the table uses them."""
+    legend = "\n".join(results["fork"].legend())
+    assert "cN = the process call N created" in legend
+    assert "<#n> = what call n would have returned, had it not failed" in legend
+    assert "a | b = the call as written on no-MMU | on the MMU" in legend
+    assert results["fork"].row(5).worded_differently
+    plain = results["4"].legend()
+    assert plain == ["* = the kernels answered differently; #n = the address call n returned "
+                     "(#n+0x10: 16 bytes further)"]
+    assert not any(r.worded_differently for r in results["4"].rows)
+
+
+def test_mmu_frame_lists_have_a_legend_and_runs(results):
+    maps = results["1"].maps_text()
+    assert maps.count("MMU frame lists go page by page") == 1
+    assert "'-' a page with no frame yet (never touched)" in maps
+    assert "'z' the shared zero page (read, never written)" in maps
+    zero = results["zeroing"].mmu.frames_of["c6"]
+    assert zero == ["3ff7fc0000-3ff8000000 frames z -×63"]  # read page 0 only: 64 pages, 2 pieces
+
+
+def test_frame_lists_never_hide_a_frame():
+    from nommu_lab.compare import _page_list
+
+    assert _page_list(["264", "-", "265", "-"]) == "264 - 265 -"
+    assert _page_list(["z"] + ["-"] * 63 + ["320"] + ["-"] * 9 + ["321"]) == "z -×63 320 -×9 321"
+    assert _page_list([str(n) for n in range(300, 364)]) == "300-363"
+    scattered = [str(n) if n % 2 else "-" for n in range(100)]
+    text = _page_list(scattered)
+    assert "more pages, with frames" in text
+    head, tail = text.split(" ... ")
+    listed = head.split() + tail.split("with frames ")[1].split()
+    shown = {int(t) for t in listed if t.isdigit()}
+    assert shown == {n for n in range(100) if n % 2}  # every frame is named

@@ -1,4 +1,5 @@
-"""Devices of the default board and their real mmap answers (kernel-notes §2.9, §9).
+"""Devices of the default board and their real mmap answers (each driver's
+mmap_capabilities, get_unmapped_area and mmap; mm/nommu.c validate_mmap_request).
 
 fb0 (fbdev: default chardev capabilities), mtd0 (mtdchar, ROM type), ram0
 (brd: default COPY), ttyS0 and pipes (no mmap: ENODEV), sockets (EINVAL),

@@ -1,4 +1,4 @@
-"""Errors are part of the interface (design.md §3, issue 2 item 6, issue 7).
+"""Errors are part of the interface (docs/design.md "The public API", issue 2 item 6, issue 7).
 
 A refused syscall raises KernelError (an OSError) with the real errno, a rule
 id and a sentence, and changes nothing: not one page, region or refcount.
@@ -153,7 +153,7 @@ def snapshot_blob():
 
 @pytest.mark.parametrize("name,err,call", CASES, ids=[c[0] for c in CASES])
 def test_refused_call_changes_nothing(name, err, call):
-    """Design.md §3: a failed call changes nothing (state_digest equal), with the real errno."""
+    """A failed call changes nothing (state_digest equal), with the real errno."""
     h = busy_board()
     k = h["k"]
     before = k.state_digest()
@@ -184,7 +184,7 @@ def test_kernel_error_shape():
 
 
 def test_refusal_is_recorded_in_the_trace():
-    """design.md §4: the trace explains: a refused call is an event with its rule."""
+    """The trace explains: a refused call is an event with its rule."""
     k = board()
     p = k.spawn()
     with pytest.raises(nl.KernelError):

@@ -1,4 +1,5 @@
-"""Shared memory: SysV (shmget/shmat) and POSIX (shm_open) (kernel-notes §7.2, §7.3).
+"""Shared memory: SysV (shmget/shmat) and POSIX (shm_open) (ipc/shm.c,
+mm/shmem.c, fs/ramfs/file-nommu.c).
 
 SysV: shmget gathers the segment's pages at once; shmat(NULL) is ENODEV on
 Linux ≥ 4.0 no-MMU because the attach file declares no capabilities and has

@@ -1,9 +1,9 @@
 """The eight mapping cases of the document and its further notes 1-7.
 
-Each test names the case or note of seed/nommu-mmap.txt (design.md §1 gives
-the lost headings) and the kernel rule (kernel-notes.md) that decides it.
-Where the document and the code disagree, the code (and the verified 6.12
-behaviour) is what the test expects.
+Each test names the case or note of the document (docs/coverage.md lists them,
+with the two case headings the project's copy lost) and the kernel rule that
+decides it. Where the document and the code disagree, the code (and what Linux
+6.12 did under QEMU) is what the test expects (docs/linux-vs-document.md).
 """
 
 from __future__ import annotations

@@ -521,7 +521,7 @@ def test_snapshot_restore_keeps_page_tables(k):
 
 
 def test_every_call_of_the_contract_answers_on_the_mmu_board(k):
-    """design.md section 3: the same program runs on both kernels."""
+    """The public API: the same program runs on both kernels."""
     p = k.spawn("app")
     fd = p.open("/rom/bin/hello", O_RDONLY)
     assert p.read(fd, 4) == b"bFLT" and p.pread(fd, 4, 0) == b"bFLT"

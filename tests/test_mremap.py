@@ -1,4 +1,5 @@
-"""mremap on no-MMU (kernel-notes §4 and the verified section "mremap").
+"""mremap on no-MMU (mm/nommu.c do_mremap, as Linux 6.12
+answered under QEMU).
 
 Shrink, or grow back up to the original length; never beyond (ENOMEM, even
 into untrimmed slack); never moves; partial or wrong old length → EINVAL;

@@ -1,4 +1,5 @@
-"""munmap on no-MMU (kernel-notes §3, verified section "munmap").
+"""munmap on no-MMU (mm/nommu.c do_munmap, as Linux 6.12
+answered under QEMU).
 
 Anonymous mappings allow any page-aligned sub-range of one VMA (head, tail,
 hole); file mappings only whole; an unmapped range, a range spanning two

@@ -1,4 +1,5 @@
-"""Processes: fork/vfork/clone/exit/execve and the two loaders (kernel-notes §6).
+"""Processes: fork/vfork/clone/exit/execve and the two loaders (kernel/fork.c,
+fs/exec.c, fs/binfmt_flat.c, fs/binfmt_elf_fdpic.c).
 
 Issue 3's "done when": two instances of one program share one text region
 (usage 2) and have their own data; exit of both returns every page.
@@ -45,7 +46,7 @@ def test_fork_is_einval_where_the_syscall_exists():
 
 
 def test_vfork_child_shares_mm_parent_suspended(k):
-    """§6.1: vfork = CLONE_VFORK|CLONE_VM: same VMAs; the parent waits (design.md §3)."""
+    """§6.1: vfork = CLONE_VFORK|CLONE_VM: same VMAs; the parent waits (the public API, docs/design.md)."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     c = p.vfork()

@@ -1,4 +1,5 @@
-"""/proc/maps, /proc/PID/maps and /proc/meminfo text (kernel-notes §5, §11).
+"""/proc/maps, /proc/PID/maps and /proc/meminfo text (fs/proc/nommu.c,
+fs/proc/task_nommu.c, fs/proc/meminfo.c).
 
 Format of ``nommu_region_show`` / ``nommu_vma_show``: ``%08lx-%08lx``, four
 permission characters (capital ``S`` for shared), ``%08llx`` offset,

@@ -1,4 +1,5 @@
-"""ptrace PEEK/POKE through access_process_vm (kernel-notes §6.4).
+"""ptrace PEEK/POKE through access_process_vm (mm/nommu.c
+__access_remote_vm).
 
 The VMA must contain the address; reads need VM_MAYREAD, writes VM_MAYWRITE
 (the MAY flags, not VM_READ/VM_WRITE); direct ROM mappings lack VM_MAYWRITE;

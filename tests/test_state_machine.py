@@ -1,6 +1,6 @@
 """Random and hostile syscall sequences against the whole kernel (issue 7).
 
-A hypothesis ``RuleBasedStateMachine`` drives the public API of design.md §3
+A hypothesis ``RuleBasedStateMachine`` drives the public API (docs/design.md)
 with several processes and every filesystem and device of the default board:
 spawn, open/read/write/ftruncate/close/unlink, pipes and sockets, mmap
 (anonymous and file, random and hostile arguments), munmap, mremap,

@@ -1,6 +1,7 @@
 """validate_mmap_request: every check, in the kernel's order, with its errno.
 
-kernel-notes.md §2.0 (syscall entry) and §2.1 (steps 1-8). Each refusal is
+mm/nommu.c: the syscall entry (ksys_mmap_pgoff), then validate_mmap_request's
+steps. Each refusal is
 also proved to change nothing (``state_digest``). Order is proved by giving
 a request that violates two checks and expecting the earlier one's rule.
 """

@@ -8,7 +8,7 @@ one boot of the real kernel (a *group*).  Example::
     scenario anon_trim_default
       doc:  A 3-page anonymous mapping takes an order-2 block (4 pages) and,
       doc:  with vm.nr_trim_pages = 1, frees the fourth page again.
-      rule: do_mmap_private, nr_trim_pages (kernel-notes 2.6, 11)
+      rule: do_mmap_private, nr_trim_pages (mm/nommu.c)
       case: 1
       m0 = meminfo
       a  = mmap 0 3p PROT_READ|PROT_WRITE MAP_PRIVATE|MAP_ANONYMOUS
@@ -26,7 +26,7 @@ Lines
       every scenario starts with.  ``q = spawn`` starts another process with
       its own mm; ``c = p: vfork`` and ``t = p: clone CLONE_VM`` make children.
     * ``!bug N`` marks a step where Linux 6.12 shows known kernel bug N
-      (numbered list at the end of kernel-notes.md): the model follows the
+      (numbered in docs/linux-vs-document.md): the model follows the
       intended behaviour and a difference there is reported as that bug,
       not as a failure.  ``!reuse`` asks the comparison to check that the
       address is the one of an earlier, already unmapped mapping.
