@@ -29,32 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cases  # noqa: F401  (makes nl.cases available once nl.compare was used)
-from .kernel.constants import (
-    MAP_ANONYMOUS,
-    MAP_FIXED,
-    MAP_FIXED_NOREPLACE,
-    MAP_GROWSDOWN,
-    MAP_LOCKED,
-    MAP_NORESERVE,
-    MAP_POPULATE,
-    MAP_PRIVATE,
-    MAP_SHARED,
-    MAP_SHARED_VALIDATE,
-    MAP_STACK,
-    MAP_UNINITIALIZED,
-    MREMAP_DONTUNMAP,
-    MREMAP_FIXED,
-    MREMAP_MAYMOVE,
-    O_APPEND,
-    O_CREAT,
-    O_EXCL,
-    O_RDWR,
-    O_TRUNC,
-    O_WRONLY,
-    PROT_EXEC,
-    PROT_READ,
-    PROT_WRITE,
-)
+from .kernel.callfmt import arg_namer
 from .kernel.errors import KernelError
 from .kernel.kernel import Kernel
 from .kernel.process import Process
@@ -72,37 +47,6 @@ BUG_ERRNO = "BUG"  # KernelError.errno_name of a KernelBug: Linux would crash, n
 # ---------------------------------------------------------------------------
 # formatting arguments the way a C programmer wrote them
 # ---------------------------------------------------------------------------
-def _bits(v: int, names: list[tuple[int, str]], zero: str) -> str:
-    out = [n for b, n in names if b and v & b == b]
-    rest = v
-    for b, n in names:
-        if n in out:
-            rest &= ~b
-    if rest:
-        out.append(hex(rest))
-    return "|".join(out) or zero
-
-
-_PROT = [(PROT_READ, "PROT_READ"), (PROT_WRITE, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC")]
-_MAP = [(MAP_SHARED_VALIDATE, "MAP_SHARED_VALIDATE"), (MAP_SHARED, "MAP_SHARED"),
-        (MAP_PRIVATE, "MAP_PRIVATE"), (MAP_FIXED, "MAP_FIXED"), (MAP_ANONYMOUS, "MAP_ANONYMOUS"),
-        (MAP_GROWSDOWN, "MAP_GROWSDOWN"), (MAP_LOCKED, "MAP_LOCKED"),
-        (MAP_NORESERVE, "MAP_NORESERVE"), (MAP_POPULATE, "MAP_POPULATE"),
-        (MAP_STACK, "MAP_STACK"), (MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"),
-        (MAP_UNINITIALIZED, "MAP_UNINITIALIZED")]
-_MREMAP = [(MREMAP_MAYMOVE, "MREMAP_MAYMOVE"), (MREMAP_FIXED, "MREMAP_FIXED"),
-           (MREMAP_DONTUNMAP, "MREMAP_DONTUNMAP")]
-_OPEN = [(O_WRONLY, "O_WRONLY"), (O_RDWR, "O_RDWR"), (O_CREAT, "O_CREAT"), (O_EXCL, "O_EXCL"),
-         (O_TRUNC, "O_TRUNC"), (O_APPEND, "O_APPEND")]
-_FLAG_ARGS: dict[str, dict[int, tuple[list[tuple[int, str]], str]]] = {
-    "mmap": {2: (_PROT, "PROT_NONE"), 3: (_MAP, "0")},
-    "mprotect": {2: (_PROT, "PROT_NONE")},
-    "mremap": {3: (_MREMAP, "0")},
-    "open": {1: (_OPEN, "O_RDONLY")},
-    "shm_open": {1: (_OPEN, "O_RDONLY")},
-}
-
-
 def _short_bytes(b: bytes, limit: int = 16) -> str:
     if len(b) >= 4 and not any(b):
         return f"{len(b)} zero bytes"
@@ -278,15 +222,15 @@ class _Recorder:
         return hex(v)
 
     def fmt_args(self, name: str, args: tuple[Any, ...], who: str = "") -> str:
-        flags = _FLAG_ARGS.get(name, {})
         out = []
         for i, a in enumerate(args):
+            namer = arg_namer(name, i)
             if isinstance(a, Failed):
                 out.append(repr(a))
             elif isinstance(a, bool):
                 out.append(repr(a))
-            elif isinstance(a, int) and i in flags:
-                out.append(_bits(a, *flags[i]))
+            elif isinstance(a, int) and namer is not None:
+                out.append(namer(a))  # flags by name, as the trace words them
             elif isinstance(a, int):
                 out.append(self.sym(a, who) if a >= 0x10000 else (hex(a) if a >= 4096 else str(a)))
             elif isinstance(a, bytes | bytearray):

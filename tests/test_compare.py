@@ -557,3 +557,17 @@ def test_frame_lists_never_hide_a_frame():
     listed = head.split() + tail.split("with frames ")[1].split()
     shown = {int(t) for t in listed if t.isdigit()}
     assert shown == {n for n in range(100) if n % 2}  # every frame is named
+
+
+def test_compare_words_flags_as_the_trace_does():
+    """One formatter (kernel/callfmt.py) names flags for the trace and for compare."""
+    def program(p):
+        fd = p.open("/tmp/f", O_RDWR | O_CREAT, 0o644)
+        a = p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.futex(a, FUTEX_WAKE, 1)
+        p.close(fd)
+
+    text = nl.compare(program).calls_text()
+    assert "p.open('/tmp/f', O_RDWR|O_CREAT, 0o644)" in text
+    assert "p.mmap(0, 0x1000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)" in text
+    assert "p.futex(#2, FUTEX_WAKE, 1)" in text

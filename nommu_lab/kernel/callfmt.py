@@ -170,6 +170,17 @@ SIGNATURES: dict[str, tuple[tuple[str, Any, Namer | None], ...]] = {
 }
 
 
+def arg_namer(name: str, index: int) -> Namer | None:
+    """How argument ``index`` of call ``name`` is spelled when it is a flag word, a
+    command or a mode (``prot_names`` for mmap's third argument); None for a
+    plain number, an address or a length (callers may word those their own way)."""
+    sig = SIGNATURES.get(name)
+    if sig is None or index >= len(sig):
+        return None
+    namer = sig[index][2]
+    return None if namer is hex_value else namer
+
+
 def format_value(v: Any, namer: Namer | None = None) -> str:
     """One argument: named through ``namer`` when it is an integer, else as Python shows it."""
     if isinstance(v, int) and not isinstance(v, bool):
