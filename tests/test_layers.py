@@ -21,6 +21,9 @@ ALLOWED: dict[str, set[str]] = {
     "mmu": {"kernel"},
     "boards": {"kernel", "mmu", "board_files"},
     "board_files": set(),
+    # recordings and lecture decks run in scripts and graders: no views, no Jupyter
+    "session": {"kernel"},
+    "decks": {"kernel", "session", "cases"},
 }
 JUPYTER = {"ipywidgets", "bqplot", "IPython", "ipykernel", "traitlets"}
 
