@@ -38,6 +38,7 @@ from .kernel.devices import SimpleDriver
 from .kernel.vfs import FileOperations, capability_names
 
 FORMAT_VERSION = 1
+ADDRESS_CALLS = frozenset({"mmap", "mremap", "shmat"})  # calls whose result is an address
 COMPRESS_ABOVE = 32 << 20  # starting snapshots larger than this are kept zlib-compressed
 
 #: Calls on the kernel itself (pid ``None``) that a session may record.
@@ -305,6 +306,27 @@ class Recording:
 # ---------------------------------------------------------------------------
 # a live session with time travel
 # ---------------------------------------------------------------------------
+def format_result(name: str, result: Any, error: KernelError | None = None) -> str:
+    """What a call returned, as C would print it: ``= 0x80108000``, ``= -1 EINVAL (rule)``."""
+    if error is not None:
+        return f"= -1 {error.errno_name} ({error.rule})"
+    pid = getattr(result, "pid", None)
+    if isinstance(pid, int):
+        return f"= pid {pid}"
+    if result is None:
+        return "= 0"
+    if isinstance(result, bytes | bytearray):
+        b = bytes(result)
+        return "= " + (repr(b[:24]) + f"...({len(b)} bytes)" if len(b) > 24 else repr(b))
+    if isinstance(result, bool):
+        return f"= {int(result)}"
+    if isinstance(result, int):
+        return f"= {result:#x}" if name in ADDRESS_CALLS else f"= {result}"
+    if isinstance(result, tuple):
+        return "= " + ", ".join(str(x) for x in result)
+    return f"= {getattr(result, 'name', type(result).__name__)}"  # a driver, a stat
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one call through a session did: its result or its refusal."""
@@ -317,6 +339,13 @@ class Outcome:
     def ok(self) -> bool:
         """True when the call succeeded."""
         return self.error is None
+
+    def describe(self) -> str:
+        """``pid 1: mmap(...) = 0x80108000``, or the refusal with the kernel's sentence."""
+        text = f"{self.call.describe()} {format_result(self.call.name, self.result, self.error)}"
+        if self.error is not None:
+            text += f": {self.error.sentence}"
+        return text
 
 
 class Session:
@@ -349,6 +378,9 @@ class Session:
             self._base = blob
         self.calls: list[Call] = []
         self.position = 0
+        # per call made on the current kernel object: the trace position before it
+        # and its outcome (len == position), so a view can show what call n did
+        self._applied: list[tuple[int, Outcome]] = []
         self.board = board  # informational: which factory built the starting machine
         self.board_kwargs = dict(board_kwargs or {})
         self._kernel_listeners: list[Callable[[Kernel], None]] = []
@@ -388,13 +420,13 @@ class Session:
         del self.calls[self.position:]
         self.calls.append(c)
         self.position += 1
+        seq = self.kernel.trace.last_seq
         try:
             # the live call gets the caller's own objects (a learner's driver keeps
             # its log of calls); replays build them again from the recording
             result = _apply(self.kernel, pid, name, tuple(args), dict(kwargs))
         except KernelError as e:
-            self.last = Outcome(c, error=e)
-            self._mark = self._fingerprint()
+            self._done(seq, Outcome(c, error=e))
             raise
         except Exception:
             # not a refusal but a programming error (TypeError, ValueError):
@@ -402,9 +434,14 @@ class Session:
             self.calls.pop()
             self.position -= 1
             raise
-        self.last = Outcome(c, result=result)
-        self._mark = self._fingerprint()
+        self._done(seq, Outcome(c, result=result))
         return result
+
+    def _done(self, seq: int, outcome: Outcome) -> None:
+        self.last = outcome
+        del self._applied[self.position - 1:]
+        self._applied.append((seq, outcome))
+        self._mark = self._fingerprint()
 
     def try_call(self, pid: int | None, name: str, *args: Any, **kwargs: Any) -> Outcome:
         """Like :meth:`call` but returns an :class:`Outcome` instead of raising a refusal."""
@@ -423,6 +460,7 @@ class Session:
         self._base, self._base_packed = None, False
         self.calls = []
         self.position = 0
+        self._applied = []
         self.board = board
         self.board_kwargs = dict(board_kwargs or {})
         self.last = None
@@ -441,20 +479,38 @@ class Session:
         position = max(0, min(int(position), len(self.calls)))
         if position == self.position:
             return self.kernel
-        if position > self.position:
+        if position > self.position and len(self._applied) == self.position:
             k = self.kernel
             start = self.position
         else:
             k = self._start()
             start = 0
+            self._applied = []
         for c in self.calls[start:position]:
+            seq = k.trace.last_seq
             try:
-                apply_call(k, c)
-            except KernelError:
-                pass
+                out = Outcome(c, result=apply_call(k, c))
+            except KernelError as e:
+                out = Outcome(c, error=e)
+            self._applied.append((seq, out))
         self.position = position
+        self.last = self._applied[-1][1] if self._applied else None
         self._set_kernel(k)
         return k
+
+    def outcome(self, n: int | None = None) -> Outcome | None:
+        """What call ``n`` (1-based; default: the last one made) did on the current machine."""
+        n = self.position if n is None else n
+        return self._applied[n - 1][1] if 1 <= n <= len(self._applied) else None
+
+    def events_of(self, n: int | None = None) -> list[Any]:
+        """The trace events of call ``n`` (1-based; default: the last one made), oldest first."""
+        n = self.position if n is None else n
+        if not 1 <= n <= len(self._applied):
+            return []
+        start = self._applied[n - 1][0]
+        end = self._applied[n][0] if n < len(self._applied) else self.kernel.trace.last_seq
+        return [e for e in self.kernel.trace.since(start) if e.seq <= end]
 
     def back(self) -> Kernel:
         """One call back."""
@@ -502,6 +558,8 @@ class Session:
         rec = Recording.from_json(recording) if isinstance(recording, str) else recording
         self.calls = list(rec.calls)
         self.position = 0
+        self._applied = []
+        self.last = None
         self._set_kernel(self._start())
         if replay_to_end:
             self.goto(len(self.calls))

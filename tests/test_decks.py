@@ -15,7 +15,7 @@ import pytest
 import nommu_lab as nl
 import nommu_lab.decks as D
 from nommu_lab.constants import *
-from nommu_lab.session import Recording, Session
+from nommu_lab.session import Recording, Session, format_result
 
 DECKS = D.deck_names()
 #: one deck per case group of the document
@@ -158,9 +158,9 @@ def test_a_wrong_claim_is_reported():
 
 
 def test_format_result_reads_like_c():
-    assert D.format_result("mmap", 0x80108000) == "= 0x80108000"
-    assert D.format_result("write", 8200) == "= 8200"
-    assert D.format_result("peek", b"abc") == "= b'abc'"
-    assert D.format_result("mtd_complete", None) == "= 0"
+    assert format_result("mmap", 0x80108000) == "= 0x80108000"
+    assert format_result("write", 8200) == "= 8200"
+    assert format_result("peek", b"abc") == "= b'abc'"
+    assert format_result("mtd_complete", None) == "= 0"
     err = nl.KernelError(22, "validate_mmap_request.map_fixed", "no")
-    assert D.format_result("mmap", None, err) == "= -1 EINVAL (validate_mmap_request.map_fixed)"
+    assert format_result("mmap", None, err) == "= -1 EINVAL (validate_mmap_request.map_fixed)"

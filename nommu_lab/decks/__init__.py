@@ -42,10 +42,9 @@ from typing import Any
 from ..cases import CASES, Case
 from ..kernel import Kernel, KernelError
 from ..kernel import constants as C
-from ..session import Call, DriverSpec, Recording, Session, apply_call
+from ..session import Call, DriverSpec, Recording, Session, apply_call, format_result
 
 FORMAT = "nommu-lab-deck"
-ADDRESS_CALLS = frozenset({"mmap", "mremap", "shmat"})  # calls whose result is an address
 VERSION = 1
 
 
@@ -194,27 +193,6 @@ class StepOutcome:
     def result_text(self) -> str:
         """The outcome as one line: ``= 0x80108000``, ``= -1 EINVAL``."""
         return format_result(self.call.name, self.result, self.error)
-
-
-def format_result(name: str, result: Any, error: KernelError | None = None) -> str:
-    """What a call returned, as C would print it: ``= 0x80108000``, ``= -1 EINVAL (rule)``."""
-    if error is not None:
-        return f"= -1 {error.errno_name} ({error.rule})"
-    pid = getattr(result, "pid", None)
-    if isinstance(pid, int):
-        return f"= pid {pid}"
-    if result is None:
-        return "= 0"
-    if isinstance(result, bytes | bytearray):
-        b = bytes(result)
-        return "= " + (repr(b[:24]) + f"...({len(b)} bytes)" if len(b) > 24 else repr(b))
-    if isinstance(result, bool):
-        return f"= {int(result)}"
-    if isinstance(result, int):
-        return f"= {result:#x}" if name in ADDRESS_CALLS else f"= {result}"
-    if isinstance(result, tuple):
-        return "= " + ", ".join(str(x) for x in result)
-    return f"= {getattr(result, 'name', type(result).__name__)}"  # a driver, a stat
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,4 +456,4 @@ class Playback:
 
 
 __all__ = ["EXTRA_CASES", "Deck", "Playback", "Predict", "ResolvedDeck", "Step", "StepOutcome", "Stop", "all_decks",
-           "compare_program", "constant", "deck_names", "format_result", "load", "stops"]
+           "compare_program", "constant", "deck_names", "load", "stops"]
