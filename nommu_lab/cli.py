@@ -66,11 +66,11 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 def cmd_present(args: argparse.Namespace) -> int:
     """The presenter view in Voila: no code, big type, the lecture decks (served offline)."""
-    from .offline import TEMPLATE, jupyter_path_with_template
+    from .offline import jupyter_path_with_template, voila_options
 
     root = _project_dir()
     nb = Path(args.notebook) if args.notebook else root / "notebooks" / "presenter.ipynb"
-    argv = [sys.executable, "-m", "voila", str(nb), f"--template={TEMPLATE}"]
+    argv = [sys.executable, "-m", "voila", str(nb), *voila_options()]
     if args.port is not None:
         argv.append(f"--port={args.port}")
     if args.no_browser:

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 TEMPLATE = "nommu-lab"
+#: JupyterLab extensions Voila must not load: Notebook 7's lab extension (installed
+#: with the ``notebook`` package) fails to start outside JupyterLab, a console error
+#: on every page
+EXTENSION_DENYLIST = ("@jupyter-notebook/lab-extension",)
 #: the Jupyter data folder inside the package that holds the template
 SHARE = Path(__file__).resolve().parent / "share" / "jupyter"
 
@@ -26,6 +30,14 @@ def jupyter_path_with_template(current: str | None) -> str:
 
 
 def configure_voila(c: Any) -> None:
-    """Make a Voila started with this config use the offline template (call from voila.py)."""
+    """Make a Voila started with this config use the offline template and load only
+    extensions that work in it (call from voila.py)."""
     os.environ["JUPYTER_PATH"] = jupyter_path_with_template(os.environ.get("JUPYTER_PATH"))
     c.VoilaConfiguration.template = TEMPLATE
+    c.VoilaConfiguration.extension_denylist = list(EXTENSION_DENYLIST)
+
+
+def voila_options() -> list[str]:
+    """The same settings as command-line options (for ``nommu-lab present``)."""
+    return [f"--template={TEMPLATE}",
+            *(f"--VoilaConfiguration.extension_denylist={x}" for x in EXTENSION_DENYLIST)]

@@ -49,6 +49,7 @@ def test_present_runs_voila_on_the_presenter_notebook(
     assert "--port=8899" in argv
     # the offline template, found in the package's own Jupyter data folder
     assert "--template=nommu-lab" in argv
+    assert "--VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension" in argv
     assert env == [f"JUPYTER_PATH={offline.SHARE}"]
     assert (offline.SHARE / "voila" / "templates" / "nommu-lab" / "index.html.j2").is_file()
 

@@ -107,11 +107,18 @@ def _button(label: str, cls: str, style: str = "", tip: str = "") -> W.Button:
     return b
 
 
-def _text(value: str, cls: str, desc: str, width: str = "11em") -> W.Text:
-    t = W.Text(value=value, description=desc, layout=W.Layout(width=width),
+#: widths of the text boxes of the forms, in em (the description comes on top of it)
+FIELD_EMS = (3, 4, 6, 7, 8, 9, 10)
+
+
+def _text(value: str, cls: str, desc: str, ems: int = 8) -> W.Text:
+    """A labelled text box whose box is ``ems`` wide, whatever the label (it never squeezes)."""
+    assert ems in FIELD_EMS
+    t = W.Text(value=value, description=desc, layout=W.Layout(width="auto"),
                style={"description_width": "initial"})
     t.add_class(cls)
     t.add_class("nl-field")
+    t.add_class(f"nl-w{ems}")
     return t
 
 
@@ -145,20 +152,19 @@ def _pane(*children: W.Widget) -> W.VBox:
 
 
 #: the tabs of the controls, in order (title, CSS class)
-TABS = (("process", "nl-tab-process"), ("mmap", "nl-tab-mmap"),
-        ("munmap · mremap", "nl-tab-unmap"), ("files · shm", "nl-tab-files"),
-        ("memory · ptrace · futex", "nl-tab-memory"), ("flash · driver", "nl-tab-devices"))
+TABS = (("process", "nl-tab-process"), ("mmap", "nl-tab-mmap"), ("unmap", "nl-tab-unmap"),
+        ("files", "nl-tab-files"), ("memory", "nl-tab-memory"), ("devices", "nl-tab-devices"))
 
 
 class Controls(View):
     """Pick a process and make any call a lesson needs, recorded in the session.
 
-    Tabs: processes (spawn, vfork, fork, clone, execve, run, exit); mmap
-    (with ``vm.nr_trim_pages``); munmap and mremap (with or without
+    Tabs: process (spawn, vfork, fork, clone, execve, run, exit); mmap
+    (with ``vm.nr_trim_pages``); unmap (munmap, and mremap with or without
     MREMAP_MAYMOVE); files and shared memory (open, shm_open, write,
-    ftruncate, close, shmget, shmat); memory (poke, peek, ptrace, futex); the
-    flash chip (program, erase, complete) and a learner's own driver
-    (``register_driver`` with a :class:`~nommu_lab.SimpleDriver`).
+    ftruncate, close, shmget, shmat); memory (poke, peek, ptrace, futex);
+    devices: the flash chip (program, erase, complete) and a learner's own
+    driver (``register_driver`` with a :class:`~nommu_lab.SimpleDriver`).
     ``status`` shows the last outcome with named flags, or what was wrong
     with the form.
     """
@@ -174,7 +180,7 @@ class Controls(View):
 
         # ---------------------------------------------------------- processes
         self.proc = _dropdown([("(no process)", NONE)], "nl-proc", "process", "16em", NONE)
-        self.name = _text("app", "nl-spawn-name", "name", "9em")
+        self.name = _text("app", "nl-spawn-name", "name", 6)
         self.b_spawn = _button("spawn", "nl-spawn", "info", "start a new process with an empty mm")
         self.b_vfork = _button("vfork", "nl-vfork", "", "child shares the mm; parent waits")
         self.b_fork = _button("fork", "nl-fork", "", "no fork() without an MMU: see what it says")
@@ -183,14 +189,14 @@ class Controls(View):
         self.b_exit = _button("exit", "nl-exit", "warning", "the process exits; its VMAs go")
         self.exec_path = _dropdown([], "nl-exec-path", "program", "17em")
         self.b_exec = _button("execve", "nl-exec", "", "load a program into this process")
-        self.instructions = _text("8", "nl-run-count", "instructions", "9em")
+        self.instructions = _text("8", "nl-run-count", "instructions", 4)
         self.b_run = _button("run", "nl-run", "success",
                              "let the CPU execute the program's next instructions")
 
         # ---------------------------------------------------------- mmap
-        self.addr = _text("0", "nl-mmap-addr", "addr", "9em")
-        self.length = _text("3 pages", "nl-mmap-length", "length")
-        self.offset = _text("0", "nl-mmap-offset", "offset", "8em")
+        self.addr = _text("0", "nl-mmap-addr", "addr", 9)
+        self.length = _text("3 pages", "nl-mmap-length", "length", 7)
+        self.offset = _text("0", "nl-mmap-offset", "offset", 6)
         self.prot_r = _check("PROT_READ", "nl-prot-read", True)
         self.prot_w = _check("PROT_WRITE", "nl-prot-write", True)
         self.prot_x = _check("PROT_EXEC", "nl-prot-exec")
@@ -212,17 +218,17 @@ class Controls(View):
         self.trim.observe(self._on_trim, names="value")
 
         # ---------------------------------------------------------- munmap / mremap
-        self.vma = _dropdown([("(no mapping)", NONE)], "nl-vma-pick", "mapping", "100%", NONE)
-        self.unmap_addr = _text("", "nl-unmap-addr", "addr", "10em")
-        self.unmap_length = _text("", "nl-unmap-length", "length", "9em")
+        self.vma = _dropdown([("(no mapping)", NONE)], "nl-vma-pick", "mapping", "28em", NONE)
+        self.unmap_addr = _text("", "nl-unmap-addr", "addr", 9)
+        self.unmap_length = _text("", "nl-unmap-length", "length", 7)
         self.b_munmap = _button("munmap", "nl-munmap", "danger", "unmap addr..addr+length")
-        self.new_length = _text("1 page", "nl-mremap-length", "new length", "10em")
+        self.new_length = _text("1 page", "nl-mremap-length", "new length", 7)
         self.maymove = _check("MREMAP_MAYMOVE", "nl-mremap-maymove")
         self.b_mremap = _button("mremap", "nl-mremap", "", "resize the mapping at addr")
         self.vma.observe(self._fill_unmap, names="value")
 
         # ---------------------------------------------------------- files and shm
-        self.path = _text("/tmp/data", "nl-open-path", "path", "12em")
+        self.path = _text("/tmp/data", "nl-open-path", "path", 10)
         self.access = _dropdown([("O_RDONLY", O_RDONLY), ("O_WRONLY", O_WRONLY), ("O_RDWR", O_RDWR)],
                                 "nl-open-access", value=O_RDWR)
         self.o_creat = _check("O_CREAT", "nl-open-creat", True)
@@ -231,21 +237,21 @@ class Controls(View):
         self.b_shm_open = _button("shm_open", "nl-shm-open", "",
                                   "shm_open(name, flags, 0600): a file on /dev/shm")
         self.fd = _dropdown([("(no open file)", NONE)], "nl-fd", "fd", "16em", NONE)
-        self.file_data = _text("hello", "nl-write-data", "data", "10em")
+        self.file_data = _text("hello", "nl-write-data", "data", 8)
         self.b_write = _button("write", "nl-write", "", "write(fd, data)")
-        self.file_size = _text("3 pages", "nl-ftruncate-length", "size", "8em")
+        self.file_size = _text("3 pages", "nl-ftruncate-length", "size", 7)
         self.b_ftruncate = _button("ftruncate", "nl-ftruncate", "", "ftruncate(fd, size)")
         self.b_close = _button("close", "nl-close", "", "close(fd)")
-        self.shm_key = _text("0x1234", "nl-shm-key", "key", "7em")
-        self.shm_size = _text("2 pages", "nl-shm-size", "size", "8em")
+        self.shm_key = _text("0x1234", "nl-shm-key", "key", 6)
+        self.shm_size = _text("2 pages", "nl-shm-size", "size", 7)
         self.b_shmget = _button("shmget", "nl-shmget", "", "shmget(key, size, IPC_CREAT|0600)")
-        self.shm_id = _text("", "nl-shm-id", "shmid", "6em")
+        self.shm_id = _text("", "nl-shm-id", "shmid", 4)
         self.b_shmat = _button("shmat", "nl-shmat", "", "shmat(shmid, NULL, 0)")
 
         # ---------------------------------------------------------- memory
-        self.mem_addr = _text("0x80108000", "nl-mem-addr", "addr", "10em")
-        self.mem_data = _text("hello", "nl-mem-data", "data", "9em")
-        self.mem_count = _text("16", "nl-peek-count", "bytes", "5em")
+        self.mem_addr = _text("0x80108000", "nl-mem-addr", "addr", 9)
+        self.mem_data = _text("hello", "nl-mem-data", "data", 8)
+        self.mem_count = _text("16", "nl-peek-count", "bytes", 4)
         self.b_poke = _button("poke", "nl-poke", "", "store data at addr (no MMU: nothing checks)")
         self.b_peek = _button("peek", "nl-peek", "", "read bytes at addr")
         self.target = _dropdown([("(no process)", NONE)], "nl-ptrace-target", "tracee", "12em", NONE)
@@ -254,21 +260,21 @@ class Controls(View):
         self.b_ppoke = _button("POKETEXT", "nl-ptrace-poke", "", "ptrace_poke(tracee, addr, data)")
         self.futex_op = _dropdown([("FUTEX_WAIT", FUTEX_WAIT), ("FUTEX_WAKE", FUTEX_WAKE)],
                                   "nl-futex-op", value=FUTEX_WAIT)
-        self.futex_val = _text("0", "nl-futex-val", "val", "5em")
+        self.futex_val = _text("0", "nl-futex-val", "val", 4)
         self.b_futex = _button("futex", "nl-futex", "", "futex(addr, op, val)")
 
         # ---------------------------------------------------------- flash and drivers
-        self.flash_offset = _text("0x80000", "nl-flash-offset", "flash offset", "11em")
-        self.flash_data = _text("hex:c0ffee", "nl-flash-data", "data", "10em")
+        self.flash_offset = _text("0x80000", "nl-flash-offset", "flash offset", 7)
+        self.flash_data = _text("hex:c0ffee", "nl-flash-data", "data", 8)
         self.flash_guard = _check("guard", "nl-flash-guard")
         self.b_program = _button("program", "nl-flash-program", "", "start a program operation")
         self.b_erase = _button("erase", "nl-flash-erase", "", "start a block erase")
         self.b_complete = _button("complete", "nl-flash-complete", "", "the operation finishes")
-        self.drv_path = _text("/dev/mydev", "nl-driver-path", "node", "10em")
+        self.drv_path = _text("/dev/mydev", "nl-driver-path", "node", 9)
         self.drv_caps = {name: _check(name, f"nl-cap-{name.lower()}", name in ("DIRECT", "READ", "WRITE"))
                          for name in ("COPY", "DIRECT", "READ", "WRITE", "EXEC")}
         self.drv_no_caps = _check("no mmap_capabilities", "nl-cap-none")
-        self.drv_pages = _text("4", "nl-driver-pages", "memory pages", "9em")
+        self.drv_pages = _text("4", "nl-driver-pages", "memory pages", 3)
         self.drv_gua = _dropdown([("get_unmapped_area: device address", "address"),
                                   ("get_unmapped_area: -ENOSYS", "enosys"),
                                   ("no get_unmapped_area", None)], "nl-driver-gua", value="address")
@@ -699,7 +705,7 @@ class TimeTravel(View):
         self.position.add_class("nl-position")
         self.timeline = W.IntSlider(value=0, min=0, max=0, description="call",
                                     continuous_update=False,
-                                    layout=W.Layout(width="100%", max_width="28em"))
+                                    layout=W.Layout(width="28em"))
         self.timeline.add_class("nl-timeline")
         self.timeline.observe(self._on_timeline, names="value")
         self._syncing = False
@@ -707,7 +713,7 @@ class TimeTravel(View):
         self.b_replay = _button("replay", "nl-replay", "success",
                                 "start again from the board and make the calls in the box")
         self.text = W.Textarea(placeholder="a recording (JSON) to replay",
-                               layout=W.Layout(width="100%", height="90px"))
+                               layout=W.Layout(width="auto", height="90px"))
         self.text.add_class("nl-recording")
         self.history = W.HTML()
         self.history.add_class("nl-history")

@@ -49,16 +49,14 @@ class DeckPlayer(View):
         self.decks = {d.key: d for d in D.all_decks()}
         self.chooser = _dropdown([("choose a lecture deck...", NO_DECK)]
                                  + [(d.title, d.key) for d in self.decks.values()],
-                                 "nl-deck-choose", "deck", "100%", NO_DECK)
-        self.chooser.layout.max_width = "34em"
+                                 "nl-deck-choose", "deck", "34em", NO_DECK)
         self.chooser.observe(self._on_choose, names="value")
         self.b_back = _button("◀ back", "nl-deck-back", "", "the previous stop of the deck")
         self.b_next = _button("next ▶", "nl-deck-next", "primary",
                               "a question first, then the call and its answer")
         self.where = W.HTML()
         self.where.add_class("nl-deck-where")
-        self.compare_pick = _dropdown(_compare_options(), "nl-compare-pick", "", "100%")
-        self.compare_pick.layout.max_width = "26em"
+        self.compare_pick = _dropdown(_compare_options(), "nl-compare-pick", "", "26em")
         self.b_compare = _button("compare with an MMU", "nl-compare", "info",
                                  "run the program on the no-MMU and the MMU kernel, side by side")
         self.b_close_compare = _button("close comparison", "nl-compare-close", "",
@@ -66,7 +64,7 @@ class DeckPlayer(View):
         self.b_close_compare.layout.display = "none"
         self.card = W.HTML()
         self.card.add_class("nl-deck-card")
-        self.compare_box = W.Box(layout=W.Layout(width="100%"))
+        self.compare_box = W.Box(layout=W.Layout(width="auto"))
         self.compare_box.add_class("nl-compare-box")
         self.message = W.HTML()
         self.message.add_class("nl-deck-message")

@@ -27,7 +27,7 @@ import ipywidgets as W
 
 from ..session import Session
 from .base import Selection, View
-from .controls import Controls, TimeTravel
+from .controls import FIELD_EMS, Controls, TimeTravel
 from .deck import DeckPlayer
 from .rammap import RamMap
 from .tables import DevicesView, EventLog, LastCall, RegionsView, VmaView
@@ -41,7 +41,8 @@ PRESENTER_FONT_PX = 18
 _CSS = """
 <style>
 /* ---- boxes may shrink to their container; long content scrolls inside its own box */
-.nl-lab { width: 100%; max-width: 100%; box-sizing: border-box; overflow-x: hidden; }
+.nl-lab { width: 100%; max-width: 100%; box-sizing: border-box; overflow-x: hidden;
+  --jp-widgets-horizontal-tab-width: auto; }
 .nl-lab .widget-box, .nl-lab .widget-hbox, .nl-lab .widget-vbox,
 .nl-lab .widget-hbox > *, .nl-lab .widget-vbox > * { min-width: 0; max-width: 100%;
   box-sizing: border-box; }
@@ -51,7 +52,7 @@ _CSS = """
 .nl-lab .nl-col-left { flex: 1 1 640px; }
 .nl-lab .nl-col-right { flex: 1 1 380px; }
 .nl-lab .nl-row { gap: 2px 8px; }
-.nl-lab .nl-row > .widget-button { flex: 0 0 auto; }
+.nl-lab .nl-row > * { flex-shrink: 0; }  /* a row wraps rather than squeeze a field */
 .nl-lab .widget-button, .nl-lab .jupyter-button { white-space: nowrap; overflow: visible; }
 .nl-lab .nl-field { max-width: 100%; }
 .nl-lab .widget-dropdown > select { min-width: 0; text-overflow: ellipsis; }
@@ -60,8 +61,9 @@ _CSS = """
 .nl-lab .nl-table select, .nl-lab pre.nl-header, .nl-lab .nl-history-text,
 .nl-lab .nl-recording textarea { font-family: monospace; font-size: 12px; }
 .nl-lab pre.nl-header { margin: 0 0 0 4px; color: #555; overflow-x: auto; }
-.nl-lab .nl-table { width: 100%; }
-.nl-lab .nl-table select { width: 100%; overflow-x: auto; }
+.nl-lab .nl-table { align-self: stretch; }
+.nl-lab .nl-table select { width: 100%; box-sizing: border-box; }
+.nl-lab .nl-recording { align-self: stretch; }
 .nl-lab .nl-recording textarea { width: 100%; box-sizing: border-box; }
 .nl-lab .nl-history-text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 2px 0; }
 .nl-lab .nl-event-detail-text { font-family: monospace; font-size: 12px; white-space: pre-wrap;
@@ -98,6 +100,8 @@ _CSS = """
 .nl-lab .nl-deck-question-extra { color: #555; font-family: monospace; }
 .nl-lab .nl-compare-box table { max-width: 100%; }
 .nl-lab .nl-compare-box pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.nl-lab .nl-compare-box td, .nl-lab .nl-compare-box th { white-space: normal;
+  overflow-wrap: anywhere; vertical-align: top; }
 .nl-lab .nl-compare-box .widget-html-content { overflow-x: auto; }
 .nl-lab .nl-section { font-weight: bold; }
 
@@ -129,8 +133,16 @@ _CSS = """
 .nl-presenter .nl-deck-body { font-size: 24px; line-height: 1.35; }
 .nl-presenter .nl-deck-answer { font-size: 22px; }
 .nl-presenter .nl-deck-next { font-size: 22px; min-width: 8em; }
+{fields}
 </style>
 """
+
+
+def _css() -> str:
+    """The style sheet, with one rule per width of form field."""
+    fields = "\n".join(f".nl-lab .widget-text.nl-w{n} input {{ flex: 0 0 {n}em; width: {n}em; }}"
+                       for n in FIELD_EMS)
+    return _CSS.replace("{fields}", fields)
 
 
 def _column(views: list[W.Widget], cls: str) -> W.VBox:
@@ -182,15 +194,15 @@ class Lab(W.VBox):
         self.controls.proc.observe(self._follow_process, names="value")
         sel.observe(self._on_selection, names="label")
         self.add_class("nl-lab")
-        css = W.HTML(_CSS)
+        css = W.HTML(_css())
         css.add_class("nl-css")
         if presenter:
             self.add_class("nl-presenter")
             self.children = (
                 css,
                 self.decks,
-                _columns([self.ram], [self.lastcall, self.controls]),
-                _columns([self.regions, self.events], [self.vmas, self.timetravel]),
+                _columns([self.ram, self.regions, self.vmas],
+                         [self.lastcall, self.controls, self.timetravel, self.events]),
                 self.devices,
             )
         else:
@@ -239,9 +251,9 @@ class Lab(W.VBox):
                 v.bind(kernel)
                 v._dirty = True  # redraw once when the hold ends
         self._apply_exam_mode()
-        s = self.session
-        self.controls._say(f"Time travel: the machine as it was after call {s.position} of "
-                           f"{len(s.calls)} (rebuilt by replaying the calls)")
+        # the status line spoke of the controls' last click, on a machine now replaced;
+        # the last-call panel says where the machine is
+        self.controls.status.value = ""
 
     @contextmanager
     def hold(self) -> Iterator[None]:

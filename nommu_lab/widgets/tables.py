@@ -27,7 +27,7 @@ ALL_CAPS = ("COPY", "DIRECT", "READ", "WRITE", "EXEC")
 
 
 def _rows_layout(rows: int) -> W.Layout:
-    return W.Layout(width="100%")
+    return W.Layout(width="auto")  # stretched by the view's box (width 100% would add the margins)
 
 
 def _select(rows: int, cls: str) -> W.Select:
