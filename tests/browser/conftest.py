@@ -123,6 +123,13 @@ def jupyter_home(tmp_path_factory: pytest.TempPathFactory,
     work.mkdir()
     for nb in ("00-start-here.ipynb", "presenter.ipynb", "voila.py"):
         shutil.copy(ROOT / "notebooks" / nb, work / nb)
+    # a notebook without nommu-lab: what the front end does on its own
+    (work / "blank.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "blank", "metadata": {},
+                   "outputs": [], "source": ["1 + 1"]}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5}))
     yield base, env
 
 
@@ -173,8 +180,8 @@ def notebook7(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
             [str(VENV_BIN / "jupyter"), "notebook", "--no-browser", "--ip", "127.0.0.1",
              "--port", str(port), f"--ServerApp.token={token}", "--allow-root",
              f"--ServerApp.root_dir={base / 'work'}", "--ServerApp.port_retries=0",
-             "--JupyterNotebookApp.expose_app_in_browser=True",
-             f"--JupyterNotebookApp.app_settings_dir={base / 'settings'}"],
+             # (no app_settings_dir: Notebook 7 fails on JupyterLab's overrides with a page error)
+             "--JupyterNotebookApp.expose_app_in_browser=True"],
             cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -154,8 +154,10 @@ def _shoot(page: Any, artifacts: Path, name: str) -> None:
     page.wait_for_timeout(300)
 
 
-def _assert_clean(t: Tracked, where: str) -> None:
-    assert t.errors == [], f"{where}: console errors {t.errors}"
+def _assert_clean(t: Tracked, where: str, baseline: frozenset[str] = frozenset()) -> None:
+    """No console error (beyond those the front end makes without nommu-lab), nothing external."""
+    ours = [e for e in t.errors if e not in baseline]
+    assert ours == [], f"{where}: console errors {ours}"
     assert t.external == [], f"{where}: requests left the machine: {t.external}"
 
 
@@ -199,7 +201,8 @@ def _click_mmap_and_check(page: Any, timings: dict[str, float]) -> None:
     assert "mmap(0, 0x3000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x" in status
 
 
-def _learner_view(t: Tracked, url: str, artifacts: Path, name: str) -> dict[str, float]:
+def _learner_view(t: Tracked, url: str, artifacts: Path, name: str,
+                  baseline: frozenset[str] = frozenset()) -> dict[str, float]:
     """The start notebook at both sizes: layout, a click, a refusal, a negative length."""
     page = t.page
     timings = _run_start_notebook(t, url)
@@ -229,7 +232,7 @@ def _learner_view(t: Tracked, url: str, artifacts: Path, name: str) -> dict[str,
         page.wait_for_timeout(150)
         _check_layout(page, ".nl-lab", f"{name} 1920x1080, tab {tab}")
     _shoot(page, artifacts, f"{name}-after-clicks")
-    _assert_clean(t, name)
+    _assert_clean(t, name, baseline)
     return timings
 
 
@@ -244,9 +247,19 @@ def test_jupyterlab_learner_view_fits_and_responds(jupyterlab: Server, open_page
 
 def test_notebook7_learner_view_fits_and_responds(notebook7: Server, open_page: Any,
                                                   artifacts: Path) -> None:
+    # Notebook 7.6 reports a page error of its own while it loads its settings, with any
+    # notebook: measured on a blank one, and allowed (only that) on the lab's page
+    blank = open_page(*VIEWPORTS[0])
+    blank.page.goto(f"{notebook7.url}/notebooks/blank.ipynb?token={notebook7.token}",
+                    timeout=LOAD_TIMEOUT_MS)
+    blank.page.wait_for_selector(".jp-Notebook", timeout=LOAD_TIMEOUT_MS)
+    blank.page.wait_for_timeout(2000)
+    baseline = frozenset(blank.errors)
+    blank.page.close()
+    print("\nNotebook 7 on a blank notebook:", sorted(baseline))
     t = open_page(*VIEWPORTS[0])
     url = f"{notebook7.url}/notebooks/00-start-here.ipynb?token={notebook7.token}"
-    timings = _learner_view(t, url, artifacts, "notebook7")
+    timings = _learner_view(t, url, artifacts, "notebook7", baseline)
     print("\nNotebook 7 timings:", {k: round(v, 2) for k, v in {**notebook7.timings, **timings}.items()})
 
 
