@@ -103,6 +103,9 @@ def test_the_run_button_shows_the_flash_crash(lab: Lab):
     assert c.last_message == "pid 1: run(8) = 0 (process 1 died: see the event log)"
     assert any(e.rule == "cpu.illegal_instruction" for e in lab.events.events())
     assert 1 not in lab.kernel.processes
+    # the call returned, but into a crash: the last-call panel says it in red
+    assert "nl-lastcall-head nl-error" in lab.lastcall.html.value
+    assert "cpu.illegal_instruction" in lab.lastcall.describe()
 
 
 @pytest.mark.parametrize("text, value", [("-4096", -4096), ("-5 pages", -5 * PS),

@@ -208,8 +208,8 @@ class Lab(W.VBox):
         else:
             self.children = (
                 css,
-                _columns([self.ram, self.lastcall, self.regions, self.vmas],
-                         [self.controls, self.events, self.timetravel]),
+                _columns([self.ram, self.lastcall, self.regions],
+                         [self.controls, self.events, self.vmas, self.timetravel]),
                 self.devices,
                 self.decks,
             )

@@ -445,7 +445,10 @@ class LastCall(View):
         """Redraw from the session's current call."""
         head, evs = self.lines()
         out = self.session.outcome()
-        cls = "nl-error" if out is not None and not out.ok else "nl-ok"
+        # a refusal, or a call that "succeeded" into a hazard (the flash crash), shows red
+        bad = out is not None and (not out.ok or any(kind == EventKind.HAZARD.value
+                                                     for kind, _, _ in evs))
+        cls = "nl-error" if bad else "nl-ok"
         items = "".join(
             f"<li class='nl-ev-{html_escape(kind)}'><span class='nl-rule'>{html_escape(rule)}</span> "
             f"{html_escape(text)}</li>" for kind, rule, text in evs)
