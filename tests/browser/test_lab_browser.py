@@ -148,7 +148,7 @@ def _shoot(page: Any, artifacts: Path, name: str) -> None:
     height = page.evaluate("() => document.querySelector('.nl-lab').getBoundingClientRect().height")
     page.set_viewport_size({"width": vp["width"], "height": min(int(height) + 300, 8000)})
     page.wait_for_timeout(300)
-    page.locator(".nl-lab").first.scroll_into_view_if_needed()
+    page.locator(".nl-lab").first.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(artifacts / f"{name}-whole.png"))
     page.set_viewport_size(vp)
     page.wait_for_timeout(300)
@@ -209,7 +209,7 @@ def _learner_view(t: Tracked, url: str, artifacts: Path, name: str,
     for w, h in VIEWPORTS:
         page.set_viewport_size({"width": w, "height": h})
         page.wait_for_timeout(400)  # let the notebook lay itself out again
-        page.locator(".nl-lab").first.scroll_into_view_if_needed()
+        page.locator(".nl-lab").first.evaluate("el => el.scrollIntoView({block: 'start'})")
         _check_layout(page, ".nl-lab", f"{name} {w}x{h}")
         _shoot(page, artifacts, f"{name}-{w}x{h}")
     _click_mmap_and_check(page, timings)
