@@ -41,12 +41,15 @@ def _server_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _run(argv: list[str], dry_run: bool) -> int:
+def _run(argv: list[str], dry_run: bool, env: dict[str, str] | None = None) -> int:
     if dry_run:
-        print(shlex.join(argv))
+        extra = {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}
+        print(" ".join([*(f"{k}={shlex.quote(v)}" for k, v in sorted(extra.items())),
+                        shlex.join(argv)]))
         return 0
     sys.stdout.flush()
-    os.execv(argv[0], argv)  # Jupyter takes over this process: Ctrl-C reaches it
+    # Jupyter takes over this process: Ctrl-C reaches it
+    os.execve(argv[0], argv, env if env is not None else dict(os.environ))
     return 0  # pragma: no cover
 
 
@@ -62,10 +65,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_present(args: argparse.Namespace) -> int:
-    """The presenter view in Voila: no code, big type, the lecture decks."""
+    """The presenter view in Voila: no code, big type, the lecture decks (served offline)."""
+    from .offline import jupyter_path_with_template, voila_options
+
     root = _project_dir()
     nb = Path(args.notebook) if args.notebook else root / "notebooks" / "presenter.ipynb"
-    argv = [sys.executable, "-m", "voila", str(nb)]
+    argv = [sys.executable, "-m", "voila", str(nb), *voila_options()]
     if args.port is not None:
         argv.append(f"--port={args.port}")
     if args.no_browser:
@@ -73,7 +78,8 @@ def cmd_present(args: argparse.Namespace) -> int:
     if args.ip is not None:
         argv.append(f"--Voila.ip={args.ip}")
     argv += list(args.extra)
-    return _run(argv, args.dry_run)
+    env = dict(os.environ, JUPYTER_PATH=jupyter_path_with_template(os.environ.get("JUPYTER_PATH")))
+    return _run(argv, args.dry_run, env)
 
 
 def _project_folder(name: str) -> Path:

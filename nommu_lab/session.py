@@ -3,8 +3,11 @@
 A *recording* is the list of calls a lecturer (or a learner) made, each a
 ``(pid, call, args)`` triple: ``pid`` is the process that made the syscall, or
 ``None`` for a call on the kernel itself (``spawn``, ``sysctl``, flash
-operations). It is plain JSON, so a lecturer can hand it out and learners can
-replay it.
+operations, ``register_driver``). It is plain JSON, so a lecturer can hand it
+out and learners can replay it. A driver registered with
+``register_driver(path, nl.SimpleDriver(...))`` is recorded by its parameters
+(:class:`DriverSpec`), and each replay builds a fresh driver from them, so two
+machines never share one driver object.
 
 Replaying works because the model is deterministic: the same calls on the same
 starting machine give the same pids, addresses and pages. :class:`Session`
@@ -30,12 +33,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .kernel import Kernel, KernelError
+from .kernel.callfmt import format_call
+from .kernel.devices import SimpleDriver
+from .kernel.vfs import FileOperations, capability_names
 
 FORMAT_VERSION = 1
+ADDRESS_CALLS = frozenset({"mmap", "mremap", "shmat"})  # calls whose result is an address
 COMPRESS_ABOVE = 32 << 20  # starting snapshots larger than this are kept zlib-compressed
 
 #: Calls on the kernel itself (pid ``None``) that a session may record.
-KERNEL_CALLS = frozenset({"spawn", "sysctl", "mtd_program", "mtd_erase", "mtd_complete"})
+KERNEL_CALLS = frozenset({"spawn", "sysctl", "mtd_program", "mtd_erase", "mtd_complete",
+                          "register_driver"})
 
 #: Process calls a session may record: the syscall surface of :class:`nommu_lab.Process`.
 PROCESS_CALLS = frozenset({
@@ -43,33 +51,121 @@ PROCESS_CALLS = frozenset({
     "unlink", "pipe", "socket", "mmap", "munmap", "mremap", "mprotect", "msync", "madvise",
     "mlock", "brk", "fork", "vfork", "clone", "exit", "execve", "shmget", "shmat", "shmdt",
     "shmctl", "shm_open", "shm_unlink", "futex", "ptrace_attach", "ptrace_peek",
-    "ptrace_poke", "poke",
+    "ptrace_poke", "poke", "peek", "run",
 })
+
+
+# ---------------------------------------------------------------------------
+# a learner's driver, as parameters
+# ---------------------------------------------------------------------------
+_CAP_NAMES = {"COPY": "NOMMU_MAP_COPY", "DIRECT": "NOMMU_MAP_DIRECT", "READ": "NOMMU_MAP_READ",
+              "WRITE": "NOMMU_MAP_WRITE", "EXEC": "NOMMU_MAP_EXEC"}
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSpec:
+    """The parameters of a :class:`~nommu_lab.SimpleDriver`: what a recording keeps of it.
+
+    A driver object holds state once registered (its device memory, the
+    calls the kernel made on it), so a recording stores how to build it and
+    :meth:`build` makes a fresh one for every replay.
+    """
+
+    name: str = "mydev"
+    capabilities: int | None = None
+    memory_pages: int = 4
+    unmapped_area: str | int | None = "address"
+    mmap_result: int = 0
+    readable: bool = True
+
+    @classmethod
+    def of(cls, drv: SimpleDriver) -> DriverSpec:
+        """The parameters ``drv`` was made with (only SimpleDriver itself can be recorded)."""
+        if type(drv) is not SimpleDriver:
+            raise TypeError(f"a recording can hold a SimpleDriver, not a {type(drv).__name__}: "
+                            "a driver class of your own cannot be rebuilt on replay (register it "
+                            "on the kernel directly; time travel will not have it)")
+        return cls(drv.name, drv.capabilities, drv.memory_pages, drv.unmapped_area,
+                   drv.mmap_result, drv.can_read)
+
+    def build(self) -> SimpleDriver:
+        """A new driver with these parameters."""
+        return SimpleDriver(self.name, capabilities=self.capabilities,
+                            memory_pages=self.memory_pages, unmapped_area=self.unmapped_area,
+                            mmap_result=self.mmap_result, readable=self.readable)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"driver": "SimpleDriver", "name": ..., ...}``."""
+        return {"driver": "SimpleDriver", "name": self.name, "capabilities": self.capabilities,
+                "memory_pages": self.memory_pages, "unmapped_area": self.unmapped_area,
+                "mmap_result": self.mmap_result, "readable": self.readable}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DriverSpec:
+        """The inverse of :meth:`to_json` (ValueError on anything else)."""
+        if d.get("driver") != "SimpleDriver":
+            raise ValueError(f"unknown driver {d.get('driver')!r} (a recording holds SimpleDriver)")
+        keys = set(d) - {"driver"}
+        known = {"name", "capabilities", "memory_pages", "unmapped_area", "mmap_result", "readable"}
+        if keys - known:
+            raise ValueError(f"unknown SimpleDriver parameter(s): {', '.join(sorted(keys - known))}")
+        return cls(**{k: d[k] for k in keys})
+
+    def __repr__(self) -> str:
+        caps = ("None" if self.capabilities is None else
+                "|".join(_CAP_NAMES[c] for c in capability_names(self.capabilities)) or "0")
+        parts = [repr(self.name), f"capabilities={caps}", f"memory_pages={self.memory_pages}"]
+        if self.unmapped_area != "address":
+            parts.append(f"unmapped_area={self.unmapped_area!r}")
+        if self.mmap_result:
+            parts.append(f"mmap_result={self.mmap_result}")
+        if not self.readable:
+            parts.append("readable=False")
+        return f"SimpleDriver({', '.join(parts)})"
 
 
 # ---------------------------------------------------------------------------
 # JSON encoding of call arguments
 # ---------------------------------------------------------------------------
+def _record(v: Any) -> Any:
+    """An argument as a recording keeps it: drivers become their parameters."""
+    if isinstance(v, SimpleDriver):
+        return DriverSpec.of(v)
+    if isinstance(v, FileOperations):
+        DriverSpec.of(v)  # type: ignore[arg-type]  # raises the sentence about drivers of one's own
+    return v
+
+
 def _encode(v: Any) -> Any:
-    """Arguments to JSON: bytes become ``{"hex": ...}``, tuples become lists."""
+    """Arguments to JSON: bytes become ``{"hex": ...}``, drivers their parameters,
+    tuples become lists."""
     if isinstance(v, bytes | bytearray | memoryview):
         return {"hex": bytes(v).hex()}
+    if isinstance(v, DriverSpec):
+        return v.to_json()
     if isinstance(v, list | tuple):
         return [_encode(x) for x in v]
     if v is None or isinstance(v, bool | int | str | float):
         return v
-    raise TypeError(f"a recorded argument must be an int, str, bytes, list or None, "
-                    f"not {type(v).__name__}")
+    raise TypeError(f"a recorded argument must be an int, str, bytes, list, SimpleDriver or "
+                    f"None, not {type(v).__name__}")
 
 
 def _decode(v: Any) -> Any:
     if isinstance(v, dict):
+        if "driver" in v:
+            return DriverSpec.from_json(v)
         if set(v) != {"hex"}:
             raise ValueError(f"unknown encoded argument {v!r}")
         return bytes.fromhex(v["hex"])
     if isinstance(v, list):
         return [_decode(x) for x in v]
     return v
+
+
+def _live(v: Any) -> Any:
+    """An argument as the kernel takes it: a driver's parameters become a new driver."""
+    return v.build() if isinstance(v, DriverSpec) else v
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +185,15 @@ class Call:
         _encode(list(self.args))  # fail early on an argument JSON cannot hold
         _encode([v for _, v in self.kwargs])
 
+    @property
+    def text(self) -> str:
+        """The call as a C programmer writes it, flags named (``kernel.callfmt.format_call``)."""
+        return format_call(self.name, self.args, dict(self.kwargs))
+
     def describe(self) -> str:
-        """``pid 1: mmap(0, 0x3000, 3, 0x22)`` (addresses and big numbers in hex)."""
-        parts = []
-        for a in self.args:
-            if isinstance(a, int) and not isinstance(a, bool) and abs(a) > 4096:
-                parts.append(hex(a))
-            elif isinstance(a, bytes) and len(a) > 16:
-                parts.append(repr(a[:16]) + f"...({len(a)} bytes)")
-            else:
-                parts.append(repr(a))
-        parts.extend(f"{k}={v!r}" for k, v in self.kwargs)
+        """``pid 1: mmap(0, 0x3000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)``."""
         who = "kernel" if self.pid is None else f"pid {self.pid}"
-        return f"{who}: {self.name}({', '.join(parts)})"
+        return f"{who}: {self.text}"
 
     def to_json(self) -> list[Any]:
         """``[pid, name, [args...]]``, plus ``{kwargs}`` when there are any."""
@@ -132,15 +224,21 @@ def apply_call(k: Kernel, call: Call) -> Any:
 
     Raises whatever the call raises (a refused syscall raises
     :class:`~nommu_lab.KernelError`, exactly as it did when recorded).
+    A recorded driver (:class:`DriverSpec`) is built afresh for this kernel.
     """
-    kwargs = dict(call.kwargs)
-    if call.pid is None:
-        fn = getattr(k, call.name, None)
+    return _apply(k, call.pid, call.name, tuple(_live(a) for a in call.args),
+                  {n: _live(v) for n, v in call.kwargs})
+
+
+def _apply(k: Kernel, pid: int | None, name: str, args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> Any:
+    if pid is None:
+        fn = getattr(k, name, None)
         if fn is None:
             raise KernelError(None, "session.no_such_call",
-                              f"this kernel has no {call.name}() (the model is older than the recording)")
-        return fn(*call.args, **kwargs)
-    return getattr(k.process(call.pid), call.name)(*call.args, **kwargs)
+                              f"this kernel has no {name}() (the model is older than the recording)")
+        return fn(*args, **kwargs)
+    return getattr(k.process(pid), name)(*args, **kwargs)
 
 
 @dataclass
@@ -208,6 +306,27 @@ class Recording:
 # ---------------------------------------------------------------------------
 # a live session with time travel
 # ---------------------------------------------------------------------------
+def format_result(name: str, result: Any, error: KernelError | None = None) -> str:
+    """What a call returned, as C would print it: ``= 0x80108000``, ``= -1 EINVAL (rule)``."""
+    if error is not None:
+        return f"= -1 {error.errno_name} ({error.rule})"
+    pid = getattr(result, "pid", None)
+    if isinstance(pid, int):
+        return f"= pid {pid}"
+    if result is None:
+        return "= 0"
+    if isinstance(result, bytes | bytearray):
+        b = bytes(result)
+        return "= " + (repr(b[:24]) + f"...({len(b)} bytes)" if len(b) > 24 else repr(b))
+    if isinstance(result, bool):
+        return f"= {int(result)}"
+    if isinstance(result, int):
+        return f"= {result:#x}" if name in ADDRESS_CALLS else f"= {result}"
+    if isinstance(result, tuple):
+        return "= " + ", ".join(str(x) for x in result)
+    return f"= {getattr(result, 'name', type(result).__name__)}"  # a driver, a stat
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one call through a session did: its result or its refusal."""
@@ -220,6 +339,13 @@ class Outcome:
     def ok(self) -> bool:
         """True when the call succeeded."""
         return self.error is None
+
+    def describe(self) -> str:
+        """``pid 1: mmap(...) = 0x80108000``, or the refusal with the kernel's sentence."""
+        text = f"{self.call.describe()} {format_result(self.call.name, self.result, self.error)}"
+        if self.error is not None:
+            text += f": {self.error.sentence}"
+        return text
 
 
 class Session:
@@ -252,6 +378,9 @@ class Session:
             self._base = blob
         self.calls: list[Call] = []
         self.position = 0
+        # per call made on the current kernel object: the trace position before it
+        # and its outcome (len == position), so a view can show what call n did
+        self._applied: list[tuple[int, Outcome]] = []
         self.board = board  # informational: which factory built the starting machine
         self.board_kwargs = dict(board_kwargs or {})
         self._kernel_listeners: list[Callable[[Kernel], None]] = []
@@ -286,15 +415,18 @@ class Session:
         A refused call is recorded too: it is part of what happened, and
         replaying it refuses it again without changing anything.
         """
-        c = Call(pid, name, tuple(args), tuple(sorted(kwargs.items())))
+        c = Call(pid, name, tuple(_record(a) for a in args),
+                 tuple(sorted((n, _record(v)) for n, v in kwargs.items())))
         del self.calls[self.position:]
         self.calls.append(c)
         self.position += 1
+        seq = self.kernel.trace.last_seq
         try:
-            result = apply_call(self.kernel, c)
+            # the live call gets the caller's own objects (a learner's driver keeps
+            # its log of calls); replays build them again from the recording
+            result = _apply(self.kernel, pid, name, tuple(args), dict(kwargs))
         except KernelError as e:
-            self.last = Outcome(c, error=e)
-            self._mark = self._fingerprint()
+            self._done(seq, Outcome(c, error=e))
             raise
         except Exception:
             # not a refusal but a programming error (TypeError, ValueError):
@@ -302,9 +434,14 @@ class Session:
             self.calls.pop()
             self.position -= 1
             raise
-        self.last = Outcome(c, result=result)
-        self._mark = self._fingerprint()
+        self._done(seq, Outcome(c, result=result))
         return result
+
+    def _done(self, seq: int, outcome: Outcome) -> None:
+        self.last = outcome
+        del self._applied[self.position - 1:]
+        self._applied.append((seq, outcome))
+        self._mark = self._fingerprint()
 
     def try_call(self, pid: int | None, name: str, *args: Any, **kwargs: Any) -> Outcome:
         """Like :meth:`call` but returns an :class:`Outcome` instead of raising a refusal."""
@@ -314,6 +451,21 @@ class Session:
             pass
         assert self.last is not None
         return self.last
+
+    def restart(self, factory: Callable[[], Kernel], board: str | None = None,
+                board_kwargs: dict[str, Any] | None = None) -> Kernel:
+        """Start over on another machine: no calls, position 0 (a lecture deck
+        brings its own board)."""
+        self._factory = factory
+        self._base, self._base_packed = None, False
+        self.calls = []
+        self.position = 0
+        self._applied = []
+        self.board = board
+        self.board_kwargs = dict(board_kwargs or {})
+        self.last = None
+        self._set_kernel(factory())
+        return self.kernel
 
     # ----------------------------------------------------------- time travel
     def _start(self) -> Kernel:
@@ -327,20 +479,38 @@ class Session:
         position = max(0, min(int(position), len(self.calls)))
         if position == self.position:
             return self.kernel
-        if position > self.position:
+        if position > self.position and len(self._applied) == self.position:
             k = self.kernel
             start = self.position
         else:
             k = self._start()
             start = 0
+            self._applied = []
         for c in self.calls[start:position]:
+            seq = k.trace.last_seq
             try:
-                apply_call(k, c)
-            except KernelError:
-                pass
+                out = Outcome(c, result=apply_call(k, c))
+            except KernelError as e:
+                out = Outcome(c, error=e)
+            self._applied.append((seq, out))
         self.position = position
+        self.last = self._applied[-1][1] if self._applied else None
         self._set_kernel(k)
         return k
+
+    def outcome(self, n: int | None = None) -> Outcome | None:
+        """What call ``n`` (1-based; default: the last one made) did on the current machine."""
+        n = self.position if n is None else n
+        return self._applied[n - 1][1] if 1 <= n <= len(self._applied) else None
+
+    def events_of(self, n: int | None = None) -> list[Any]:
+        """The trace events of call ``n`` (1-based; default: the last one made), oldest first."""
+        n = self.position if n is None else n
+        if not 1 <= n <= len(self._applied):
+            return []
+        start = self._applied[n - 1][0]
+        end = self._applied[n][0] if n < len(self._applied) else self.kernel.trace.last_seq
+        return [e for e in self.kernel.trace.since(start) if e.seq <= end]
 
     def back(self) -> Kernel:
         """One call back."""
@@ -388,6 +558,8 @@ class Session:
         rec = Recording.from_json(recording) if isinstance(recording, str) else recording
         self.calls = list(rec.calls)
         self.position = 0
+        self._applied = []
+        self.last = None
         self._set_kernel(self._start())
         if replay_to_end:
             self.goto(len(self.calls))

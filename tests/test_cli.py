@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nommu_lab import cli
+from nommu_lab import cli, offline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,11 +40,18 @@ def test_lab_runs_jupyterlab_from_this_python_at_the_start_notebook(
 def test_present_runs_voila_on_the_presenter_notebook(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
     assert cli.main(["present", "--dry-run", "--port", "8899"]) == 0
-    argv = capsys.readouterr().out.split()
+    out = capsys.readouterr().out.split()
+    env, argv = out[:out.index(sys.executable)], out[out.index(sys.executable):]
     assert argv[:3] == [sys.executable, "-m", "voila"]
     assert argv[3] == str(ROOT / "notebooks" / "presenter.ipynb")
     assert "--port=8899" in argv
+    # the offline template, found in the package's own Jupyter data folder
+    assert "--template=nommu-lab" in argv
+    assert "--VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension" in argv
+    assert env == [f"JUPYTER_PATH={offline.SHARE}"]
+    assert (offline.SHARE / "voila" / "templates" / "nommu-lab" / "index.html.j2").is_file()
 
 
 def test_fidelity_is_the_fidelity_command_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,9 @@ ALLOWED: dict[str, set[str]] = {
     "boards": {"kernel", "mmu", "board_files"},
     "board_files": set(),
     "exercises": {"kernel", "mmu", "boards", "board_files", "compare", "cases", "constants"},
+    # recordings and lecture decks run in scripts and graders: no views, no Jupyter
+    "session": {"kernel"},
+    "decks": {"kernel", "session", "cases"},
 }
 JUPYTER = {"ipywidgets", "bqplot", "IPython", "ipykernel", "traitlets"}
 

@@ -289,7 +289,8 @@ def test_controls_spawn_mmap_munmap_call_the_kernel(lab: Lab):
     c.length.value = "3 pages"
     c.b_mmap.click()
     assert c.last_ok, c.last_message
-    assert c.last_message == "pid 1: mmap(anonymous, 0x3000 bytes) -> 0x80108000"
+    assert c.last_message == ("pid 1: mmap(0, 0x3000, PROT_READ|PROT_WRITE, "
+                              "MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x80108000")
     assert [(v.start, v.end) for v in lab.kernel.process(1).vmas()] == [(0x80108000, 0x8010B000)]
     assert {state_of_index(i) for i in decoded_frames(lab.ram)[264:267]} == {PageState.ANON}
     assert lab.regions.rows()[0].startswith("80108000-8010b000 rw-p")
@@ -321,7 +322,9 @@ def test_refused_call_shows_the_sentence_not_a_traceback(lab: Lab):
     before = lab.kernel.state_digest()
     c.b_mmap.click()
     assert not c.last_ok
-    assert c.last_message.startswith("Refused: EINVAL [validate_mmap_request.map_fixed]: MAP_FIXED")
+    assert c.last_message.startswith(
+        "Refused: pid 1: mmap(0, 0x3000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, "
+        "-1, 0) = -1 EINVAL (validate_mmap_request.map_fixed): MAP_FIXED")
     assert "Traceback" not in c.status.value and "nl-error" in c.status.value
     assert lab.kernel.state_digest() == before
 
@@ -337,7 +340,7 @@ def test_shared_mapping_of_a_copy_only_file_is_refused_with_enodev(lab: Lab):
     assert sorted(lab.kernel.process(1).fds) == [0, 1, 2]  # the fd is closed even so
 
 
-@pytest.mark.parametrize("text", ["abc", "", "0x", "12Q", "3*", "-5", "1e3", "9" * 30])
+@pytest.mark.parametrize("text", ["abc", "", "0x", "12Q", "3*", "1e3", "- ", "--5"])
 def test_invalid_form_input_shows_a_message(lab: Lab, text: str):
     c = lab.controls
     c.b_spawn.click()

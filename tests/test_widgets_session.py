@@ -166,7 +166,11 @@ def test_a_recording_may_only_name_a_nommu_lab_board():
 
 def test_call_describe_and_record_of():
     c = Call(1, "mmap", (0, 0x3000, 3, 0x22))
-    assert c.describe() == "pid 1: mmap(0, 0x3000, 3, 34)"
+    # flags named, every argument shown: the same wording as the trace (kernel.callfmt)
+    assert c.describe() == ("pid 1: mmap(0, 0x3000, PROT_READ|PROT_WRITE, "
+                            "MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)")
+    assert Call(1, "mremap", (0x80108000, 0x1000, 0x2000, 0)).describe() == \
+        "pid 1: mremap(0x80108000, 0x1000, 0x2000, 0, 0)"
     rec = record_of([(None, "spawn", ["a"]), (1, "exit", [0])])
     assert [x.describe() for x in rec.calls] == ["kernel: spawn('a')", "pid 1: exit(0)"]
     k = nl.boards.default()
@@ -212,3 +216,88 @@ def test_calls_made_outside_the_session_are_noticed():
     assert s.outside_changes
     s.back()
     assert not s.outside_changes and s.kernel.processes == {}
+
+
+# ---------------------------------------------------------------------------
+# every call a lesson needs can be recorded and replayed
+# ---------------------------------------------------------------------------
+def lesson_calls(s: Session) -> None:
+    """One of each call the lab's controls make, on the default board."""
+    s.call(None, "spawn", "app")
+    s.call(1, "execve", "/rom/bin/hello")
+    s.call(1, "run", 8)
+    s.call(None, "register_driver", "/dev/mydev",
+           nl.SimpleDriver("mydev", capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE,
+                           memory_pages=2))
+    s.call(None, "spawn", "b")
+    fd = s.call(2, "open", "/dev/mydev", O_RDWR)
+    s.call(2, "mmap", 0, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    shm = s.call(2, "shm_open", "/x", O_CREAT | O_RDWR, 0o600)
+    s.call(2, "ftruncate", shm, PS)
+    a = s.call(2, "mmap", 0, PS, PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0)
+    s.call(2, "write", shm, b"written")
+    s.call(2, "poke", a + 8, b"poked")
+    s.call(2, "peek", a, 13)
+    s.call(2, "futex", a + 16, FUTEX_WAKE, 1)
+    s.call(2, "ptrace_attach", 1)
+    s.call(2, "ptrace_peek", 1, 0x200000E0 + 64)
+    anon = s.call(2, "mmap", 0, 2 * PS, PROT_READ | PROT_WRITE, ANON)
+    s.call(2, "mremap", anon, 2 * PS, PS, 0)
+    s.call(2, "mremap", anon, PS, 2 * PS, MREMAP_MAYMOVE)
+    s.call(None, "mtd_program", 0x80000, b"\x00", guard=False)
+    s.call(1, "run", 8)  # executes in place from the busy chip: SIGILL
+    s.call(None, "mtd_complete")
+
+
+def test_every_lesson_call_round_trips_through_json_and_replays_to_the_same_machine():
+    s = Session(nl.boards.default(), board="nommu_lab.boards:default")
+    lesson_calls(s)
+    assert 1 not in s.kernel.processes  # the XIP program died of the flash operation
+    rec = Recording.from_json(s.to_json())
+    assert [c.name for c in rec.calls] == [c.name for c in s.calls]
+    assert rec.calls == s.calls
+    assert rec.replay().state_digest() == s.kernel.state_digest()
+    for pos in (3, 7, 13, 0, len(s.calls)):  # time travel over all of it
+        s.goto(pos)
+        assert s.kernel.state_digest() == Recording(s.calls[:pos]).replay().state_digest()
+
+
+def test_a_recorded_driver_keeps_its_parameters_and_each_replay_builds_a_new_one():
+    s = Session(nl.boards.default(), board="nommu_lab.boards:default")
+    drv = nl.SimpleDriver("mydev", capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY, memory_pages=3,
+                          unmapped_area="enosys")
+    assert s.call(None, "register_driver", "/dev/mydev", drv) is drv  # the live call uses it
+    doc = json.loads(s.to_json())
+    assert doc["calls"][0] == [None, "register_driver", ["/dev/mydev", {
+        "driver": "SimpleDriver", "name": "mydev", "capabilities": NOMMU_MAP_DIRECT | NOMMU_MAP_COPY,
+        "memory_pages": 3, "unmapped_area": "enosys", "mmap_result": 0, "readable": True}]]
+    assert s.calls[0].describe() == (
+        "kernel: register_driver('/dev/mydev', SimpleDriver('mydev', "
+        "capabilities=NOMMU_MAP_COPY|NOMMU_MAP_DIRECT, memory_pages=3, unmapped_area='enosys'))")
+    k1 = Recording.from_json(s.to_json()).replay()
+    k2 = Recording.from_json(s.to_json()).replay()
+    d1, d2 = k1.devices["/dev/mydev"], k2.devices["/dev/mydev"]
+    assert type(d1) is nl.SimpleDriver and d1 is not d2 and d1 is not drv
+    assert (d1.capabilities, d1.memory_pages, d1.unmapped_area) == (drv.capabilities, 3, "enosys")
+    assert d1.base == drv.base  # same device memory: the replay is the same machine
+
+
+def test_a_driver_class_of_ones_own_cannot_be_recorded():
+    class Mine(nl.SimpleDriver):
+        pass
+
+    s = Session(nl.boards.default())
+    with pytest.raises(TypeError, match="SimpleDriver, not a Mine"):
+        s.call(None, "register_driver", "/dev/mine", Mine("mine"))
+    assert s.calls == [] and "/dev/mine" not in s.kernel.devices
+
+
+def test_restart_puts_the_session_on_another_board():
+    s = Session(nl.boards.default())
+    s.call(None, "spawn", "app")
+    k = s.restart(lambda: nl.boards.default(nr_trim_pages=0), "nommu_lab.boards:default",
+                  {"nr_trim_pages": 0})
+    assert s.calls == [] and s.position == 0 and k.nr_trim_pages == 0
+    s.call(None, "spawn", "x")
+    s.goto(0)
+    assert s.kernel.nr_trim_pages == 0 and s.kernel.processes == {}

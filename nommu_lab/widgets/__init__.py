@@ -7,11 +7,13 @@ it except by making the same calls a program would (through
 
 from .base import Selection, View
 from .controls import Controls, TimeTravel, parse_size
+from .deck import DeckPlayer
 from .lab import Lab
 from .palette import PALETTE, STATE_STYLE, palette_index
 from .rammap import RamMap, grid_shape
-from .tables import DevicesView, EventLog, RegionsView, VmaView
+from .tables import DevicesView, EventLog, LastCall, RegionsView, VmaView
 
-__all__ = ["PALETTE", "STATE_STYLE", "Controls", "DevicesView", "EventLog", "Lab", "RamMap",
+__all__ = ["PALETTE", "STATE_STYLE", "Controls", "DeckPlayer", "DevicesView", "EventLog", "Lab",
+           "LastCall", "RamMap",
            "RegionsView", "Selection", "TimeTravel", "View", "VmaView", "grid_shape",
            "palette_index", "parse_size"]

@@ -94,7 +94,7 @@ class View(W.VBox):
     """
 
     def __init__(self, kernel: Kernel, selection: Selection | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("layout", W.Layout(width="100%"))
+        kwargs.setdefault("layout", W.Layout(width="auto"))  # stretched by its box; no margin overflow
         super().__init__(**kwargs)
         self.kernel: Kernel = kernel
         self.selection = selection if selection is not None else Selection()

@@ -1,15 +1,23 @@
 """Controls that make calls, and the time-travel bar.
 
 Every button goes through a :class:`~nommu_lab.session.Session`, so each call
-is recorded and can be stepped over. A refused call shows the kernel's own
-sentence (errno, rule, what to do); input that is not a number shows what
-was expected. No handler lets an exception reach the browser.
+is recorded (and can be stepped over, saved and replayed), and every outcome
+is shown as a C programmer writes it: ``pid 1: mmap(0, 0x3000,
+PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x80108000``
+(the wording of :func:`nommu_lab.kernel.callfmt.format_call`, as in the trace).
+
+Numbers typed in a form are numbers whatever their sign or size: ``-4096``
+and ``-5 pages`` go to the kernel, whose argument conversion reads them as the
+C ABI does (a negative length is a huge unsigned one) and answers with the
+errno a real kernel gives. Only text that is not a number at all is refused
+here, with the forms accepted. A refused call shows the kernel's own sentence
+(errno, rule, what to do). No handler lets an exception reach the browser.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -17,18 +25,31 @@ import ipywidgets as W
 
 from ..kernel import KernelError
 from ..kernel.constants import (
+    CLONE_VM,
+    FUTEX_WAIT,
+    FUTEX_WAKE,
+    IPC_CREAT,
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_UNINITIALIZED,
     MREMAP_MAYMOVE,
+    NOMMU_MAP_COPY,
+    NOMMU_MAP_DIRECT,
+    NOMMU_MAP_EXEC,
+    NOMMU_MAP_READ,
+    NOMMU_MAP_WRITE,
+    O_CREAT,
     O_RDONLY,
     O_RDWR,
+    O_TRUNC,
+    O_WRONLY,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
 )
+from ..kernel.devices import SimpleDriver
 from .base import View, html_escape
 from .tables import _set_options
 
@@ -40,39 +61,41 @@ ANON = "(anonymous)"
 MAX_TRIM = 32
 _SUFFIX = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
            "p": 4096, "page": 4096, "pages": 4096}
-_NUM = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*([a-z]*)\s*$", re.I)
+_NUM = re.compile(r"^\s*([+-]?)\s*(0x[0-9a-f]+|\d+)\s*([a-z]*)\s*$", re.I)
+FD_PREFIX = "fd:"  # file-menu values that name an open descriptor rather than a path
 
 
 def parse_size(text: str, what: str, page_size: int = 4096) -> int:
-    """A number typed by a learner: ``4096``, ``0x1000``, ``12K``, ``3 pages``, ``3*4096``.
+    """A number typed by a learner: ``4096``, ``0x1000``, ``12K``, ``3 pages``, ``3*4096``, ``-4096``.
 
-    Raises ValueError with a sentence naming the field and the forms accepted.
+    Any sign and any size: whether the kernel accepts it is the kernel's
+    business (its C-ABI conversion and its checks). Raises ValueError, with a
+    sentence naming the field and the forms accepted, only for text that is
+    not a number.
     """
     product = 1
-    parts = str(text).split("*")
-    for part in parts:
+    for part in str(text).split("*"):
         m = _NUM.match(part)
-        unit = m.group(2).lower() if m else ""
+        unit = m.group(3).lower() if m else ""
         if m is None or unit not in _SUFFIX:
             raise ValueError(f"{what}: {text!r} is not a number (try 4096, 0x1000, 12K, "
-                             "3 pages or 3*4096)")
+                             "3 pages, 3*4096 or -4096)")
         scale = page_size if unit in ("p", "page", "pages") else _SUFFIX[unit]
-        product *= int(m.group(1), 0) * scale
-    if product >= 1 << 64:
-        raise ValueError(f"{what}: {text!r} does not fit in 64 bits")
+        value = int(m.group(2), 0) * scale
+        product *= -value if m.group(1) == "-" else value
     return product
 
 
-def parse_bytes(text: str) -> bytes:
-    """Data for the flash form: ``hex:deadbeef`` or plain text (UTF-8)."""
+def parse_bytes(text: str, what: str = "data") -> bytes:
+    """Data for a store or a write: ``hex:deadbeef`` or plain text (UTF-8)."""
     t = str(text)
     if t.lower().startswith("hex:"):
         try:
             return bytes.fromhex(t[4:])
         except ValueError:
-            raise ValueError(f"data: {t[4:]!r} is not hex digits in pairs") from None
+            raise ValueError(f"{what}: {t[4:]!r} is not hex digits in pairs") from None
     if not t:
-        raise ValueError("data: type some bytes to program (text, or hex:0011aa)")
+        raise ValueError(f"{what}: type some bytes (text, or hex:0011aa)")
     return t.encode()
 
 
@@ -84,19 +107,66 @@ def _button(label: str, cls: str, style: str = "", tip: str = "") -> W.Button:
     return b
 
 
-def _text(value: str, cls: str, desc: str, width: str = "180px") -> W.Text:
-    t = W.Text(value=value, description=desc, layout=W.Layout(width=width),
+#: widths of the text boxes of the forms, in em (the description comes on top of it)
+FIELD_EMS = (3, 4, 6, 7, 8, 9, 10)
+
+
+def _text(value: str, cls: str, desc: str, ems: int = 8) -> W.Text:
+    """A labelled text box whose box is ``ems`` wide, whatever the label (it never squeezes)."""
+    assert ems in FIELD_EMS
+    t = W.Text(value=value, description=desc, layout=W.Layout(width="auto"),
                style={"description_width": "initial"})
     t.add_class(cls)
+    t.add_class("nl-field")
+    t.add_class(f"nl-w{ems}")
     return t
 
 
-class Controls(View):
-    """Pick a process and make calls: spawn/vfork/exec/exit, mmap/munmap/mremap,
-    ``vm.nr_trim_pages``, flash program/erase.
+def _check(label: str, cls: str, value: bool = False) -> W.Checkbox:
+    c = W.Checkbox(value=value, description=label, indent=False, layout=W.Layout(width="auto"))
+    c.add_class(cls)
+    return c
 
-    ``status`` shows the last outcome: the result, the kernel's refusal
-    sentence, or what was wrong with the form.
+
+def _dropdown(options: Sequence[Any], cls: str, desc: str = "", width: str = "auto",
+              value: Any = None) -> W.Dropdown:
+    d = W.Dropdown(options=options, description=desc, layout=W.Layout(width=width),
+                   style={"description_width": "initial"})
+    if value is not None:
+        d.value = value
+    d.add_class(cls)
+    d.add_class("nl-field")
+    return d
+
+
+def _row(*children: W.Widget) -> W.HBox:
+    box = W.HBox(list(children), layout=W.Layout(flex_flow="row wrap", align_items="center"))
+    box.add_class("nl-row")
+    return box
+
+
+def _pane(*children: W.Widget) -> W.VBox:
+    box = W.VBox(list(children))
+    box.add_class("nl-pane")
+    return box
+
+
+#: the tabs of the controls, in order (title, CSS class)
+TABS = (("process", "nl-tab-process"), ("mmap", "nl-tab-mmap"), ("unmap", "nl-tab-unmap"),
+        ("files", "nl-tab-files"), ("memory", "nl-tab-memory"), ("devices", "nl-tab-devices"))
+
+
+class Controls(View):
+    """Pick a process and make any call a lesson needs, recorded in the session.
+
+    Tabs: process (spawn, vfork, fork, clone, execve, run, exit); mmap
+    (with ``vm.nr_trim_pages``); unmap (munmap, and mremap with or without
+    MREMAP_MAYMOVE); files and shared memory (open, shm_open, write,
+    ftruncate, close, shmget, shmat); memory (poke, peek, ptrace, futex);
+    devices: the flash chip (program, erase, complete) and a learner's own
+    driver (``register_driver`` with a :class:`~nommu_lab.SimpleDriver`).
+    ``status`` shows the last outcome with named flags, or what was wrong
+    with the form.
     """
 
     def __init__(self, session: Session, hold: Callable[[], AbstractContextManager[Any]] | None = None,
@@ -108,99 +178,162 @@ class Controls(View):
         self.last_message = ""
         self.last_ok = True
 
-        # processes
-        self.proc = W.Dropdown(options=[("(no process)", NONE)], value=NONE, description="Process",
-                               layout=W.Layout(width="230px"))
-        self.proc.add_class("nl-proc")
-        self.name = _text("app", "nl-spawn-name", "name", "130px")
+        # ---------------------------------------------------------- processes
+        self.proc = _dropdown([("(no process)", NONE)], "nl-proc", "process", "16em", NONE)
+        self.name = _text("app", "nl-spawn-name", "name", 6)
         self.b_spawn = _button("spawn", "nl-spawn", "info", "start a new process with an empty mm")
         self.b_vfork = _button("vfork", "nl-vfork", "", "child shares the mm; parent waits")
-        self.exec_path = W.Dropdown(options=[], description="exec", layout=W.Layout(width="250px"))
-        self.exec_path.add_class("nl-exec-path")
-        self.b_exec = _button("execve", "nl-exec", "", "load a program into this process")
+        self.b_fork = _button("fork", "nl-fork", "", "no fork() without an MMU: see what it says")
+        self.clone_vm = _check("CLONE_VM", "nl-clone-vm", True)
+        self.b_clone = _button("clone", "nl-clone", "", "clone(), with or without CLONE_VM")
         self.b_exit = _button("exit", "nl-exit", "warning", "the process exits; its VMAs go")
+        self.exec_path = _dropdown([], "nl-exec-path", "program", "17em")
+        self.b_exec = _button("execve", "nl-exec", "", "load a program into this process")
+        self.instructions = _text("8", "nl-run-count", "instructions", 4)
+        self.b_run = _button("run", "nl-run", "success",
+                             "let the CPU execute the program's next instructions")
 
-        # mmap form
-        self.length = _text("3 pages", "nl-mmap-length", "length")
-        self.prot_r = W.Checkbox(value=True, description="PROT_READ", indent=False,
-                                 layout=W.Layout(width="auto"))
-        self.prot_w = W.Checkbox(value=True, description="PROT_WRITE", indent=False,
-                                 layout=W.Layout(width="auto"))
-        self.prot_x = W.Checkbox(value=False, description="PROT_EXEC", indent=False,
-                                 layout=W.Layout(width="auto"))
-        for c, cls in ((self.prot_r, "nl-prot-read"), (self.prot_w, "nl-prot-write"),
-                       (self.prot_x, "nl-prot-exec")):
-            c.add_class(cls)
+        # ---------------------------------------------------------- mmap
+        self.addr = _text("0", "nl-mmap-addr", "addr", 9)
+        self.length = _text("3 pages", "nl-mmap-length", "length", 7)
+        self.offset = _text("0", "nl-mmap-offset", "offset", 6)
+        self.prot_r = _check("PROT_READ", "nl-prot-read", True)
+        self.prot_w = _check("PROT_WRITE", "nl-prot-write", True)
+        self.prot_x = _check("PROT_EXEC", "nl-prot-exec")
         self.map_type = W.ToggleButtons(options=[("MAP_PRIVATE", MAP_PRIVATE), ("MAP_SHARED", MAP_SHARED)],
-                                        value=MAP_PRIVATE, style={"button_width": "110px"})
+                                        value=MAP_PRIVATE, style={"button_width": "auto"})
         self.map_type.add_class("nl-map-type")
-        self.uninit = W.Checkbox(value=False, description="MAP_UNINITIALIZED", indent=False,
-                                 layout=W.Layout(width="auto"))
-        self.uninit.add_class("nl-map-uninitialized")
-        self.fixed = W.Checkbox(value=False, description="MAP_FIXED", indent=False,
-                                layout=W.Layout(width="auto"))
-        self.fixed.add_class("nl-map-fixed")
-        self.file = W.Dropdown(options=[ANON], value=ANON, description="file",
-                               layout=W.Layout(width="260px"))
-        self.file.add_class("nl-mmap-file")
-        self.open_mode = W.Dropdown(options=[("O_RDONLY", O_RDONLY), ("O_RDWR", O_RDWR)],
-                                    value=O_RDONLY, layout=W.Layout(width="110px"))
-        self.open_mode.add_class("nl-open-mode")
-        self.offset = _text("0", "nl-mmap-offset", "offset", "140px")
-        self.b_mmap = _button("mmap", "nl-mmap", "primary", "open the file (if any), mmap, close")
-
-        # munmap / mremap
-        self.vma = W.Dropdown(options=[("(no mapping)", NONE)], value=NONE, description="mapping",
-                              layout=W.Layout(width="330px"))
-        self.vma.add_class("nl-vma-pick")
-        self.new_length = _text("1 page", "nl-mremap-length", "new length", "170px")
-        self.b_munmap = _button("munmap", "nl-munmap", "danger", "unmap the whole mapping")
-        self.b_mremap = _button("mremap", "nl-mremap", "", "resize the mapping in place")
-
-        # sysctl and flash
+        self.uninit = _check("MAP_UNINITIALIZED", "nl-map-uninitialized")
+        self.fixed = _check("MAP_FIXED", "nl-map-fixed")
+        self.file = _dropdown([ANON], "nl-mmap-file", "file", "17em", ANON)
+        self.open_mode = _dropdown([("O_RDONLY", O_RDONLY), ("O_RDWR", O_RDWR)], "nl-open-mode",
+                                   value=O_RDONLY)
+        self.b_mmap = _button("mmap", "nl-mmap", "primary",
+                              "map (a path is opened first and closed after)")
         self.trim = W.IntSlider(value=session.kernel.nr_trim_pages, min=0, max=MAX_TRIM,
                                 description="vm.nr_trim_pages", continuous_update=False,
-                                style={"description_width": "initial"}, layout=W.Layout(width="330px"))
+                                style={"description_width": "initial"},
+                                layout=W.Layout(width="22em", max_width="100%"))
         self.trim.add_class("nl-trim")
         self.trim.observe(self._on_trim, names="value")
-        self.flash_offset = _text("0x80000", "nl-flash-offset", "flash offset", "190px")
-        self.flash_data = _text("hex:c0ffee", "nl-flash-data", "data", "170px")
-        self.flash_guard = W.Checkbox(value=False, description="guard", indent=False,
-                                      layout=W.Layout(width="auto"))
-        self.flash_guard.add_class("nl-flash-guard")
+
+        # ---------------------------------------------------------- munmap / mremap
+        self.vma = _dropdown([("(no mapping)", NONE)], "nl-vma-pick", "mapping", "28em", NONE)
+        self.unmap_addr = _text("", "nl-unmap-addr", "addr", 9)
+        self.unmap_length = _text("", "nl-unmap-length", "length", 7)
+        self.b_munmap = _button("munmap", "nl-munmap", "danger", "unmap addr..addr+length")
+        self.new_length = _text("1 page", "nl-mremap-length", "new length", 7)
+        self.maymove = _check("MREMAP_MAYMOVE", "nl-mremap-maymove")
+        self.b_mremap = _button("mremap", "nl-mremap", "", "resize the mapping at addr")
+        self.vma.observe(self._fill_unmap, names="value")
+
+        # ---------------------------------------------------------- files and shm
+        self.path = _text("/tmp/data", "nl-open-path", "path", 10)
+        self.access = _dropdown([("O_RDONLY", O_RDONLY), ("O_WRONLY", O_WRONLY), ("O_RDWR", O_RDWR)],
+                                "nl-open-access", value=O_RDWR)
+        self.o_creat = _check("O_CREAT", "nl-open-creat", True)
+        self.o_trunc = _check("O_TRUNC", "nl-open-trunc")
+        self.b_open = _button("open", "nl-open", "", "open(path, flags, 0644)")
+        self.b_shm_open = _button("shm_open", "nl-shm-open", "",
+                                  "shm_open(name, flags, 0600): a file on /dev/shm")
+        self.fd = _dropdown([("(no open file)", NONE)], "nl-fd", "fd", "16em", NONE)
+        self.file_data = _text("hello", "nl-write-data", "data", 8)
+        self.b_write = _button("write", "nl-write", "", "write(fd, data)")
+        self.file_size = _text("3 pages", "nl-ftruncate-length", "size", 7)
+        self.b_ftruncate = _button("ftruncate", "nl-ftruncate", "", "ftruncate(fd, size)")
+        self.b_close = _button("close", "nl-close", "", "close(fd)")
+        self.shm_key = _text("0x1234", "nl-shm-key", "key", 6)
+        self.shm_size = _text("2 pages", "nl-shm-size", "size", 7)
+        self.b_shmget = _button("shmget", "nl-shmget", "", "shmget(key, size, IPC_CREAT|0600)")
+        self.shm_id = _text("", "nl-shm-id", "shmid", 4)
+        self.b_shmat = _button("shmat", "nl-shmat", "", "shmat(shmid, NULL, 0)")
+
+        # ---------------------------------------------------------- memory
+        self.mem_addr = _text("0x80108000", "nl-mem-addr", "addr", 9)
+        self.mem_data = _text("hello", "nl-mem-data", "data", 8)
+        self.mem_count = _text("16", "nl-peek-count", "bytes", 4)
+        self.b_poke = _button("poke", "nl-poke", "", "store data at addr (no MMU: nothing checks)")
+        self.b_peek = _button("peek", "nl-peek", "", "read bytes at addr")
+        self.target = _dropdown([("(no process)", NONE)], "nl-ptrace-target", "tracee", "12em", NONE)
+        self.b_attach = _button("PTRACE_ATTACH", "nl-ptrace-attach", "", "ptrace_attach(tracee)")
+        self.b_ppeek = _button("PEEKTEXT", "nl-ptrace-peek", "", "ptrace_peek(tracee, addr)")
+        self.b_ppoke = _button("POKETEXT", "nl-ptrace-poke", "", "ptrace_poke(tracee, addr, data)")
+        self.futex_op = _dropdown([("FUTEX_WAIT", FUTEX_WAIT), ("FUTEX_WAKE", FUTEX_WAKE)],
+                                  "nl-futex-op", value=FUTEX_WAIT)
+        self.futex_val = _text("0", "nl-futex-val", "val", 4)
+        self.b_futex = _button("futex", "nl-futex", "", "futex(addr, op, val)")
+
+        # ---------------------------------------------------------- flash and drivers
+        self.flash_offset = _text("0x80000", "nl-flash-offset", "flash offset", 7)
+        self.flash_data = _text("hex:c0ffee", "nl-flash-data", "data", 8)
+        self.flash_guard = _check("guard", "nl-flash-guard")
         self.b_program = _button("program", "nl-flash-program", "", "start a program operation")
         self.b_erase = _button("erase", "nl-flash-erase", "", "start a block erase")
         self.b_complete = _button("complete", "nl-flash-complete", "", "the operation finishes")
+        self.drv_path = _text("/dev/mydev", "nl-driver-path", "node", 9)
+        self.drv_caps = {name: _check(name, f"nl-cap-{name.lower()}", name in ("DIRECT", "READ", "WRITE"))
+                         for name in ("COPY", "DIRECT", "READ", "WRITE", "EXEC")}
+        self.drv_no_caps = _check("no mmap_capabilities", "nl-cap-none")
+        self.drv_pages = _text("4", "nl-driver-pages", "memory pages", 3)
+        self.drv_gua = _dropdown([("get_unmapped_area: device address", "address"),
+                                  ("get_unmapped_area: -ENOSYS", "enosys"),
+                                  ("no get_unmapped_area", None)], "nl-driver-gua", value="address")
+        self.b_register = _button("register_driver", "nl-register-driver", "info",
+                                  "put a SimpleDriver with these capabilities at the node")
 
         self.status = W.HTML()
         self.status.add_class("nl-status")
 
         for b, fn in ((self.b_spawn, self._spawn), (self.b_vfork, self._vfork),
-                      (self.b_exec, self._exec), (self.b_exit, self._exit),
+                      (self.b_fork, self._fork), (self.b_clone, self._clone),
+                      (self.b_exec, self._exec), (self.b_run, self._run), (self.b_exit, self._exit),
                       (self.b_mmap, self._mmap), (self.b_munmap, self._munmap),
-                      (self.b_mremap, self._mremap), (self.b_program, self._program),
-                      (self.b_erase, self._erase), (self.b_complete, self._complete)):
+                      (self.b_mremap, self._mremap), (self.b_open, self._open),
+                      (self.b_shm_open, self._shm_open), (self.b_write, self._write),
+                      (self.b_ftruncate, self._ftruncate), (self.b_close, self._close),
+                      (self.b_shmget, self._shmget), (self.b_shmat, self._shmat),
+                      (self.b_poke, self._poke), (self.b_peek, self._peek),
+                      (self.b_attach, self._ptrace_attach), (self.b_ppeek, self._ptrace_peek),
+                      (self.b_ppoke, self._ptrace_poke), (self.b_futex, self._futex),
+                      (self.b_program, self._program), (self.b_erase, self._erase),
+                      (self.b_complete, self._complete), (self.b_register, self._register)):
             b.on_click(self._guarded(fn))
-        self.proc.observe(lambda _c: self._refresh_vmas(), names="value")
+        self.proc.observe(lambda _c: self._refresh_process(), names="value")
 
-        row = W.HBox
-        wrap = W.Layout(flex_flow="row wrap", align_items="center")
-        self.children = (
-            W.HTML("<b>Processes</b>"),
-            row([self.proc, self.name, self.b_spawn, self.b_vfork, self.b_exit], layout=wrap),
-            row([self.exec_path, self.b_exec], layout=wrap),
-            W.HTML("<b>mmap</b>"),
-            row([self.length, self.prot_r, self.prot_w, self.prot_x], layout=wrap),
-            row([self.map_type, self.uninit, self.fixed], layout=wrap),
-            row([self.file, self.open_mode, self.offset, self.b_mmap], layout=wrap),
-            W.HTML("<b>munmap / mremap</b>"),
-            row([self.vma, self.new_length, self.b_munmap, self.b_mremap], layout=wrap),
-            row([self.trim], layout=wrap),
-            W.HTML("<b>NOR flash</b> (a program or erase makes the chip answer reads with status bytes)"),
-            row([self.flash_offset, self.flash_data, self.flash_guard, self.b_program,
-                 self.b_erase, self.b_complete], layout=wrap),
-            self.status,
+        panes = (
+            _pane(_row(self.proc, self.name, self.b_spawn),
+                  _row(self.b_vfork, self.b_fork, self.clone_vm, self.b_clone, self.b_exit),
+                  _row(self.exec_path, self.b_exec),
+                  _row(self.instructions, self.b_run)),
+            _pane(_row(self.addr, self.length, self.offset),
+                  _row(self.prot_r, self.prot_w, self.prot_x),
+                  _row(self.map_type, self.uninit, self.fixed),
+                  _row(self.file, self.open_mode, self.b_mmap),
+                  _row(self.trim)),
+            _pane(_row(self.vma),
+                  _row(self.unmap_addr, self.unmap_length, self.b_munmap),
+                  _row(self.new_length, self.maymove, self.b_mremap)),
+            _pane(_row(self.path, self.access, self.o_creat, self.o_trunc, self.b_open,
+                       self.b_shm_open),
+                  _row(self.fd, self.file_data, self.b_write, self.b_close),
+                  _row(self.file_size, self.b_ftruncate),
+                  _row(self.shm_key, self.shm_size, self.b_shmget, self.shm_id, self.b_shmat)),
+            _pane(_row(self.mem_addr, self.mem_data, self.b_poke, self.mem_count, self.b_peek),
+                  _row(self.target, self.b_attach, self.b_ppeek, self.b_ppoke),
+                  _row(self.futex_op, self.futex_val, self.b_futex)),
+            _pane(W.HTML("<b>NOR flash</b>: while it programs or erases, every read of the chip "
+                         "returns status bytes"),
+                  _row(self.flash_offset, self.flash_data, self.flash_guard),
+                  _row(self.b_program, self.b_erase, self.b_complete),
+                  W.HTML("<b>Your own driver</b> (a SimpleDriver): its mmap capabilities"),
+                  _row(self.drv_path, self.drv_pages, self.drv_gua),
+                  _row(*self.drv_caps.values(), self.drv_no_caps, self.b_register)),
         )
+        self.tabs = W.Tab(children=panes, titles=[t for t, _ in TABS])
+        self.tabs.add_class("nl-tabs")
+        for pane, (_, cls) in zip(panes, TABS, strict=True):
+            pane.add_class(cls)
+        self.children = (self.tabs, self.status)
         self.refresh()
 
     # ------------------------------------------------------------ plumbing
@@ -217,7 +350,11 @@ class Controls(View):
                 with self._hold():
                     fn()
             except KernelError as e:
-                self._say(f"Refused: {e}", ok=False)
+                last = self.session.last
+                if last is not None and last.error is e:
+                    self._say("Refused: " + last.describe(), ok=False)
+                else:  # refused before it was recorded (not a number the ABI can hold)
+                    self._say(f"Refused: {e}", ok=False)
             except (ValueError, TypeError) as e:
                 self._say(str(e), ok=False)
             except Exception as e:  # a bug in the lab: report it, keep the lab alive
@@ -236,46 +373,64 @@ class Controls(View):
             raise ValueError("pick a process first (or spawn one)")
         return pid
 
-    def _call(self, pid: int | None, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self.session.call(pid, name, *args, **kwargs)
+    def _call(self, pid: int | None, name: str, *args: Any, note: str = "", **kwargs: Any) -> Any:
+        """Make a recorded call and show it, flags named, with its result."""
+        result = self.session.call(pid, name, *args, **kwargs)
+        assert self.session.last is not None
+        self._say(self.session.last.describe() + (f" ({note})" if note else ""))
+        return result
+
+    def _num(self, w: W.Text, what: str) -> int:
+        return parse_size(w.value, what, self.kernel.page_size)
 
     def _select_pid(self, pid: int) -> None:
         self.refresh()
         if pid in [v for _, v in self.proc.options]:
             self.proc.value = pid
 
-    # ------------------------------------------------------------ actions
+    # ------------------------------------------------------------ processes
     def _spawn(self) -> None:
-        name = self.name.value.strip() or "app"
-        p = self._call(None, "spawn", name)
+        p = self._call(None, "spawn", self.name.value.strip() or "app")
         self._select_pid(p.pid)
-        self._say(f"spawn({name!r}) -> pid {p.pid}")
 
     def _vfork(self) -> None:
         pid = self._need_pid()
-        c = self._call(pid, "vfork")
+        c = self._call(pid, "vfork", note=f"parent {pid} waits until the child calls execve() "
+                       "or exit()")
         self._select_pid(c.pid)
-        self._say(f"pid {pid}: vfork() -> child {c.pid}; parent {pid} waits until the child "
-                  "calls execve() or exit()")
+
+    def _fork(self) -> None:
+        c = self._call(self._need_pid(), "fork")
+        self._select_pid(c.pid)  # an MMU kernel forks
+
+    def _clone(self) -> None:
+        flags = CLONE_VM if self.clone_vm.value else 0
+        c = self._call(self._need_pid(), "clone", flags)
+        self._select_pid(c.pid)
 
     def _exec(self) -> None:
         pid = self._need_pid()
         path = self.exec_path.value
         if not path:
-            raise ValueError("exec: pick a program")
+            raise ValueError("execve: pick a program")
         self._call(pid, "execve", path)
-        self._say(f"pid {pid}: execve({path!r}) -> 0")
+
+    def _run(self) -> None:
+        pid = self._need_pid()
+        n = self._call(pid, "run", self._num(self.instructions, "instructions"))
+        if pid not in self.kernel.processes:
+            self._say(self.last_message + f" (process {pid} died: see the event log)", ok=False)
+        else:
+            assert isinstance(n, int)
 
     def _exit(self) -> None:
-        pid = self._need_pid()
-        self._call(pid, "exit", 0)
-        self._say(f"pid {pid} exited")
+        self._call(self._need_pid(), "exit", 0)
 
+    # ------------------------------------------------------------ mmap
     def mmap_args(self) -> tuple[int, int, int, int]:
-        """``(length, prot, flags, offset)`` from the form (ValueError if malformed)."""
-        ps = self.kernel.page_size
-        length = parse_size(self.length.value, "length", ps)
-        offset = parse_size(self.offset.value, "offset", ps)
+        """``(length, prot, flags, offset)`` from the form (ValueError if not numbers)."""
+        length = self._num(self.length, "length")
+        offset = self._num(self.offset, "offset")
         prot = ((PROT_READ if self.prot_r.value else 0) | (PROT_WRITE if self.prot_w.value else 0)
                 | (PROT_EXEC if self.prot_x.value else 0))
         flags = int(self.map_type.value)
@@ -289,66 +444,169 @@ class Controls(View):
 
     def _mmap(self) -> None:
         pid = self._need_pid()
+        addr = self._num(self.addr, "addr")
         length, prot, flags, offset = self.mmap_args()
-        path = self.file.value
-        if path == ANON:
-            addr = self._call(pid, "mmap", 0, length, prot, flags, -1, offset)
-            self._say(f"pid {pid}: mmap(anonymous, {length:#x} bytes) -> {addr:#x}")
-            return
-        fd = self._call(pid, "open", path, int(self.open_mode.value))
-        try:
-            addr = self._call(pid, "mmap", 0, length, prot, flags, fd, offset)
-        finally:
-            self._call(pid, "close", fd)
-        self._say(f"pid {pid}: mmap({path}, {length:#x} bytes at offset {offset:#x}) -> {addr:#x}")
+        what = self.file.value
+        if what == ANON:
+            self._call(pid, "mmap", addr, length, prot, flags, -1, offset)
+        elif str(what).startswith(FD_PREFIX):  # a descriptor the process opened itself
+            self._call(pid, "mmap", addr, length, prot, flags, int(what[len(FD_PREFIX):]), offset)
+        else:  # a path: open, map, close, as a one-line C program would
+            fd = self.session.call(pid, "open", what, int(self.open_mode.value))
+            try:
+                self._call(pid, "mmap", addr, length, prot, flags, fd, offset)
+            finally:
+                self.session.call(pid, "close", fd)
+        self._refresh_vmas()
 
-    def _chosen_vma(self) -> Any:
+    # ------------------------------------------------------------ munmap / mremap
+    def _fill_unmap(self, change: dict[str, Any]) -> None:
+        """Picking a mapping fills in its address and length (edit them for a partial unmap)."""
+        v = self._vma_at(change["new"])
+        if v is not None:
+            self.unmap_addr.value = f"{v.start:#x}"
+            self.unmap_length.value = f"{v.length:#x}"
+
+    def _vma_at(self, i: Any) -> Any:
+        p = self.kernel.processes.get(self.pid) if self.pid is not None else None
+        if p is None or i is None or i == NONE:
+            return None
+        vmas = p.vmas()
+        return vmas[i] if 0 <= i < len(vmas) else None
+
+    def _unmap_range(self) -> tuple[int, int, int]:
         pid = self._need_pid()
-        i = self.vma.value
-        vmas = self.kernel.process(pid).vmas()
-        if i == NONE or i >= len(vmas):
-            raise ValueError("pick a mapping first")
-        return pid, vmas[i]
+        if not self.unmap_addr.value.strip():
+            raise ValueError("pick a mapping first (or type its address and length)")
+        return (pid, self._num(self.unmap_addr, "addr"),
+                self._num(self.unmap_length, "length"))
 
     def _munmap(self) -> None:
-        pid, v = self._chosen_vma()
-        self._call(pid, "munmap", v.start, v.length)
-        self._say(f"pid {pid}: munmap({v.start:#x}, {v.length:#x}) -> 0")
+        pid, addr, length = self._unmap_range()
+        self._call(pid, "munmap", addr, length)
 
     def _mremap(self) -> None:
-        pid, v = self._chosen_vma()
-        new = parse_size(self.new_length.value, "new length", self.kernel.page_size)
-        addr = self._call(pid, "mremap", v.start, v.length, new, MREMAP_MAYMOVE)
-        self._say(f"pid {pid}: mremap({v.start:#x}, {v.length:#x} -> {new:#x}) -> {addr:#x}")
+        pid, addr, length = self._unmap_range()
+        new = self._num(self.new_length, "new length")
+        self._call(pid, "mremap", addr, length, new, MREMAP_MAYMOVE if self.maymove.value else 0)
 
     def _on_trim(self, change: dict[str, Any]) -> None:
         if self._refreshing or change["new"] == self.kernel.nr_trim_pages:
             return
+        self._guarded(lambda: self._call(None, "sysctl", "vm.nr_trim_pages", int(change["new"])))()
 
-        def act() -> None:
-            self._call(None, "sysctl", "vm.nr_trim_pages", int(change["new"]))
-            self._say(f"vm.nr_trim_pages = {change['new']}")
-        self._guarded(act)()
+    # ------------------------------------------------------------ files and shm
+    def _open_flags(self) -> int:
+        return (int(self.access.value) | (O_CREAT if self.o_creat.value else 0)
+                | (O_TRUNC if self.o_trunc.value else 0))
 
+    def _open(self) -> None:
+        fd = self._call(self._need_pid(), "open", self.path.value.strip(), self._open_flags(), 0o644)
+        self._pick_fd(fd)
+
+    def _shm_open(self) -> None:
+        fd = self._call(self._need_pid(), "shm_open", self.path.value.strip(), self._open_flags(),
+                        0o600)
+        self._pick_fd(fd)
+
+    def _pick_fd(self, fd: int) -> None:
+        self.refresh()
+        if fd in [v for _, v in self.fd.options]:
+            self.fd.value = fd
+        key = f"{FD_PREFIX}{fd}"
+        if key in [v for _, v in self.file.options]:
+            self.file.value = key  # ready to be mapped
+
+    def _need_fd(self) -> int:
+        if self.fd.value is None or self.fd.value == NONE:
+            raise ValueError("pick an open file first (open or shm_open one)")
+        return int(self.fd.value)
+
+    def _write(self) -> None:
+        self._call(self._need_pid(), "write", self._need_fd(),
+                   parse_bytes(self.file_data.value))
+
+    def _ftruncate(self) -> None:
+        self._call(self._need_pid(), "ftruncate", self._need_fd(),
+                   self._num(self.file_size, "size"))
+
+    def _close(self) -> None:
+        self._call(self._need_pid(), "close", self._need_fd())
+        self.refresh()
+
+    def _shmget(self) -> None:
+        shmid = self._call(self._need_pid(), "shmget", self._num(self.shm_key, "key"),
+                           self._num(self.shm_size, "size"), IPC_CREAT | 0o600)
+        self.shm_id.value = str(shmid)
+
+    def _shmat(self) -> None:
+        self._call(self._need_pid(), "shmat", self._num(self.shm_id, "shmid"), 0, 0)
+
+    # ------------------------------------------------------------ memory
+    def _poke(self) -> None:
+        self._call(self._need_pid(), "poke", self._num(self.mem_addr, "addr"),
+                   parse_bytes(self.mem_data.value))
+
+    def _peek(self) -> None:
+        self._call(self._need_pid(), "peek", self._num(self.mem_addr, "addr"),
+                   self._num(self.mem_count, "bytes"))
+
+    def _tracee(self) -> int:
+        if self.target.value is None or self.target.value == NONE:
+            raise ValueError("pick the process to trace (the tracee)")
+        return int(self.target.value)
+
+    def _ptrace_attach(self) -> None:
+        self._call(self._need_pid(), "ptrace_attach", self._tracee())
+
+    def _ptrace_peek(self) -> None:
+        self._call(self._need_pid(), "ptrace_peek", self._tracee(),
+                   self._num(self.mem_addr, "addr"))
+
+    def _ptrace_poke(self) -> None:
+        self._call(self._need_pid(), "ptrace_poke", self._tracee(),
+                   self._num(self.mem_addr, "addr"), parse_bytes(self.mem_data.value))
+
+    def _futex(self) -> None:
+        self._call(self._need_pid(), "futex", self._num(self.mem_addr, "addr"),
+                   int(self.futex_op.value), self._num(self.futex_val, "val"))
+
+    # ------------------------------------------------------------ flash and drivers
     def _flash(self, name: str, *args: Any, **kwargs: Any) -> None:
         if not hasattr(self.kernel, name):
-            raise ValueError(f"this kernel model has no {name}() yet: flash operations are "
+            raise ValueError(f"this kernel model has no {name}(): flash operations are "
                              "not available")
         self._call(None, name, *args, **kwargs)
         mode = getattr(self.kernel.flash, "mode", None)
-        self._say(f"{name} done; flash mode is now {getattr(mode, 'value', mode)}")
+        self._say(self.last_message + f" (flash mode is now {getattr(mode, 'value', mode)})")
 
     def _program(self) -> None:
-        off = parse_size(self.flash_offset.value, "flash offset")
-        self._flash("mtd_program", off, parse_bytes(self.flash_data.value),
-                    guard=bool(self.flash_guard.value))
+        self._flash("mtd_program", self._num(self.flash_offset, "flash offset"),
+                    parse_bytes(self.flash_data.value), guard=bool(self.flash_guard.value))
 
     def _erase(self) -> None:
-        off = parse_size(self.flash_offset.value, "flash offset")
-        self._flash("mtd_erase", off, guard=bool(self.flash_guard.value))
+        self._flash("mtd_erase", self._num(self.flash_offset, "flash offset"),
+                    guard=bool(self.flash_guard.value))
 
     def _complete(self) -> None:
         self._flash("mtd_complete")
+
+    def driver(self) -> SimpleDriver:
+        """The SimpleDriver the form describes (ValueError if a number is not one)."""
+        bits = {"COPY": NOMMU_MAP_COPY, "DIRECT": NOMMU_MAP_DIRECT, "READ": NOMMU_MAP_READ,
+                "WRITE": NOMMU_MAP_WRITE, "EXEC": NOMMU_MAP_EXEC}
+        caps = None if self.drv_no_caps.value else sum(
+            bits[n] for n, c in self.drv_caps.items() if c.value)
+        path = self.drv_path.value.strip()
+        pages = self._num(self.drv_pages, "memory pages")
+        if pages < 0:
+            raise ValueError("memory pages: a driver cannot set aside a negative number of pages")
+        return SimpleDriver(path.rsplit("/", 1)[-1] or "mydev", capabilities=caps,
+                            memory_pages=pages, unmapped_area=self.drv_gua.value)
+
+    def _register(self) -> None:
+        self._call(None, "register_driver", self.drv_path.value.strip(), self.driver())
+        self.refresh()
 
     # ------------------------------------------------------------ refresh
     _refreshing = False
@@ -379,28 +637,44 @@ class Controls(View):
         p = self.kernel.processes.get(self.pid) if self.pid is not None else None
         opts = [(f"{v.start:#x}-{v.end:#x} {v.perms} {v.path or 'anon'}", i)
                 for i, v in enumerate(p.vmas())] if p is not None else []
+        keep = self.vma.value
         _set_options(self.vma, opts, "(no mapping)", prefer=opts[-1][1] if opts else None)
+        if self.vma.value == keep:  # the same row may now be another mapping: re-read it
+            self._fill_unmap({"new": self.vma.value})
+
+    def _refresh_process(self) -> None:
+        """The parts of the form that depend on the chosen process: its mappings and files."""
+        k = self.kernel
+        p = k.processes.get(self.pid) if self.pid is not None else None
+        fds = sorted(p.fds.items()) if p is not None else []
+        fd_opts = [(f"{fd} {getattr(f, 'path', '?')}", fd) for fd, f in fds if fd > 2]
+        _set_options(self.fd, fd_opts, "(no open file)", prefer=fd_opts[-1][1] if fd_opts else None)
+        files, _ = self._files()
+        fopts = ([(ANON, ANON)] + [(f"fd {fd}: {getattr(f, 'path', '?')}", f"{FD_PREFIX}{fd}")
+                                   for fd, f in fds if fd > 2] + [(f, f) for f in files])
+        if list(self.file.options) != fopts:
+            keep = self.file.value
+            self.file.options = fopts
+            self.file.value = keep if keep in [v for _, v in fopts] else ANON
+        self._refresh_vmas()
 
     def refresh(self) -> None:
-        """Re-read processes, files, mappings and the sysctl from the kernel."""
+        """Re-read processes, files, mappings, the sysctl and the flash chip from the kernel."""
         k = self.kernel
         self._refreshing = True
         try:
             opts = [(f"{p.pid} {p.name}" + (" (waiting for vfork child)" if p.vfork_child else ""),
                      p.pid) for p in sorted(k.processes.values(), key=lambda p: p.pid)]
             _set_options(self.proc, opts, "(no process)", prefer=opts[-1][1] if opts else None)
-            files, progs = self._files()
-            fopts = [ANON, *files]
-            if list(self.file.options) != fopts:
-                keep = self.file.value
-                self.file.options = fopts
-                self.file.value = keep if keep in fopts else ANON
+            _set_options(self.target, opts, "(no process)",
+                         prefer=opts[0][1] if opts else None)
+            _, progs = self._files()
             if list(self.exec_path.options) != progs:
                 self.exec_path.options = progs
                 if progs:  # XIP from flash first: the case the lab is about
                     rom = [p for p in progs if p.startswith("/rom/")]
                     self.exec_path.value = (rom or progs)[0]
-            self._refresh_vmas()
+            self._refresh_process()
             self.trim.value = min(k.nr_trim_pages, MAX_TRIM)
             has_flash = hasattr(k, "mtd_program") and k.flash is not None
             for b in (self.b_program, self.b_erase, self.b_complete):
@@ -411,13 +685,14 @@ class Controls(View):
 
     def describe(self) -> str:
         """The chosen process, the form and the last message."""
-        length = self.length.value
-        return (f"Controls: process {self.pid}; mmap length {length!r} "
+        return (f"Controls: process {self.pid}; mmap length {self.length.value!r} "
                 f"file {self.file.value}; last: {self.last_message or '-'}")
 
 
 class TimeTravel(View):
     """Step back and forward through the calls made, show and replay a recording."""
+
+    HISTORY_ROWS = 8
 
     def __init__(self, session: Session, hold: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
         super().__init__(session.kernel)
@@ -429,7 +704,8 @@ class TimeTravel(View):
         self.position = W.HTML()
         self.position.add_class("nl-position")
         self.timeline = W.IntSlider(value=0, min=0, max=0, description="call",
-                                    continuous_update=False, layout=W.Layout(width="320px"))
+                                    continuous_update=False,
+                                    layout=W.Layout(width="28em"))
         self.timeline.add_class("nl-timeline")
         self.timeline.observe(self._on_timeline, names="value")
         self._syncing = False
@@ -437,7 +713,7 @@ class TimeTravel(View):
         self.b_replay = _button("replay", "nl-replay", "success",
                                 "start again from the board and make the calls in the box")
         self.text = W.Textarea(placeholder="a recording (JSON) to replay",
-                               layout=W.Layout(width="100%", height="90px"))
+                               layout=W.Layout(width="auto", height="90px"))
         self.text.add_class("nl-recording")
         self.history = W.HTML()
         self.history.add_class("nl-history")
@@ -447,9 +723,9 @@ class TimeTravel(View):
         self.b_forward.on_click(self._guarded(self.session_forward))
         self.b_show.on_click(self._guarded(self.show_recording))
         self.b_replay.on_click(self._guarded(self.replay_text))
-        self.children = (W.HBox([self.b_back, self.b_forward, self.position]), self.timeline,
-                         self.history,
-                         W.HBox([self.b_show, self.b_replay]), self.text, self.message)
+        self.children = (W.HTML("<b>Time travel</b> (every call is recorded)"),
+                         _row(self.b_back, self.b_forward, self.position), self.timeline,
+                         self.history, _row(self.b_show, self.b_replay), self.text, self.message)
         self.refresh()
 
     def _guarded(self, fn: Callable[[], None]) -> Callable[[Any], None]:
@@ -502,7 +778,7 @@ class TimeTravel(View):
         self.refresh()
 
     def refresh(self) -> None:
-        """Show the position and the last few calls."""
+        """Show the position and the calls around it, flags named."""
         s = self.session
         self.position.value = f"<span class='nl-position-text'>call {s.position} of {len(s.calls)}</span>"
         self.b_back.disabled = not s.can_back
@@ -515,8 +791,8 @@ class TimeTravel(View):
         finally:
             self._syncing = False
         lines = s.describe().splitlines()[1:]
-        lo = max(0, s.position - 4)
-        shown = lines[lo:lo + 8]
+        lo = max(0, min(s.position - self.HISTORY_ROWS // 2, len(lines) - self.HISTORY_ROWS))
+        shown = lines[lo:lo + self.HISTORY_ROWS]
         self.history.value = ("<pre class='nl-history-text'>" + html_escape("\n".join(shown)) + "</pre>"
                               if shown else "")
         self.redraws += 1
@@ -524,4 +800,3 @@ class TimeTravel(View):
     def describe(self) -> str:
         """The history with the current position marked."""
         return self.session.describe()
-

@@ -225,6 +225,8 @@ class RamMap(View):
             if sel.note:
                 text += f"<br>{html_escape(sel.note)}"
             self.info.value = text
+        elif self.info.value.startswith("<b>Selected:</b>"):  # cleared (time travel): say so
+            self.info.value = "Click a frame to see what it holds."
 
     # --------------------------------------------------------------- clicks
     def pfn_at(self, x: float, y: float) -> int | None:

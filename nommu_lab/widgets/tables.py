@@ -27,7 +27,7 @@ ALL_CAPS = ("COPY", "DIRECT", "READ", "WRITE", "EXEC")
 
 
 def _rows_layout(rows: int) -> W.Layout:
-    return W.Layout(width="100%")
+    return W.Layout(width="auto")  # stretched by the view's box (width 100% would add the margins)
 
 
 def _select(rows: int, cls: str) -> W.Select:
@@ -358,8 +358,11 @@ class EventLog(View):
         self.add_class("nl-events")
         self.table = _select(rows, "nl-events-table")
         self.table.observe(self._on_pick, names="value")
-        self.children = (W.HTML("<b>Event log</b> (newest first: rule, then what the kernel did and why)"),
-                         self.table)
+        # a row of the list may be longer than the box: the picked event is shown whole here
+        self.detail = W.HTML()
+        self.detail.add_class("nl-event-detail")
+        self.children = (W.HTML("<b>Event log</b> (newest first: rule, then what the kernel did "
+                                "and why; pick one to read it whole)"), self.table, self.detail)
         self.refresh()
 
     def events(self, limit: int = EVENT_ROWS) -> list[Any]:
@@ -377,14 +380,19 @@ class EventLog(View):
     def refresh(self) -> None:
         """Re-list the newest events."""
         _set_options(self.table, [(self.row(e), e.seq) for e in self.events()])
+        if self.table.value == NONE:
+            self.detail.value = ""
         self.redraws += 1
 
     def _on_pick(self, change: dict[str, Any]) -> None:
         seq = change["new"]
         if seq == NONE:
+            self.detail.value = ""
             return
         for ev in self.events():
             if ev.seq == seq:
+                self.detail.value = (f"<div class='nl-event-detail-text'>{html_escape(self.row(ev))}"
+                                     "</div>")
                 frames = touched_frames(self.kernel, ev.touched)
                 if not ev.touched:
                     note = "this event names no frames or region"
@@ -401,3 +409,54 @@ class EventLog(View):
         """The newest ``limit`` events as text."""
         evs = self.events(limit)
         return "\n".join([f"Events (newest first, {len(evs)} shown)", *map(self.row, evs)])
+
+
+# ---------------------------------------------------------------------------
+class LastCall(View):
+    """The call just made (or stepped to) and every decision the kernel took for it.
+
+    Large and wrapped, for the back of a lecture hall: the call with its
+    flags named and its result or errno, then one line per trace event of
+    that call (rule, then the kernel's sentence). Reads the session, so time
+    travel shows the call at the current position.
+    """
+
+    def __init__(self, session: Any, selection: Selection | None = None) -> None:
+        super().__init__(session.kernel, selection)
+        self.session = session
+        self.add_class("nl-lastcall")
+        self.html = W.HTML()
+        self.html.add_class("nl-lastcall-body")
+        self.children = (self.html,)
+        self.refresh()
+
+    def lines(self) -> tuple[str, list[tuple[str, str, str]]]:
+        """``(headline, [(kind, rule, sentence), ...])`` for the call at the session's position."""
+        s = self.session
+        out = s.outcome()
+        if out is None:
+            return ("No call yet: spawn a process, or pick a lecture deck.", [])
+        head = f"call {s.position} of {len(s.calls)}: {out.describe()}"
+        evs = [(e.kind.value, e.rule, e.text) for e in s.events_of()
+               if e.kind is not EventKind.SYSCALL and e.kind is not EventKind.REFUSED]
+        return head, evs
+
+    def refresh(self) -> None:
+        """Redraw from the session's current call."""
+        head, evs = self.lines()
+        out = self.session.outcome()
+        # a refusal, or a call that "succeeded" into a hazard (the flash crash), shows red
+        bad = out is not None and (not out.ok or any(kind == EventKind.HAZARD.value
+                                                     for kind, _, _ in evs))
+        cls = "nl-error" if bad else "nl-ok"
+        items = "".join(
+            f"<li class='nl-ev-{html_escape(kind)}'><span class='nl-rule'>{html_escape(rule)}</span> "
+            f"{html_escape(text)}</li>" for kind, rule, text in evs)
+        self.html.value = (f"<div class='nl-lastcall-head {cls}'>{html_escape(head)}</div>"
+                           + (f"<ul class='nl-lastcall-events'>{items}</ul>" if items else ""))
+        self.redraws += 1
+
+    def describe(self) -> str:
+        """The call and its decisions as text."""
+        head, evs = self.lines()
+        return "\n".join([head, *(f"  {rule}: {text}" for _, rule, text in evs)])

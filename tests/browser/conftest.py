@@ -1,11 +1,19 @@
 """Servers and a browser for the real-browser tests of the live lab.
 
-JupyterLab and Voila are started on 127.0.0.1 on free ports with tokens, and
-with every Jupyter folder in a throw-away directory (nothing is written under
-$HOME, and the notebooks are copies, so JupyterLab's autosave never touches
-the repository). The browser is Debian's Chromium at /usr/bin/chromium driven
-by Playwright; Playwright's own browser download is never used. A missing
-Chromium is a failure with a message saying how to install it, not a skip.
+JupyterLab, Notebook 7 and Voila are started once per test session on
+127.0.0.1 on free ports with tokens, and with every Jupyter folder in a
+throw-away directory (nothing is written under $HOME, and the notebooks are
+copies, so autosave never touches the repository). Voila is started the way a
+lecturer starts it, ``voila presenter.ipynb`` in the notebooks' folder, so it
+reads the ``voila.py`` there (the offline template).
+
+The browser is Debian's Chromium at /usr/bin/chromium driven by Playwright;
+Playwright's own browser download is never used. It runs *offline*: its host
+resolver answers every name but 127.0.0.1 with "not found", so a page that
+needs the network breaks here as it would in an offline classroom, and every
+request a page makes is recorded (``Tracked.requests``) for the tests to
+check. A missing Chromium is a failure with a message saying how to install
+it, not a skip.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +44,10 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
+    # offline: no name resolves except the test servers' address
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
+VIEWPORTS = ((1280, 800), (1920, 1080))
 READY_TIMEOUT = 60.0
 
 
@@ -109,8 +121,15 @@ def jupyter_home(tmp_path_factory: pytest.TempPathFactory,
     }))
     work = base / "work"
     work.mkdir()
-    for nb in ("00-start-here.ipynb", "presenter.ipynb"):
+    for nb in ("00-start-here.ipynb", "presenter.ipynb", "voila.py"):
         shutil.copy(ROOT / "notebooks" / nb, work / nb)
+    # a notebook without nommu-lab: what the front end does on its own
+    (work / "blank.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "blank", "metadata": {},
+                   "outputs": [], "source": ["1 + 1"]}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5}))
     yield base, env
 
 
@@ -140,6 +159,29 @@ def jupyterlab(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
              "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
              f"--LabApp.app_settings_dir={base / 'settings'}"],
+            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/api/status?token={token}", proc=proc)
+        yield Server(url, token, proc, log, {"server_ready_s": time.monotonic() - t0})
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def notebook7(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
+    """Notebook 7 (the ``notebook`` package) on 127.0.0.1 serving copies of the notebooks."""
+    base, env = jupyter_home
+    port, token = free_port(), secrets.token_hex(16)
+    log = base / "notebook7.log"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "jupyter"), "notebook", "--no-browser", "--ip", "127.0.0.1",
+             "--port", str(port), f"--ServerApp.token={token}", "--allow-root",
+             f"--ServerApp.root_dir={base / 'work'}", "--ServerApp.port_retries=0",
+             # (no app_settings_dir: Notebook 7 fails on JupyterLab's overrides with a page error)
+             "--JupyterNotebookApp.expose_app_in_browser=True"],
             cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -189,3 +231,43 @@ def artifacts() -> Path:
     """Where screenshots go (ignored by git)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def _is_local(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname
+    return url.startswith(("data:", "blob:", "about:")) or host in ("127.0.0.1", "localhost")
+
+
+@dataclass
+class Tracked:
+    """A page with its console errors and every request it made."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def external(self) -> list[str]:
+        """Requests that would have left the machine."""
+        return [u for u in self.requests if not _is_local(u)]
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[[int, int], Tracked]]:
+    """``open_page(width, height)``: a fresh page in its own context, watched."""
+    contexts: list[Any] = []
+
+    def make(width: int, height: int) -> Tracked:
+        ctx = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(ctx)
+        t = Tracked(ctx.new_page())
+        t.page.on("console", lambda m: t.errors.append(f"console.{m.type}: {m.text}")
+                  if m.type == "error" else None)
+        t.page.on("pageerror", lambda e: t.errors.append(f"pageerror: {e}"))
+        t.page.on("request", lambda r: t.requests.append(r.url))
+        return t
+
+    yield make
+    for ctx in contexts:
+        with contextlib.suppress(Exception):
+            ctx.close()
