@@ -1,0 +1,98 @@
+"""The checks of the mapping exercises have teeth: wrong answers get partial credit and say why.
+
+For each part of anonymous-mappings, private-file-mappings, shared-mappings,
+map-uninitialized and mremap-rules, a typical wrong answer (the mistake a
+learner makes) is marked on real variants: its score is partial, and the
+feedback names what is wrong and what to revisit. The full-marks side is
+tests/test_exercises.py (the solution notebooks on 24 variants each).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nommu_lab.constants import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PROT_READ,
+    PROT_WRITE,
+)
+from nommu_lab.exercises import get
+
+PS = 4096
+STUDENTS = ("alice", "bob", "s007")
+
+
+def check(ex, part: str, answer, capsys: pytest.CaptureFixture[str]) -> tuple[float, str]:
+    score = ex.check(part, answer)
+    return float(score), capsys.readouterr().out
+
+
+MINE = ["anonymous-mappings"]
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_a_check_survives_any_answer(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = get(name)("alice")
+    for part in ex.parts:
+        for answer in (None, 42, "A", lambda *a: None, lambda *a: 1 / 0, lambda *a: (1, 2)):
+            score, out = check(ex, part, answer, capsys)
+            assert score < ex.parts[part].points, (part, answer, out)
+            assert "could not finish" not in out, out  # a wrong answer is feedback, not a crash
+
+
+# ---------------------------------------------------------------------------
+# anonymous-mappings
+# ---------------------------------------------------------------------------
+def _get_order(pages: int) -> int:
+    return max(0, (pages - 1).bit_length())
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_anon_charge_gives_a_point_per_trim_setting(student: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = get("anonymous-mappings")(student)
+
+    def asked(length: int, trim: int) -> int:  # what /proc/<pid>/maps shows
+        return -(-length // PS)
+
+    def block(length: int, trim: int) -> int:  # forgets trimming
+        return 1 << _get_order(-(-length // PS))
+
+    def trims_always(length: int, trim: int) -> int:  # forgets that 0 turns trimming off
+        return asked(length, trim)
+
+    score, out = check(ex, "anon-charge", block, capsys)
+    assert score == 1.0  # right only with vm.nr_trim_pages = 0
+    assert "✓ right for all 6 lengths with vm.nr_trim_pages = 0" in out
+    assert "that is the whole block; with vm.nr_trim_pages = 1 its tail" in out
+    assert "revisit: the tutorial's notebook 02-anonymous-mappings" in out
+    score, out = check(ex, "anon-charge", trims_always, capsys)
+    assert score < 3.0
+    assert "that is the length asked for, in pages; the kernel takes a block of" in out
+
+
+def test_anon_aligned_needs_the_block_not_luck(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = get("anonymous-mappings")("alice")
+    size, align = ex.params["dma_bytes"], ex.params["dma_align"]
+
+    def just_the_buffer(p):  # aligned only by the page allocator's state, if at all
+        return p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+
+    def the_whole_alignment(p):  # aligned for sure, but holds the whole block
+        return p.mmap(0, align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+
+    score, out = check(ex, "anon-aligned", just_the_buffer, capsys)
+    assert score == 1.0 and "not aligned for sure: when the daemon holds" in out
+    score, out = check(ex, "anon-aligned", the_whole_alignment, capsys)
+    assert ex.cheapest() < align // PS  # this variant can do better than the whole block
+    assert score == 2.0 and f"it holds {align // PS} pages; {ex.cheapest()} would do" in out
+
+
+def test_anon_shared_marks_each_statement(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = get("anonymous-mappings")("alice")
+    score, out = check(ex, "anon-shared", set(), capsys)  # "nothing is true"
+    assert 0 < score < 2
+    assert "you judged it false; try it on the board" in out
+    assert "revisit: notebook 02-anonymous-mappings, case 2" in out
+    score, out = check(ex, "anon-shared", "ABCDEZ", capsys)  # "everything is true"
+    assert 0 < score < 2 and "there is no statement Z" in out
