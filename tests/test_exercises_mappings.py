@@ -28,7 +28,7 @@ def check(ex, part: str, answer, capsys: pytest.CaptureFixture[str]) -> tuple[fl
     return float(score), capsys.readouterr().out
 
 
-MINE = ["anonymous-mappings"]
+MINE = ["anonymous-mappings", "private-file-mappings"]
 
 
 @pytest.mark.parametrize("name", MINE)
@@ -96,3 +96,71 @@ def test_anon_shared_marks_each_statement(capsys: pytest.CaptureFixture[str]) ->
     assert "revisit: notebook 02-anonymous-mappings, case 2" in out
     score, out = check(ex, "anon-shared", "ABCDEZ", capsys)  # "everything is true"
     assert 0 < score < 2 and "there is no statement Z" in out
+
+
+# ---------------------------------------------------------------------------
+# private-file-mappings
+# ---------------------------------------------------------------------------
+def _pf_variant(layout_first_smaller: bool):
+    """A student whose reader_a needs fewer pages than reader_b (or more), on a disk file."""
+    for i in range(200):
+        ex = get("private-file-mappings")(f"pf{i}")
+        (a0, a1), (b0, b1) = ex.params["reader_a"], ex.params["reader_b"]
+        a_inside_b = b0 // PS <= a0 // PS and -(-a1 // PS) <= -(-b1 // PS) and (a0, a1) != (b0, b1)
+        if ex.params["path"].startswith("/mnt/disk") and a_inside_b == layout_first_smaller:
+            return ex
+    raise AssertionError("no such variant")
+
+
+def _map_pages(p, path: str, lo: int, hi: int, prot: int = PROT_READ) -> int:
+    """Map the pages holding bytes lo..hi; the address of byte lo."""
+    from nommu_lab.constants import O_RDONLY
+
+    first = lo // PS * PS
+    return p.mmap(0, hi - first, prot, MAP_PRIVATE, p.open(path, O_RDONLY), first) + lo - first
+
+
+def test_pf_share_each_reader_its_own_range_is_refused_or_not_shared(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ex = _pf_variant(layout_first_smaller=True)
+    path = ex.params["path"]
+
+    def own_ranges(k):  # reader_a maps fewer pages first: reader_b overlaps inexactly
+        a, b, w = k.spawn("a"), k.spawn("b"), k.spawn("w")
+        return (a, b, w, _map_pages(a, path, *ex.params["reader_a"]),
+                _map_pages(b, path, *ex.params["reader_b"]), 0)
+
+    score, out = check(ex, "pf-share", own_ranges, capsys)
+    assert score == 0.0  # a disk file: the kernel refuses the mismatched overlap
+    assert "share(k) was refused: EINVAL [do_mmap.sharing_violation]" in out
+
+
+def test_pf_share_a_read_only_writer_leaks_the_patch(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = get("private-file-mappings")("alice")
+    prm = ex.params
+    lo = min(prm["reader_a"][0], prm["reader_b"][0])
+    hi = max(prm["reader_a"][1], prm["reader_b"][1])
+
+    def read_only_writer(k):  # the writer maps PROT_READ and stores anyway: no MMU stops it
+        a, b, w = k.spawn("a"), k.spawn("b"), k.spawn("w")
+        xa, xb, xw = (_map_pages(p, prm["path"], lo, hi) for p in (a, b, w))
+        aw = xw + prm["patch_offset"] - lo
+        w.poke(aw, prm["patch"])
+        return a, b, w, xa + prm["reader_a"][0] - lo, xb + prm["reader_b"][0] - lo, aw
+
+    score, out = check(ex, "pf-share", read_only_writer, capsys)
+    assert score == 2.0
+    assert "✓ one region for both readers (usage 3)" in out
+    assert "the writer has no writable private copy" in out
+    assert "the patch reached the file or a reader" in out
+
+
+def test_pf_direct_and_eof_mark_each_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = get("private-file-mappings")("alice")
+    score, out = check(ex, "pf-direct", lambda: [("copy", "F")] * 4, capsys)  # "always a copy"
+    want_copies = sum(ex.kind_of(o) == "copy" for o in ex.mapped_objects())
+    assert 0 < want_copies < 4
+    assert score == pytest.approx(0.25 * want_copies)
+    assert "cause 'F' does not explain it" in out and "revisit: notebook 03-private-file-mappings" in out
+    score, out = check(ex, "pf-eof", lambda: (0, "ENODEV"), capsys)
+    assert score == 0.0 and "is not the number of zero bytes between EOF" in out
