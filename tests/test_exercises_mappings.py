@@ -28,7 +28,7 @@ def check(ex, part: str, answer, capsys: pytest.CaptureFixture[str]) -> tuple[fl
     return float(score), capsys.readouterr().out
 
 
-MINE = ["anonymous-mappings", "private-file-mappings"]
+MINE = ["anonymous-mappings", "private-file-mappings", "shared-mappings"]
 
 
 @pytest.mark.parametrize("name", MINE)
@@ -164,3 +164,67 @@ def test_pf_direct_and_eof_mark_each_answer(capsys: pytest.CaptureFixture[str]) 
     assert "cause 'F' does not explain it" in out and "revisit: notebook 03-private-file-mappings" in out
     score, out = check(ex, "pf-eof", lambda: (0, "ENODEV"), capsys)
     assert score == 0.0 and "is not the number of zero bytes between EOF" in out
+
+
+# ---------------------------------------------------------------------------
+# shared-mappings
+# ---------------------------------------------------------------------------
+def _variant(name: str, **want) -> object:
+    for i in range(300):
+        ex = get(name)(f"v{i}")
+        if all(ex.params[k] == v for k, v in want.items()):
+            return ex
+    raise AssertionError(f"no {name} variant with {want}")
+
+
+def test_sm_diagnose_needs_the_cause(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = _variant("shared-mappings", other="ramdisk")
+    e = ex.refusal()
+    score, out = check(ex, "sm-diagnose", lambda: (e.errno_name, e.rule, "A"), capsys)
+    assert score == 1.0  # errno and rule read off the refusal; a disk file is not a ramdisk
+    assert "cause 'A' does not explain ENODEV" in out and "revisit: notebook 04-shared-file-mappings" in out
+
+
+def test_sm_share_refilling_is_needed_and_must_keep_the_data(capsys: pytest.CaptureFixture[str]) -> None:
+    from nommu_lab.constants import MAP_SHARED, O_RDWR
+
+    ex = _variant("shared-mappings", object="ramfs_written")
+    prm = ex.params
+
+    def mapped(k, keep_data: bool, refill: bool):
+        w, r = k.spawn("w"), k.spawn("r")
+        fd = w.open(prm["path"], O_RDWR)
+        data = w.pread(fd, prm["size"], 0)
+        if refill:
+            w.ftruncate(fd, 0)
+            w.ftruncate(fd, prm["size"])
+            if keep_data:
+                w.pwrite(fd, data, 0)
+        a = w.mmap(0, prm["size"], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        b = r.mmap(0, prm["size"], PROT_READ | PROT_WRITE, MAP_SHARED, r.open(prm["path"], O_RDWR), 0)
+        w.poke(a + prm["offset"], prm["message"])
+        return w, r, a + prm["offset"], b + prm["offset"]
+
+    score, out = check(ex, "sm-share", lambda k: mapped(k, True, False), capsys)
+    assert score == 0.0 and "share(k) was refused: ENODEV [do_mmap.get_unmapped_area_enosys]" in out
+    score, out = check(ex, "sm-share", lambda k: mapped(k, False, True), capsys)
+    assert score == 2.0 and f"{prm['path']} lost some of what it held" in out
+    assert check(ex, "sm-share", lambda k: mapped(k, True, True), capsys)[0] == 3.0
+
+
+def test_sm_share_frame_buffer_reader_must_map_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from nommu_lab.constants import MAP_SHARED, O_RDWR
+
+    ex = _variant("shared-mappings", object="framebuffer")
+    prm = ex.params
+
+    def reader_peeks(k):  # no MMU: the reader could read the screen without mapping it
+        w, r = k.spawn("w"), k.spawn("r")
+        a = w.mmap(0, prm["size"], PROT_READ | PROT_WRITE, MAP_SHARED, w.open("/dev/fb0", O_RDWR), 0)
+        w.poke(a + prm["offset"], prm["message"])
+        return w, r, a + prm["offset"], a + prm["offset"]
+
+    score, out = check(ex, "sm-share", reader_peeks, capsys)
+    assert score == 1.25  # the writer's mapping, and the screen keeps the rest of its picture
+    assert "the reader has no MAP_SHARED, writable mapping of /dev/fb0" in out
+    assert "the two mappings are not one region at one address" in out

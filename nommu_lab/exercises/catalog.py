@@ -10,6 +10,7 @@ from . import (
     fix_the_mapping,
     private_file_mappings,
     read_the_maps,
+    shared_mappings,
     shm_one_address,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "fix_the_mapping",
     "private_file_mappings",
     "read_the_maps",
+    "shared_mappings",
     "shm_one_address",
 ]
