@@ -28,7 +28,7 @@ def check(ex, part: str, answer, capsys: pytest.CaptureFixture[str]) -> tuple[fl
     return float(score), capsys.readouterr().out
 
 
-MINE = ["anonymous-mappings", "private-file-mappings", "shared-mappings"]
+MINE = ["anonymous-mappings", "private-file-mappings", "shared-mappings", "map-uninitialized"]
 
 
 @pytest.mark.parametrize("name", MINE)
@@ -228,3 +228,54 @@ def test_sm_share_frame_buffer_reader_must_map_it(capsys: pytest.CaptureFixture[
     assert score == 1.25  # the writer's mapping, and the screen keeps the rest of its picture
     assert "the reader has no MAP_SHARED, writable mapping of /dev/fb0" in out
     assert "the two mappings are not one region at one address" in out
+
+
+# ---------------------------------------------------------------------------
+# map-uninitialized
+# ---------------------------------------------------------------------------
+def _sweep(ex, flags: int, where: str = "marker"):
+    """Take free pages one at a time with ``flags``; stop at the page holding the secret."""
+    from nommu_lab import KernelError
+    from nommu_lab.exercises.map_uninitialized import secret_of
+
+    marker, secret_page = ex.params["marker"].encode(), ex.secret_address() // PS * PS
+
+    def recover(k):
+        p = k.spawn("attacker")
+        while True:
+            try:
+                a = p.mmap(0, PS, PROT_READ | PROT_WRITE, flags)
+            except KernelError:
+                return p, 0
+            if a == secret_page:
+                at = p.peek(a, PS).find(marker)
+                return p, (a + at if where == "marker" and at >= 0 else a)
+    assert secret_of(ex.params).startswith(marker)
+    return recover
+
+
+def test_uninit_recover_needs_the_flag_and_the_address(capsys: pytest.CaptureFixture[str]) -> None:
+    from nommu_lab.constants import MAP_UNINITIALIZED
+
+    ex = get("map-uninitialized")("alice")
+    anon = MAP_PRIVATE | MAP_ANONYMOUS
+    score, out = check(ex, "uninit-recover", _sweep(ex, anon), capsys)  # the page, cleared
+    assert score == 0.0 and "that was made with MAP_UNINITIALIZED" in out
+    score, out = check(ex, "uninit-recover", _sweep(ex, anon | MAP_UNINITIALIZED, "page"), capsys)
+    assert score == 1.0 and "the secret is not at" in out and "search your mapping for" in out
+    assert check(ex, "uninit-recover", _sweep(ex, anon | MAP_UNINITIALIZED), capsys)[0] == 3.0
+
+
+def test_uninit_statements_are_judged_by_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    from nommu_lab.exercises.map_uninitialized import STATEMENTS
+
+    ex = get("map-uninitialized")("alice")
+    truth = {key: STATEMENTS[key].probe(ex.params) for key in STATEMENTS}
+    # what Linux 6.12 does (seen under QEMU, uninit.scn and ext2.scn): ignored without the option,
+    # never for files, other processes' bytes, freed pages keep their bytes, slack not cleared
+    assert truth == {"ignored": True, "refused": False, "shared_anon": True, "file_copy": False,
+                     "other_process": True, "exit_clears": False, "slack": True, "mmu": False}
+    score, out = check(ex, "uninit-statements", "ABCDEF", capsys)
+    listed = ex.params["statements"]
+    assert score == pytest.approx(0.5 * sum(truth[k] for k in listed))
+    assert "you judged it true; try it on the board" in out

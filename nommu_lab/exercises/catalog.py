@@ -8,6 +8,7 @@ A new exercise is one module next to this one (a subclass of
 from . import (
     anonymous_mappings,
     fix_the_mapping,
+    map_uninitialized,
     private_file_mappings,
     read_the_maps,
     shared_mappings,
@@ -17,6 +18,7 @@ from . import (
 __all__ = [
     "anonymous_mappings",
     "fix_the_mapping",
+    "map_uninitialized",
     "private_file_mappings",
     "read_the_maps",
     "shared_mappings",
