@@ -28,7 +28,8 @@ def check(ex, part: str, answer, capsys: pytest.CaptureFixture[str]) -> tuple[fl
     return float(score), capsys.readouterr().out
 
 
-MINE = ["anonymous-mappings", "private-file-mappings", "shared-mappings", "map-uninitialized"]
+MINE = ["anonymous-mappings", "private-file-mappings", "shared-mappings", "map-uninitialized",
+        "mremap-rules"]
 
 
 @pytest.mark.parametrize("name", MINE)
@@ -279,3 +280,54 @@ def test_uninit_statements_are_judged_by_the_model(capsys: pytest.CaptureFixture
     listed = ex.params["statements"]
     assert score == pytest.approx(0.5 * sum(truth[k] for k in listed))
     assert "you judged it true; try it on the board" in out
+
+
+# ---------------------------------------------------------------------------
+# mremap-rules
+# ---------------------------------------------------------------------------
+def test_mremap_predict_marks_errno_and_reason_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    from nommu_lab import KernelError
+
+    ex = get("mremap-rules")("alice")
+    results = ex.outcomes()
+    share = 3 / len(results)
+
+    def errno_right_reason_wrong():
+        return [(r.errno_name, "Z") if isinstance(r, KernelError) else r + PS for r, _ in results]
+
+    score, out = check(ex, "mremap-predict", errno_right_reason_wrong, capsys)
+    refused = sum(isinstance(r, KernelError) for r, _ in results)
+    assert 0 < refused < len(results)
+    assert score == pytest.approx(refused * share / 2)
+    assert "reason 'Z' is not what refuses it" in out
+    assert "is not what it returns (it succeeds; without an MMU a mapping never moves)" in out
+
+
+def test_mremap_reasons_are_read_from_the_machine() -> None:
+    # every variant's refused calls have exactly one reason holding, and it matches the errno
+    from nommu_lab import KernelError
+
+    errno_of = {"A": "EINVAL", "B": "EINVAL", "C": "EINVAL", "D": "EINVAL", "E": "EPERM", "F": "ENOMEM"}
+    for i in range(24):
+        for r, held in get("mremap-rules")(f"s{i:03d}").outcomes():
+            if isinstance(r, KernelError):
+                (why,) = held
+                assert errno_of[why] == r.errno_name, (i, why, r)
+            else:
+                assert held == set()
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_mremap_goal_in_place_or_without_a_leak(in_place: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = next(e for e in (get("mremap-rules")(f"g{i}") for i in range(100))
+              if (e.params["goal_pages"] <= e.params["buf_pages"]) == in_place)
+    prm = ex.params
+
+    def copy_and_keep_the_old(p, maps):  # moves even when mremap could grow it, and leaks
+        new = p.mmap(0, prm["goal_pages"] * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.poke(new, p.peek(maps["buf"], prm["buf_now"] * PS))
+        return new
+
+    score, out = check(ex, "mremap-goal", copy_and_keep_the_old, capsys)
+    assert score == 1.0 and "holding buf's data" in out
+    assert ("keep its address" if in_place else "so map anew, copy, and unmap the old buf") in out
