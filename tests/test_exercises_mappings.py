@@ -331,3 +331,19 @@ def test_mremap_goal_in_place_or_without_a_leak(in_place: bool, capsys: pytest.C
     score, out = check(ex, "mremap-goal", copy_and_keep_the_old, capsys)
     assert score == 1.0 and "holding buf's data" in out
     assert ("keep its address" if in_place else "so map anew, copy, and unmap the old buf") in out
+
+
+def test_mremap_slack_is_beyond_the_region() -> None:
+    # a call into the untrimmed slack (vm_end < new end <= vm_top) is refused for reason F
+    params = {"ram_mib": 8, "nr_trim_pages": 0, "buf_pages": 5, "buf_now": 5, "data_len": 100,
+              "data_seed": 1, "ring": "/r", "ring_pages": 1, "table_pages": 1,
+              "scratch": "shared_anon", "scratch_pages": 2, "goal_pages": 7,
+              "calls": [["buf", 0, 5 * PS, 7 * PS, "MREMAP_MAYMOVE", None],
+                        ["scratch", 0, 2 * PS, PS, "0", None]]}
+    ex = get("mremap-rules")("x", params=params)
+    _, p, maps = ex.scenario()
+    (buf,) = [v for v in p.vmas() if v.start == maps["buf"]]
+    assert buf.region.top - buf.region.start == 8 * PS  # 3 pages of slack
+    (slack, held), (shrink, none) = ex.outcomes()
+    assert slack.errno_name == "ENOMEM" and held == {"F"}
+    assert shrink == maps["scratch"] and none == set()  # anonymous MAP_SHARED: not shareable
