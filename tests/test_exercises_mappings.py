@@ -347,3 +347,11 @@ def test_mremap_slack_is_beyond_the_region() -> None:
     (slack, held), (shrink, none) = ex.outcomes()
     assert slack.errno_name == "ENOMEM" and held == {"F"}
     assert shrink == maps["scratch"] and none == set()  # anonymous MAP_SHARED: not shareable
+
+
+def test_pf_reader_ranges_are_inside_the_file_and_overlap() -> None:
+    for i in range(500):
+        prm = get("private-file-mappings")(f"r{i}").params
+        (a0, a1), (b0, b1) = prm["reader_a"], prm["reader_b"]
+        assert 0 <= a0 < a1 <= prm["size"] and 0 <= b0 < b1 <= prm["size"], (i, prm)
+        assert a0 // PS < -(-b1 // PS) and b0 // PS < -(-a1 // PS), (i, prm)  # pages overlap

@@ -108,7 +108,8 @@ class PrivateFileMappings(Exercise):
             if rng.random() < 0.5:
                 pa, pb = pb, pa
         else:
-            inner = (rng.randint(lo + 1, lo + 2), rng.randint(hi - 2, hi - 1))
+            first = rng.randint(lo + 1, lo + 2)
+            inner = (first, max(first + 1, rng.randint(hi - 2, hi - 1)))
             pa, pb = ((inner, (lo, hi)) if layout == "b_contains_a" else ((lo, hi), inner))
 
         def byte_range(pages: tuple[int, int]) -> list[int]:
