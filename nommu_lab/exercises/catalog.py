@@ -5,6 +5,24 @@ A new exercise is one module next to this one (a subclass of
 ``solutions/`` (see docs/authoring-exercises.md).
 """
 
-from . import fix_the_mapping, read_the_maps, shm_one_address
+from . import (
+    anonymous_mappings,
+    fix_the_mapping,
+    map_uninitialized,
+    mremap_rules,
+    private_file_mappings,
+    read_the_maps,
+    shared_mappings,
+    shm_one_address,
+)
 
-__all__ = ["fix_the_mapping", "read_the_maps", "shm_one_address"]
+__all__ = [
+    "anonymous_mappings",
+    "fix_the_mapping",
+    "map_uninitialized",
+    "mremap_rules",
+    "private_file_mappings",
+    "read_the_maps",
+    "shared_mappings",
+    "shm_one_address",
+]
