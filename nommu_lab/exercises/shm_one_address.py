@@ -19,7 +19,14 @@ import random
 from typing import Any
 
 from ..boards import default
-from ..kernel.constants import MAP_ANONYMOUS, MAP_PRIVATE, O_RDONLY, PROT_READ, PROT_WRITE, VM_SHARED
+from ..kernel.constants import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    O_RDONLY,
+    PROT_READ,
+    PROT_WRITE,
+    VM_SHARED,
+)
 from ..kernel.errors import KernelError
 from .framework import Exercise, Marker, Stop, part
 
@@ -114,7 +121,7 @@ class ShmOneAddress(Exercise):
 
     @part("shm-message", 1, "The writer's message is seen by the reader and in the file", REVISIT)
     def check_message(self, m: Marker, share: Any) -> None:
-        k, w, r, aw, ar = self._run(m, share)
+        k, _w, r, _aw, ar = self._run(m, share)
         msg, off = self.params["message"], self.params["offset"]
         try:
             seen = r.peek(ar + off, len(msg))
