@@ -74,7 +74,7 @@ class Lab(W.VBox):
         self.session = Session(kernel, factory=factory, board=board)
         self.selection = Selection()
         sel = self.selection
-        self.ram = RamMap(kernel, sel, height="520px" if presenter else "330px")
+        self.ram = RamMap(kernel, sel, presenter=presenter)
         self.regions = RegionsView(kernel, sel, rows=10 if presenter else 8)
         self.vmas = VmaView(kernel, sel, rows=8 if presenter else 6)
         self.devices = DevicesView(kernel, sel)
