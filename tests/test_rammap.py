@@ -28,8 +28,10 @@ from nommu_lab.widgets.ramgrid import (
     CHAR_EM,
     MIN_ZOOM_FRAMES,
     GridLayout,
+    block_states,
     gap_for,
     layout_for,
+    overview_for,
     place_labels,
     text_width,
     zoom_window,
@@ -166,6 +168,15 @@ def test_zoom_windows_of_the_two_boards():
     assert (first, cols) == (960, 64) and count == 2048
 
 
+def test_the_overview_fits_all_of_ram_in_a_small_box():
+    layout, per = overview_for(65536, 256, 64)
+    assert (per, layout.cols, layout.rows, layout.cell, layout.gap) == (4, 256, 64, 1, 0)
+    layout, per = overview_for(2048, 256, 64)
+    assert (per, layout.width, layout.height) == (1, 128, 64)  # 2 px a frame
+    states = np.array([0, 0, 1, 0, 3, 0, 0, 0, 2], dtype=np.uint8)
+    assert block_states(states, 4).tolist() == [1, 3, 2]  # any used frame shows
+
+
 def test_labels_fit_inside_or_go_to_the_lane_without_overlapping():
     g = layout_for(0, 2048, 64, LEARNER.grid_px)
     runs = [("kernel", 0, 256), ("device memory", 256, 264)]
@@ -175,7 +186,8 @@ def test_labels_fit_inside_or_go_to_the_lane_without_overlapping():
     lane = [s for s in spots if not s.inside]
     assert [s.text for s in inside] == ["kernel"]
     k = inside[0]
-    assert k.x >= g.gap and k.x + text_width("kernel", 12) <= 64 * g.pitch
+    assert k.x == g.width / 2  # centred in its 4 full rows
+    assert k.x - text_width("kernel", 12) / 2 >= g.gap
     assert 0 <= k.y - 6 and k.y + 6 <= 4 * g.pitch  # within the 4 kernel rows
     assert lane and all(s.x >= g.width for s in lane)
     ys = sorted(s.y for s in lane)
@@ -410,7 +422,8 @@ def test_labels_stay_inside_their_region_or_sit_beside_the_grid(presenter):
         a, b = runs[text]
         if s.inside:
             # every frame under the text box belongs to the region
-            x0, x1 = s.x, s.x + len(text) * font * CHAR_EM
+            half = len(text) * font * CHAR_EM / 2
+            x0, x1 = s.x - half, s.x + half
             y0, y1 = s.y - font / 2, s.y + font / 2
             for x in np.linspace(x0, x1, 20):
                 for y in (y0, s.y, y1):
@@ -427,6 +440,7 @@ def test_labels_stay_inside_their_region_or_sit_beside_the_grid(presenter):
 def test_no_labels_or_outlines_where_frames_have_no_gap():
     k = nl.boards.default(ram_size=256 << 20)
     ram = RamMap(k)
+    ram.zoom_all()
     assert ram.grid.gap == 0
     assert not ram._outlines.visible and not ram._labels.visible and ram.label_spots == []
 
@@ -444,6 +458,7 @@ def test_zoom_to_a_region_shows_its_frames_bigger_with_all_ram_above():
     k = nl.boards.default(ram_size=256 << 20)
     sel = Selection()
     ram = RamMap(k, sel)
+    ram.zoom_all()
     assert ram.overview_box.children == ()
     p = k.spawn("app")
     a = p.mmap(0, 3 * PS, *ANON)
@@ -456,16 +471,19 @@ def test_zoom_to_a_region_shows_its_frames_bigger_with_all_ram_above():
     assert [state_of_index(i) for i in f[pfn - g.first:pfn - g.first + 3]] == [PageState.ANON] * 3
     assert (f == ram.frame_indices()[g.first:g.end]).all()
     # all of RAM stays on screen, small, with a box where the zoomed frames are
-    assert ram.overview_box.children == (ram.overview,)
+    assert ram.overview_box.children == (ram.overview, ram.overview_caption)
     ov, _ = decode_indexed_png(ram.overview_png)
-    assert ov.size == 65536 and (ov.reshape(-1) == ram.frame_indices()).all()
-    (box,) = ram.overview_layout().outline(g.first, g.end)
+    layout, per = ram.overview_layout()
+    assert ov.shape == (64, 256) and per == 4  # a pixel for every 4 frames
+    want = (k.mem.state.reshape(-1, 4).max(axis=1) * 2).reshape(64, 256)
+    assert (ov == want).all()
+    (box,) = layout.outline(g.first // 4, g.end // 4)
     assert np.atleast_2d(ram._ov_box.x)[0][:5].tolist() == [pt[0] for pt in box]
     # clicks land on the zoomed frames; the text says where we are
     click(ram, *centre(ram.frame_rect(pfn + 1)))
     assert f"pfn {pfn + 1} at {a + PS:#x}: anonymous copy" in ram.info.value
-    assert "Zoomed to" in ram.title.value
-    assert ram.describe().splitlines()[-1].startswith(f"zoomed: pfn {g.first}-{g.end - 1}")
+    assert f"Showing {k.mem.pfn_to_addr(g.first):#x}-" in ram.title.value
+    assert ram.describe().splitlines()[-1].startswith(f"showing: pfn {g.first}-{g.end - 1}")
     ram.zoom_all()
     assert ram.grid.count == 65536 and ram.overview_box.children == ()
 
@@ -506,8 +524,9 @@ def test_a_click_on_the_overview_moves_the_zoomed_window():
     k = nl.boards.default(ram_size=256 << 20)
     ram = RamMap(k)
     ram.zoom_frames(0, 10)
-    ov = ram.overview_layout()
-    x, y = centre(ov.rect(40000))
+    assert ram.window == (0, MIN_ZOOM_FRAMES, 32)
+    ov, per = ram.overview_layout()
+    x, y = centre(ov.rect(40000 // per))
     ram._on_overview_click(ram._ov_mark, {"event": "element_click",
                                           "data": {"click_x": x, "click_y": y}})
     g = ram.grid
@@ -532,9 +551,23 @@ def test_the_figure_is_sized_to_draw_the_image_pixel_for_pixel():
     assert ram._sy.reverse and list(ram.mark.y) == [g.height, 0]
 
 
-def test_a_256_mib_board_is_one_pixel_per_frame_until_zoomed():
+def test_a_256_mib_board_opens_on_its_first_frames_as_squares():
     k = nl.boards.default(ram_size=256 << 20)
     ram = RamMap(k)
+    g = ram.grid
+    assert (g.first, g.count, g.cols, g.cell, g.gap) == (0, 2048, 64, 8, 1)
+    assert ram.overview_box.children[0] is ram.overview  # all of RAM, small, above
+    assert "4 frame(s) a pixel" in ram.overview_caption.value
+    assert "Showing 0x80000000-0x80800000: 2048 of 65536 frames" in ram.title.value
+    assert "kernel" in [s.text for s in ram.label_spots]
+    # a small board opens on all of RAM
+    assert RamMap(nl.boards.default()).window is None
+
+
+def test_all_of_a_256_mib_board_is_one_pixel_per_frame():
+    k = nl.boards.default(ram_size=256 << 20)
+    ram = RamMap(k)
+    ram.zoom_all()
     p = k.spawn("app")
     a = p.mmap(0, 5 * PS, *ANON)
     idx, _ = decode_indexed_png(ram.png)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 #: the smallest window a zoom shows: a few rows of context around a small region
 MIN_ZOOM_FRAMES = 256
 #: the largest square pitch (cell + gap) in pixels, however few frames are shown
@@ -201,6 +203,37 @@ def layout_for(first: int, count: int, cols: int, width_px: int) -> GridLayout:
     return GridLayout(first, count, cols, pitch - gap, gap)
 
 
+def overview_for(nr_pages: int, width_px: int, height_px: int) -> tuple[GridLayout, int]:
+    """``(layout, per)``: all of RAM in at most ``width_px`` x ``height_px`` pixels, no gaps.
+
+    Each square stands for ``per`` consecutive frames (a power of two, 1 if
+    they fit): the 256 MiB board's 65,536 frames become 256 x 64 pixels of 4
+    frames each. The squares are laid out like the map's own, by address.
+    """
+    per = 1
+    while True:
+        n = -(-nr_pages // per)
+        rows, cols = grid_shape(n)
+        pitch = min(width_px // cols, height_px // rows, 4)
+        if pitch >= 1:
+            return GridLayout(0, n, cols, pitch, 0), per
+        per *= 2
+
+
+def block_states(states: np.ndarray, per: int) -> np.ndarray:
+    """The state shown for each block of ``per`` frames: the highest-numbered one in it.
+
+    Every used state is numbered above FREE and TRIMMED, so a block shows as
+    used if any of its frames is.
+    """
+    if per == 1:
+        return states
+    pad = (-len(states)) % per
+    if pad:
+        states = np.concatenate((states, np.zeros(pad, dtype=states.dtype)))
+    return states.reshape(-1, per).max(axis=1)
+
+
 def zoom_window(nr_pages: int, a: int, b: int) -> tuple[int, int, int]:
     """``(first, count, cols)``: a window over frames ``[a, b)`` with some context.
 
@@ -232,7 +265,7 @@ class LabelSpot:
     """Where one region label goes: inside its squares or in the lane beside the grid."""
 
     text: str
-    x: float
+    x: float  # centre of the text inside a region; its left end in the lane
     y: float  # vertical centre of the text
     inside: bool
     anchor_y: float = 0.0  # lane labels: the row centre their leader line points at
@@ -261,7 +294,7 @@ def place_labels(layout: GridLayout, runs: list[tuple[str, int, int]], font_px: 
             continue
         x0, y0, x1, y1 = box
         if (x1 - x0) >= text_width(text, font_px) + 2 * pad and (y1 - y0) >= font_px + 2:
-            spots.append(LabelSpot(text, x0 + pad, (y0 + y1) / 2, True))
+            spots.append(LabelSpot(text, (x0 + x1) / 2, (y0 + y1) / 2, True))
             continue
         if max_chars < 3 or nlines == 0:
             continue
@@ -269,10 +302,10 @@ def place_labels(layout: GridLayout, runs: list[tuple[str, int, int]], font_px: 
         row = layout.cell_of(max(a, layout.first))[0]
         anchor = layout.gap + row * layout.pitch + layout.cell / 2
         want = min(nlines - 1, int(anchor // line_h))
-        free = sorted((i for i in range(nlines) if i not in taken), key=lambda i: (abs(i - want), i))
-        if not free:
+        line = next((i for d in range(nlines) for i in (want - d, want + d)
+                     if 0 <= i < nlines and i not in taken), None)
+        if line is None:
             continue
-        line = free[0]
         taken.add(line)
         spots.append(LabelSpot(shown, layout.width + 14 + pad, line * line_h + line_h / 2, False,
                                anchor))

@@ -40,8 +40,10 @@ from .ramgrid import (
     CHAR_EM,
     GridLayout,
     LabelSpot,
+    block_states,
     grid_shape,
     layout_for,
+    overview_for,
     place_labels,
     zoom_window,
 )
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LEARNER", "PRESENTER", "MapStyle", "RamMap", "grid_shape"]
 
+#: frames shown at first when all of RAM would be too small to count (the 8 MiB board's)
+DEFAULT_WINDOW_FRAMES = 2048
 _RESERVED_LABELS = {PageState.KERNEL: "kernel", PageState.DEVICE: "device memory"}
 _OUTLINE = "#1a1a1a"
 _AXIS = "#333333"
@@ -64,7 +68,12 @@ _CSS = """<style>
   stroke-width: 3px; }
 .nl-rammap svg text.label[style*="rgb(17, 17, 17)"] { stroke: rgba(255, 255, 255, 0.85);
   stroke-width: 3px; }
-.nl-rammap .nl-rammap-sub { color: #555; }
+.nl-rammap .nl-rammap-sub, .nl-rammap .nl-rammap-overview-caption { color: #555; }
+.nl-rammap .nl-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; }
+.nl-rammap .nl-swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px;
+  vertical-align: middle; border: 1px solid #999; }
+.nl-rammap .nl-count { color: #666; margin-left: 3px; }
+.nl-rammap-presenter .nl-swatch { width: 18px; height: 18px; }
 .nl-rammap-presenter .nl-rammap-title, .nl-rammap-presenter .nl-frame-info,
 .nl-rammap-presenter .nl-legend, .nl-rammap-presenter .nl-zoom-bar input,
 .nl-rammap-presenter .nl-zoom-bar button { font-size: 18px; line-height: 1.4; }
@@ -79,7 +88,8 @@ class MapStyle:
     grid_px: int  # width the squares of a row may take
     font_px: int  # axis and label text
     lane_px: int  # label lane right of the grid
-    overview_px: int  # width of the small all-RAM map shown while zoomed
+    overview_px: int  # most width of the small all-RAM map shown while zoomed
+    overview_h: int  # most height of it
 
     @property
     def margin_left(self) -> int:
@@ -93,9 +103,9 @@ class MapStyle:
 
 
 #: a notebook cell: a frame of the 8 MiB board is 8 px with a 1 px gap
-LEARNER = MapStyle(grid_px=576, font_px=12, lane_px=132, overview_px=192)
+LEARNER = MapStyle(grid_px=576, font_px=12, lane_px=132, overview_px=256, overview_h=64)
 #: a projector: 12 px frames with a 2 px gap, 16 px text
-PRESENTER = MapStyle(grid_px=896, font_px=16, lane_px=184, overview_px=256)
+PRESENTER = MapStyle(grid_px=896, font_px=16, lane_px=184, overview_px=384, overview_h=96)
 
 
 def _human(nbytes: int) -> str:
@@ -127,14 +137,23 @@ def grid_pixels(layout: GridLayout, frame_idx: np.ndarray, major_every: int = 0)
     return np.repeat(np.repeat(ext, rcount, axis=0), ccount, axis=1)
 
 
-def _polylines(polys: list[list[tuple[float, float]]]) -> tuple[list[list[float]], list[list[float]]]:
+def default_window(nr_pages: int, grid_px: int) -> tuple[int, int, int] | None:
+    """What the map shows first: all of RAM, or its start if all of it would be too small to count.
+
+    On a big board (65,536 frames: one pixel each, no gaps) the map opens on
+    the first :data:`DEFAULT_WINDOW_FRAMES` frames, where the kernel and the
+    first mappings are, with all of RAM drawn small above.
+    """
+    if layout_for(0, nr_pages, grid_shape(nr_pages)[1], grid_px).gap:
+        return None
+    return zoom_window(nr_pages, 0, DEFAULT_WINDOW_FRAMES)
+
+
+def _polylines(polys: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
     """x and y lists for a bqplot ``Lines`` mark, every line padded to :data:`_POINTS` points."""
-    xs, ys = [], []
-    for poly in polys:
-        poly = poly + [poly[-1]] * (_POINTS - len(poly))
-        xs.append([p[0] for p in poly])
-        ys.append([p[1] for p in poly])
-    return xs, ys
+    pts = np.array([poly + [poly[-1]] * (_POINTS - len(poly)) for poly in polys],
+                   dtype=np.float32).reshape(-1, _POINTS, 2)
+    return pts[:, :, 0], pts[:, :, 1]  # float32: half the bytes, still exact for pixel halves
 
 
 class RamMap(View):
@@ -159,15 +178,16 @@ class RamMap(View):
         self._sx = bq.LinearScale(min=0.0, max=1.0, allow_padding=False)
         self._sy = bq.LinearScale(min=0.0, max=1.0, reverse=True, allow_padding=False)
         sc = {"x": self._sx, "y": self._sy}
-        self._image = W.Image(value=b"", format="png")
-        self.mark = bq.Image(image=self._image, scales=sc)
+        self._image_layout = W.Layout()
+        self.mark = bq.Image(image=W.Image(value=b"", format="png", layout=self._image_layout),
+                             scales=sc)
         self.mark.on_element_click(self._on_click)
         self._outlines = bq.Lines(x=[[0.0, 0.0]], y=[[0.0, 0.0]], scales=sc, colors=[_OUTLINE],
                                   stroke_width=1, visible=False)
         self._leaders = bq.Lines(x=[[0.0, 0.0]], y=[[0.0, 0.0]], scales=sc, colors=["#777777"],
                                  stroke_width=1, visible=False, apply_clip=False)
         self._labels = bq.Label(x=[0.0], y=[0.0], text=[""], scales=sc, colors=["#111111"],
-                                font_weight="bold", default_size=st.font_px, align="start",
+                                font_weight="bold", default_size=st.font_px, align="middle",
                                 visible=False)
         self._lane = bq.Label(x=[0.0], y=[0.0], text=[""], scales=sc, colors=["#111111"],
                               font_weight="bold", default_size=st.font_px, align="start",
@@ -184,24 +204,28 @@ class RamMap(View):
             fig_margin={"top": st.margin_top, "bottom": 2, "left": st.margin_left,
                         "right": st.lane_px},
             padding_x=0, padding_y=0, min_aspect_ratio=0.001, max_aspect_ratio=1000,
-            animation_duration=0, background_style={"fill": "white"})
+            animation_duration=0, background_style={"fill": "white"},
+            display_toolbar=False)  # its pan and zoom would undo the pixel-for-pixel scales
         self.figure.add_class("nl-rammap-figure")
         # the small all-RAM map shown while zoomed; a click on it moves the window
         self._osx = bq.LinearScale(min=0.0, max=1.0, allow_padding=False)
         self._osy = bq.LinearScale(min=0.0, max=1.0, reverse=True, allow_padding=False)
         osc = {"x": self._osx, "y": self._osy}
-        self._ov_image = W.Image(value=b"", format="png")
-        self._ov_mark = bq.Image(image=self._ov_image, scales=osc)
+        self._ov_mark = bq.Image(image=W.Image(value=b"", format="png", layout=self._image_layout),
+                                 scales=osc)
         self._ov_mark.on_element_click(self._on_overview_click)
         self._ov_box = bq.Lines(x=[[0.0, 0.0]], y=[[0.0, 0.0]], scales=osc, colors=["#d50000"],
-                                stroke_width=2)
+                                stroke_width=2, apply_clip=False)
         self.overview = bq.Figure(marks=[self._ov_mark, self._ov_box],
-                                  fig_margin={"top": 2, "bottom": 2, "left": 2, "right": 2},
+                                  fig_margin={"top": 3, "bottom": 3, "left": 3, "right": 3},
                                   padding_x=0, padding_y=0, min_aspect_ratio=0.001,
-                                  max_aspect_ratio=1000, animation_duration=0)
+                                  max_aspect_ratio=1000, animation_duration=0,
+                                  display_toolbar=False)
         self.overview.add_class("nl-rammap-overview")
+        self.overview_caption = W.HTML(layout=W.Layout(margin="0 0 0 12px"))
+        self.overview_caption.add_class("nl-rammap-overview-caption")
         # holds the overview only while zoomed (a hidden bqplot figure would draw at size 0)
-        self.overview_box = W.Box([])
+        self.overview_box = W.HBox([], layout=W.Layout(align_items="center"))
 
         self.title = W.HTML()
         self.title.add_class("nl-rammap-title")
@@ -229,7 +253,8 @@ class RamMap(View):
         self.png = b""
         self.overview_png = b""
         self.bytes_sent = 0
-        self.window: tuple[int, int, int] | None = None  # (first pfn, count, cols); None: all RAM
+        # (first pfn, count, cols) of the frames shown; None: all of RAM
+        self.window: tuple[int, int, int] | None = default_window(kernel.mem.nr_pages, st.grid_px)
         self.grid: GridLayout = self._layout()  # where each frame of the window is drawn
         self._shades: dict[int, int] = {}
         self._last_key: tuple[Any, ...] | None = None
@@ -250,13 +275,17 @@ class RamMap(View):
     # ------------------------------------------------------------ geometry
     def _layout(self) -> GridLayout:
         nr = self.kernel.mem.nr_pages
+        if self.window is not None and self.window[0] + self.window[1] > nr:
+            self.window = default_window(nr, self.style.grid_px)  # bound to a smaller board
         first, count, cols = self.window or (0, nr, grid_shape(nr)[1])
         return layout_for(first, count, cols, self.style.grid_px)
 
-    def overview_layout(self) -> GridLayout:
-        """All of RAM, small and without gaps (shown above the map while zoomed)."""
-        nr = self.kernel.mem.nr_pages
-        return layout_for(0, nr, grid_shape(nr)[1], self.style.overview_px)
+    def overview_layout(self) -> tuple[GridLayout, int]:
+        """All of RAM, small, shown above the map while only part of it is: ``(layout, per)``.
+
+        Each of its squares stands for ``per`` frames (see :func:`overview_for`).
+        """
+        return overview_for(self.kernel.mem.nr_pages, self.style.overview_px, self.style.overview_h)
 
     def frame_rect(self, pfn: int) -> tuple[int, int, int, int] | None:
         """Pixel rectangle ``(x0, y0, x1, y1)`` of a frame's square, or None if not shown."""
@@ -331,15 +360,16 @@ class RamMap(View):
             sub = f"All of RAM, {lay.cols} frames ({row}) a row. Click a frame to see what it holds."
         else:
             a, b = mem.pfn_to_addr(lay.first), mem.pfn_to_addr(lay.end)
-            sub = (f"Zoomed to {a:#x}-{b:#x}: {lay.count} frames, {lay.cols} ({row}) a row; "
-                   "the red box marks them in all of RAM.")
+            sub = (f"Showing {a:#x}-{b:#x}: {lay.count} of {mem.nr_pages} frames, {lay.cols} "
+                   f"({row}) a row; the red box marks them in all of RAM above.")
         self.title.value = f'{text}<br><span class="nl-rammap-sub">{sub}</span>'
         self._show_selection()
 
     def _new_image(self, mark: bq.Image, png: bytes) -> None:
         old = mark.image
-        # a bqplot Image mark repaints only when it gets a new Image widget
-        mark.image = W.Image(value=png, format="png")
+        # a bqplot Image mark repaints only when it gets a new Image widget; they all
+        # share one Layout (each new Layout would be one more widget opened and never closed)
+        mark.image = W.Image(value=png, format="png", layout=self._image_layout)
         old.close()
 
     def _draw_images(self, lay: GridLayout, idx: np.ndarray) -> None:
@@ -350,8 +380,9 @@ class RamMap(View):
         self._new_image(self.mark, self.png)
         self.bytes_sent = len(self.png)
         if self.window is not None:
-            ov = self.overview_layout()
-            self.overview_png = encode_indexed_png(grid_pixels(ov, idx), PALETTE)
+            ov, per = self.overview_layout()
+            blocks = block_states(self.kernel.mem.state, per).astype(np.uint8) << 1
+            self.overview_png = encode_indexed_png(grid_pixels(ov, blocks), PALETTE)
             self._new_image(self._ov_mark, self.overview_png)
             self.bytes_sent += len(self.overview_png)
 
@@ -390,16 +421,21 @@ class RamMap(View):
             self._collabels.y = [-(st.font_px / 2 + 4)] * len(cols)
             self._collabels.text = [f"+{c * mem.page_size:#x}" for c in cols]
         if self.window is not None:
-            ov = self.overview_layout()
+            ov, per = self.overview_layout()
             with self.overview.hold_sync():
                 self._osx.min, self._osx.max = 0.0, float(ov.width)
                 self._osy.min, self._osy.max = 0.0, float(ov.height)
                 self._ov_mark.x = [0.0, float(ov.width)]
                 self._ov_mark.y = [float(ov.height), 0.0]
-                self.overview.layout.width = f"{ov.width + 4}px"
-                self.overview.layout.height = f"{ov.height + 4}px"
-            self.overview_box.children = (self.overview,)
-            xs, ys = _polylines(ov.outline(lay.first, lay.end))
+                self.overview.layout.width = f"{ov.width + 6}px"
+                self.overview.layout.height = f"{ov.height + 6}px"
+            mem = self.kernel.mem
+            self.overview_caption.value = (
+                f"<b>All of RAM</b><br>{_human(mem.ram_size)}, {per} frame(s) a pixel"
+                f"<br><span style='color:#d50000'>red box</span>: shown below"
+                "<br>click to move it")
+            self.overview_box.children = (self.overview, self.overview_caption)
+            xs, ys = _polylines(ov.outline(lay.first // per, -(-lay.end // per)))
             with self._ov_box.hold_sync():
                 self._ov_box.x, self._ov_box.y = xs, ys
         else:
@@ -442,12 +478,13 @@ class RamMap(View):
         if key == self._marks_key:
             return
         self._marks_key = key
-        xs, ys = _polylines([p for _, a, b, _ in runs for p in lay.outline(a, b)]) if lay.gap else ([], [])
+        polys = [p for _, a, b, _ in runs for p in lay.outline(a, b)] if lay.gap else []
+        xs, ys = _polylines(polys)
         with self._outlines.hold_sync():
-            if xs:
+            if polys:
                 self._outlines.x, self._outlines.y = xs, ys
                 self._outlines.stroke_width = lay.gap
-            self._outlines.visible = bool(xs)
+            self._outlines.visible = bool(polys)
         spots: list[LabelSpot] = []
         colour: dict[str, str] = {}
         lane_colour = {t: label_colour(s) for t, _, _, s in runs}
@@ -533,11 +570,13 @@ class RamMap(View):
     def _on_overview_click(self, _mark: Any, content: dict[str, Any]) -> None:
         data = content.get("data", content)
         try:
-            pfn = self.overview_layout().pfn_at(float(data["click_x"]), float(data["click_y"]))
+            ov, per = self.overview_layout()
+            block = ov.pfn_at(float(data["click_x"]), float(data["click_y"]))
         except (KeyError, TypeError, ValueError):
             return
-        if pfn is None or self.window is None:
+        if block is None or self.window is None:
             return
+        pfn = block * per
         _, count, cols = self.window
         first = max(0, min(pfn - count // 2, self.kernel.mem.nr_pages - count))
         first -= first % cols
@@ -620,7 +659,7 @@ class RamMap(View):
                          f"{STATE_STYLE[state][0]}{who}")
         if self.window is not None:
             lay = self.grid
-            lines.append(f"zoomed: pfn {lay.first}-{lay.end - 1} "
+            lines.append(f"showing: pfn {lay.first}-{lay.end - 1} "
                          f"({mem.pfn_to_addr(lay.first):#x}-{mem.pfn_to_addr(lay.end):#x})")
         if self.selection.label:
             lines.append(f"selected: {self.selection.label} ({self.selection.npages} frames)")

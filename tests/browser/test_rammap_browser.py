@@ -27,6 +27,8 @@ import pytest
 
 from nommu_lab.kernel import PageState
 from nommu_lab.widgets.palette import PALETTE, palette_index
+from nommu_lab.widgets.ramgrid import layout_for
+from nommu_lab.widgets.rammap import LEARNER
 
 from .conftest import VENV_BIN, Server, _stop, free_port, wait_http
 
@@ -62,15 +64,30 @@ def _write_notebook(path: Path, source: str) -> None:
     nbformat.write(nb, str(path))
 
 
+_BIG_CELL = """\
+import nommu_lab as nl
+from nommu_lab.constants import *
+from nommu_lab.widgets import RamMap
+
+k = nl.boards.default(ram_size=256 << 20)
+ram = RamMap(k)
+p = k.spawn("app")
+p.mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+ram
+"""
+
+
 @pytest.fixture(scope="session")
 def rammap_notebooks(jupyter_home: tuple[Path, dict[str, str]]) -> dict[str, str]:
-    """A learner and a presenter lab after mmap of 3 anonymous pages, in the served folder."""
+    """Labs after mmap of 3 anonymous pages (learner, presenter), and a 256 MiB RAM map."""
     base, _ = jupyter_home
     names = {}
     for mode in ("learner", "presenter"):
         name = f"rammap-{mode}.ipynb"
         _write_notebook(base / "work" / name, _CELL.format(presenter=mode == "presenter"))
         names[mode] = name
+    _write_notebook(base / "work" / "rammap-256mib.ipynb", _BIG_CELL)
+    names["256mib"] = "rammap-256mib.ipynb"
     return names
 
 
@@ -102,12 +119,18 @@ def _watch_console(page: Any) -> list[str]:
     return errors
 
 
-def _wait_map(page: Any) -> None:
+def _wait_map(page: Any, labelled: bool = True) -> None:
     page.wait_for_selector(MAP_IMAGE, state="attached", timeout=LOAD_TIMEOUT_MS)
     page.wait_for_function(
         """(sel) => { const el = document.querySelector(sel);
              const h = el && el.getAttribute('href'); return h && h.startsWith('blob:'); }""",
         arg=MAP_IMAGE, timeout=LOAD_TIMEOUT_MS)
+    if not labelled:  # squares too small for labels: wait for the mapping's frames in the title
+        page.wait_for_function("() => /MemFree 261076 kB/.test("
+                               "document.querySelector('.nl-rammap-title').textContent)",
+                               timeout=LOAD_TIMEOUT_MS)
+        page.wait_for_timeout(300)
+        return
     # the region label of the mapping is drawn: the lab has caught up with both calls
     page.wait_for_function(
         "() => [...document.querySelectorAll('.nl-rammap-figure text')].some(t => /anon/.test(t.textContent))",
@@ -116,7 +139,7 @@ def _wait_map(page: Any) -> None:
 
 
 def _open(page: Any, where: str, jupyterlab: Server | None, voila: Server | None,
-          notebook: str) -> None:
+          notebook: str, labelled: bool = True) -> None:
     if where == "jupyterlab":
         assert jupyterlab is not None
         page.goto(f"{jupyterlab.url}/lab/tree/{notebook}?token={jupyterlab.token}&reset",
@@ -131,7 +154,7 @@ def _open(page: Any, where: str, jupyterlab: Server | None, voila: Server | None
         page.route("**/cdn.jsdelivr.net/**", lambda route: route.fulfill(
             status=200, content_type="text/css", body="/* stubbed: no network in a classroom */"))
         page.goto(f"{voila.url}/voila/render/{notebook}", timeout=LOAD_TIMEOUT_MS)
-    _wait_map(page)
+    _wait_map(page, labelled)
 
 
 def _image_box(page: Any) -> dict[str, float]:
@@ -233,5 +256,116 @@ def test_three_anonymous_frames_can_be_counted(
     assert (np.abs(gap_px - np.array(ANON_RGB)).sum(axis=1) > 150).all(), gap_px
     x0, x1 = max(0, found["runs"][0][0] - 40), found["runs"][-1][0] + found["runs"][-1][1] + 40
     save_rgb_png(artifacts / f"{name}-anon-x4.png", rgb[max(0, y - 30):y + 30, x0:x1], 4)
+    assert errors == [], errors
+    page.close()
+
+
+def _boxes(page: Any, selector: str) -> list[dict[str, Any]]:
+    return page.eval_on_selector_all(
+        selector, """els => els.filter(e => e.textContent && getComputedStyle(e).display !== 'none'
+                                       && e.closest('g').style.visibility !== 'hidden')
+                         .map(e => { const r = e.getBoundingClientRect();
+                           return {text: e.textContent, x0: r.left, y0: r.top, x1: r.right,
+                                   y1: r.bottom, size: parseFloat(getComputedStyle(e).fontSize)}; })""")
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_clicks_labels_and_axes_where_the_model_says(viewport: str, browser: Any, voila_tree: Server,
+                                                     rammap_notebooks: dict[str, str],
+                                                     artifacts: Path) -> None:
+    w, h = VIEWPORTS[viewport]
+    page = browser.new_page(viewport={"width": w, "height": h})
+    errors = _watch_console(page)
+    _open(page, "voila", None, voila_tree, rammap_notebooks["learner"])
+    box = _image_box(page)
+    g = layout_for(0, 2048, 64, LEARNER.grid_px)
+    # a click on the middle of frame 265's square describes frame 265
+    x0, y0, x1, y1 = g.rect(265)
+    page.mouse.click(box["x"] + (x0 + x1) / 2, box["y"] + (y0 + y1) / 2)
+    page.wait_for_function("() => /pfn 265 at 0x80109000: anonymous copy/.test("
+                           "document.querySelector('.nl-frame-info').textContent)",
+                           timeout=CLICK_TIMEOUT_MS)
+    # and one on the next square, the next frame
+    page.mouse.click(box["x"] + x1 + g.gap + 1, box["y"] + y0 + 1)
+    page.wait_for_function("() => /pfn 266 at/.test(document.querySelector('.nl-frame-info').textContent)",
+                           timeout=CLICK_TIMEOUT_MS)
+    texts = _boxes(page, ".nl-rammap-figure text.label")
+    by_text = {t["text"]: t for t in texts}
+    left, top = box["x"], box["y"]
+    right = left + box["width"]
+    fig = page.eval_on_selector(MAP, "e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; }")
+    # the kernel's label lies within the kernel's 4 rows of squares
+    k = by_text["kernel"]
+    assert left + g.gap <= k["x0"] and k["x1"] <= right - g.gap, k
+    assert top <= k["y0"] and k["y1"] <= top + 4 * g.pitch, k
+    # labels of small regions sit beside the grid, inside the figure, and never overlap
+    beside = [t for t in texts if t["text"].startswith("R") or t["text"] == "device memory"]
+    assert len(beside) == 2
+    for t in beside:
+        assert t["x0"] >= right + 4 and t["x1"] <= fig[1], (t, right, fig)
+    for a, b in itertools.combinations([k, *beside], 2):
+        assert a["x1"] <= b["x0"] or b["x1"] <= a["x0"] or a["y1"] <= b["y0"] or b["y1"] <= a["y0"], (a, b)
+    # hex addresses every 4 rows left of the grid, offsets above it, readable sizes
+    rows = [t for t in texts if t["text"].startswith("0x")]
+    assert [t["text"] for t in rows] == [f"{0x80000000 + i * (1 << 20):#x}" for i in range(8)]
+    assert all(t["x1"] <= left and t["x0"] >= fig[0] and t["size"] >= 12 for t in rows), rows
+    cols = [t for t in texts if t["text"].startswith("+0x")]
+    assert len(cols) == 4 and all(t["y1"] <= top and t["size"] >= 12 for t in cols), cols
+    name = f"rammap-labels-{viewport}"
+    page.locator(MAP).first.screenshot(path=str(artifacts / f"{name}.png"))
+    assert errors == [], errors
+    page.close()
+
+
+def _map_pixels(page: Any) -> tuple[dict[str, float], np.ndarray]:
+    box = _image_box(page)
+    assert box["width"] == pytest.approx(box["natural_width"], abs=0.5), box  # drawn 1:1
+    rgb = _pixels(page, {"x": box["x"], "y": box["y"], "width": box["width"], "height": box["height"]})
+    return box, rgb
+
+
+def _click_and_wait_repaint(page: Any, action: Any) -> None:
+    old = page.eval_on_selector(MAP_IMAGE, "e => e.getAttribute('href')")
+    action()
+    page.wait_for_function("old => document.querySelector('.nl-rammap-figure image').getAttribute('href') !== old",
+                           arg=old, timeout=CLICK_TIMEOUT_MS)
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_the_256_mib_board_opens_countable_and_zooms(viewport: str, browser: Any, voila_tree: Server,
+                                                      rammap_notebooks: dict[str, str],
+                                                      artifacts: Path) -> None:
+    w, h = VIEWPORTS[viewport]
+    page = browser.new_page(viewport={"width": w, "height": h})
+    errors = _watch_console(page)
+    _open(page, "voila", None, voila_tree, rammap_notebooks["256mib"], labelled=False)
+    name = f"rammap-256mib-{viewport}"
+    # it opens on the first 2,048 frames as squares, all of RAM small above
+    box, rgb = _map_pixels(page)
+    found = count_frames(rgb, ANON_RGB)
+    assert len(found["runs"]) == 3 and min(found["widths"]) >= 8 and min(found["gaps"]) >= 1, found
+    ov = page.eval_on_selector(".nl-rammap-overview image", "e => { const r = e.getBoundingClientRect();"
+                               " return [r.width, r.height, r.bottom]; }")
+    assert ov[:2] == [256, 64] and ov[2] <= box["y"], ov  # 4 frames a pixel
+    page.screenshot(path=str(artifacts / f"{name}-opening.png"))
+    # all of RAM at once: a pixel a frame, no gaps, the 3 frames one smudge
+    _click_and_wait_repaint(page, lambda: page.locator("button.nl-zoom-all").click())
+    box, rgb = _map_pixels(page)
+    assert (box["natural_width"], box["natural_height"]) == (512, 128)
+    assert len(count_frames(rgb, ANON_RGB)["runs"]) == 1
+    assert page.locator(".nl-rammap-overview").count() == 0
+    page.screenshot(path=str(artifacts / f"{name}-all.png"))
+    # zoom to the mapping's addresses: big squares again
+    def zoom() -> None:
+        page.fill(".nl-zoom-range input", "0x80108000+0x3000")
+        page.press(".nl-zoom-range input", "Enter")
+    _click_and_wait_repaint(page, zoom)
+    box, rgb = _map_pixels(page)
+    found = count_frames(rgb, ANON_RGB)
+    print(f"\n{name} zoomed: anonymous runs {found['runs']} square {found['widths']}x{found['height']} px")
+    assert len(found["runs"]) == 3 and min(found["widths"]) >= 16 and min(found["gaps"]) >= 1, found
+    assert "Showing 0x80100000-0x80200000" in page.locator(".nl-rammap-title").inner_text()
+    page.screenshot(path=str(artifacts / f"{name}-zoomed.png"))
     assert errors == [], errors
     page.close()
