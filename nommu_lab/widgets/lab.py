@@ -17,6 +17,7 @@ import ipywidgets as W
 from ..session import Session
 from .base import Selection, View
 from .controls import Controls, TimeTravel
+from .fragmentation import FragmentationView
 from .rammap import RamMap
 from .tables import DevicesView, EventLog, RegionsView, VmaView
 
@@ -109,6 +110,10 @@ class Lab(W.VBox):
                         W.Box([self.timetravel], layout=W.Layout(width="40%"))]),
                 self.devices,
             )
+        # free blocks per order and MemFree over time (added on the rammap branch; place it freely)
+        self.fragmentation = FragmentationView(kernel, sel, presenter=presenter)
+        self.views.append(self.fragmentation)
+        self.children = (*self.children, self.fragmentation)
 
     def _follow_process(self, change: dict[str, Any]) -> None:
         """The VMA table shows the process the controls act on."""

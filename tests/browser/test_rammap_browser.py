@@ -28,7 +28,7 @@ import pytest
 from nommu_lab.kernel import PageState
 from nommu_lab.widgets.palette import PALETTE, palette_index
 from nommu_lab.widgets.ramgrid import layout_for
-from nommu_lab.widgets.rammap import LEARNER
+from nommu_lab.widgets.rammap import LEARNER, PRESENTER
 
 from .conftest import VENV_BIN, Server, _stop, free_port, wait_http
 
@@ -77,6 +77,19 @@ ram
 """
 
 
+_MAP_CELL = """\
+import nommu_lab as nl
+from nommu_lab.constants import *
+from nommu_lab.widgets import RamMap
+
+k = nl.boards.default()
+ram = RamMap(k, presenter={presenter})
+p = k.spawn("app")
+p.mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+ram
+"""
+
+
 @pytest.fixture(scope="session")
 def rammap_notebooks(jupyter_home: tuple[Path, dict[str, str]]) -> dict[str, str]:
     """Labs after mmap of 3 anonymous pages (learner, presenter), and a 256 MiB RAM map."""
@@ -86,6 +99,9 @@ def rammap_notebooks(jupyter_home: tuple[Path, dict[str, str]]) -> dict[str, str
         name = f"rammap-{mode}.ipynb"
         _write_notebook(base / "work" / name, _CELL.format(presenter=mode == "presenter"))
         names[mode] = name
+        _write_notebook(base / "work" / f"rammap-map-{mode}.ipynb",
+                        _MAP_CELL.format(presenter=mode == "presenter"))
+        names[f"map-{mode}"] = f"rammap-map-{mode}.ipynb"
     _write_notebook(base / "work" / "rammap-256mib.ipynb", _BIG_CELL)
     names["256mib"] = "rammap-256mib.ipynb"
     return names
@@ -270,22 +286,27 @@ def _boxes(page: Any, selector: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_clicks_labels_and_axes_where_the_model_says(viewport: str, browser: Any, voila_tree: Server,
+@pytest.mark.parametrize("mode", ["learner", "presenter"])
+def test_clicks_labels_and_axes_where_the_model_says(mode: str, viewport: str, browser: Any,
+                                                     voila_tree: Server,
                                                      rammap_notebooks: dict[str, str],
                                                      artifacts: Path) -> None:
+    """The RAM map alone (its own natural width), as the model's geometry places everything."""
     w, h = VIEWPORTS[viewport]
     page = browser.new_page(viewport={"width": w, "height": h})
     errors = _watch_console(page)
-    _open(page, "voila", None, voila_tree, rammap_notebooks["learner"])
+    _open(page, "voila", None, voila_tree, rammap_notebooks[f"map-{mode}"])
     box = _image_box(page)
-    g = layout_for(0, 2048, 64, LEARNER.grid_px)
+    style = PRESENTER if mode == "presenter" else LEARNER
+    g = layout_for(0, 2048, 64, style.grid_px)
+    assert (box["natural_width"], box["natural_height"]) == (g.width, g.height)
     # a click on the middle of frame 265's square describes frame 265
     x0, y0, x1, y1 = g.rect(265)
     page.mouse.click(box["x"] + (x0 + x1) / 2, box["y"] + (y0 + y1) / 2)
     page.wait_for_function("() => /pfn 265 at 0x80109000: anonymous copy/.test("
                            "document.querySelector('.nl-frame-info').textContent)",
                            timeout=CLICK_TIMEOUT_MS)
-    # and one on the next square, the next frame
+    # and one just inside the next square, the next frame
     page.mouse.click(box["x"] + x1 + g.gap + 1, box["y"] + y0 + 1)
     page.wait_for_function("() => /pfn 266 at/.test(document.querySelector('.nl-frame-info').textContent)",
                            timeout=CLICK_TIMEOUT_MS)
@@ -293,26 +314,30 @@ def test_clicks_labels_and_axes_where_the_model_says(viewport: str, browser: Any
     by_text = {t["text"]: t for t in texts}
     left, top = box["x"], box["y"]
     right = left + box["width"]
-    fig = page.eval_on_selector(MAP, "e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; }")
+    # what the reader can see: the map's own box (it scrolls rather than spill)
+    seen = page.eval_on_selector(".nl-rammap", "e => { const r = e.getBoundingClientRect();"
+                                 " return [r.left, r.right]; }")
     # the kernel's label lies within the kernel's 4 rows of squares
     k = by_text["kernel"]
     assert left + g.gap <= k["x0"] and k["x1"] <= right - g.gap, k
     assert top <= k["y0"] and k["y1"] <= top + 4 * g.pitch, k
-    # labels of small regions sit beside the grid, inside the figure, and never overlap
+    # labels of small regions sit beside the grid, in view, and never overlap
     beside = [t for t in texts if t["text"].startswith("R") or t["text"] == "device memory"]
     assert len(beside) == 2
     for t in beside:
-        assert t["x0"] >= right + 4 and t["x1"] <= fig[1], (t, right, fig)
+        assert t["x0"] >= right + 4 and t["x1"] <= seen[1], (t, right, seen)
+        assert t["size"] >= style.font_px
     for a, b in itertools.combinations([k, *beside], 2):
         assert a["x1"] <= b["x0"] or b["x1"] <= a["x0"] or a["y1"] <= b["y0"] or b["y1"] <= a["y0"], (a, b)
     # hex addresses every 4 rows left of the grid, offsets above it, readable sizes
     rows = [t for t in texts if t["text"].startswith("0x")]
     assert [t["text"] for t in rows] == [f"{0x80000000 + i * (1 << 20):#x}" for i in range(8)]
-    assert all(t["x1"] <= left and t["x0"] >= fig[0] and t["size"] >= 12 for t in rows), rows
+    assert all(t["x1"] <= left and t["x0"] >= seen[0] and t["size"] >= style.font_px for t in rows), rows
     cols = [t for t in texts if t["text"].startswith("+0x")]
-    assert len(cols) == 4 and all(t["y1"] <= top and t["size"] >= 12 for t in cols), cols
-    name = f"rammap-labels-{viewport}"
-    page.locator(MAP).first.screenshot(path=str(artifacts / f"{name}.png"))
+    assert len(cols) == 4 and all(t["y1"] <= top and t["size"] >= style.font_px for t in cols), cols
+    name = f"rammap-alone-{mode}-{viewport}"
+    page.screenshot(path=str(artifacts / f"{name}-page.png"))
+    page.locator(".nl-rammap").first.screenshot(path=str(artifacts / f"{name}.png"))
     assert errors == [], errors
     page.close()
 
