@@ -196,6 +196,12 @@ def test_labels_fit_inside_or_go_to_the_lane_without_overlapping():
     # more labels than lines: the first ones (priority order) keep theirs
     assert len(lane) == int(g.height // 15)
     assert lane[0].text == "device memory"
+    # a region one row tall: wide enough for its text, but 8 px squares are shorter than
+    # 12 px letters, so the label goes beside; 16 px squares hold it
+    (flat,) = place_labels(g, [("R9 anon", 264, 296)], 12, LEARNER.lane_px)
+    assert not flat.inside
+    (big,) = place_labels(GridLayout(0, 2048, 64, 16, 2), [("R9 anon", 264, 296)], 12, 132)
+    assert big.inside
     # a long name is cut to the lane
     (cut,) = place_labels(g, [("R7 a_very_long_file_name.txt", 300, 301)], 12, LEARNER.lane_px)
     assert cut.text.endswith("\u2026")
