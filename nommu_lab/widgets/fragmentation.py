@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 #: points kept on the chart (the oldest drop off)
 HISTORY = 200
+#: up to this many points each gets a dot (one point alone is otherwise invisible)
+MARKED_POINTS = 60
+_COLOURS = ("#1f6fb4", "#e67e00")  # MemFree, largest free block
 _PREFIX = len("Node 0, zone ") + 8 + 1  # buddyinfo's columns start after the zone name
 
 
@@ -75,25 +78,29 @@ class FragmentationView(View):
         self._sy = bq.LinearScale(min=0.0)
         self.lines = bq.Lines(x=[[0.0], [0.0]], y=[[0.0], [0.0]],
                               scales={"x": self._sx, "y": self._sy},
-                              colors=["#1f6fb4", "#e67e00"], stroke_width=3, marker="circle",
-                              marker_size=24, labels=["MemFree", "largest free block"],
-                              display_legend=True)
+                              colors=list(_COLOURS), stroke_width=3, marker="circle",
+                              marker_size=24)
+        key = "".join(f'<span style="color:{c}">&#9632; {html_escape(n)}</span>&emsp;'
+                      for n, c in zip(("MemFree", "largest free block"), _COLOURS, strict=True))
+        self.key = W.HTML(f"{key}after each syscall, in kB")
         tick = {"font-size": f"{font}px"}
         self.chart = bq.Figure(
             marks=[self.lines],
             axes=[bq.Axis(scale=self._sx, label="syscall", tick_format="d", tick_style=tick,
                           label_offset="32px"),
-                  bq.Axis(scale=self._sy, side="left", label="kB", tick_format="d",
-                          tick_style=tick, label_offset="-50px")],
-            legend_location="bottom-left", legend_text={"font-size": f"{font}px"},
+                  bq.Axis(scale=self._sy, side="left", tick_format="d", tick_style=tick)],
             fig_margin={"top": 10, "bottom": 46, "left": 70, "right": 16},
             animation_duration=0, display_toolbar=False,
             layout=W.Layout(width="100%", height="300px" if presenter else "220px"))
         self.chart.add_class("nl-memfree-chart")
+        for w in (self.title, self.largest, self.key):
+            w.add_class("nl-frag-text")
         self.children = (
             W.HTML(f"<style>.nl-fragmentation pre {{ font-size: {font}px; margin: 2px 0; "
-                   "overflow-x: auto; }}</style>"),
-            self.title, self.buddyinfo, self.largest, self.chart)
+                   "font-family: 'DejaVu Sans Mono', monospace; line-height: 1.3; "
+                   "overflow-x: auto; }}"
+                   f".nl-fragmentation .nl-frag-text {{ font-size: {font + 1}px; }}</style>"),
+            self.title, self.buddyinfo, self.largest, self.key, self.chart)
         self.history: deque[Sample] = deque(maxlen=HISTORY)
         self._last_key: tuple[int, int, int] | None = None
         self.refresh()
@@ -130,6 +137,7 @@ class FragmentationView(View):
             "Largest free block", "<b>Largest free block</b>", 1)
         xs = [float(h.call) for h in self.history]
         with self.lines.hold_sync():
+            self.lines.marker = "circle" if len(xs) <= MARKED_POINTS else None
             self.lines.x = [xs, xs]
             self.lines.y = [[float(h.mem_free_kb) for h in self.history],
                             [float(h.largest_kb) for h in self.history]]

@@ -90,6 +90,36 @@ ram
 """
 
 
+_FRAG_CELL = """\
+import nommu_lab as nl
+from nommu_lab.constants import *
+from nommu_lab.widgets import FragmentationView
+
+k = nl.boards.default()
+view = FragmentationView(k, presenter={presenter})
+p = k.spawn("frag")
+addrs = [p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS) for _ in range(40)]
+for a in addrs[::2]:
+    p.munmap(a, 4096)
+p.mmap(0, 1000 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+view
+"""
+
+
+def _fragmented_kernel() -> Any:
+    """The machine of the fragmentation notebook, made here too, to know its numbers."""
+    import nommu_lab as nl
+    from nommu_lab.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+
+    k = nl.boards.default()
+    p = k.spawn("frag")
+    addrs = [p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS) for _ in range(40)]
+    for a in addrs[::2]:
+        p.munmap(a, 4096)
+    p.mmap(0, 1000 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    return k
+
+
 @pytest.fixture(scope="session")
 def rammap_notebooks(jupyter_home: tuple[Path, dict[str, str]]) -> dict[str, str]:
     """Labs after mmap of 3 anonymous pages (learner, presenter), and a 256 MiB RAM map."""
@@ -102,6 +132,9 @@ def rammap_notebooks(jupyter_home: tuple[Path, dict[str, str]]) -> dict[str, str
         _write_notebook(base / "work" / f"rammap-map-{mode}.ipynb",
                         _MAP_CELL.format(presenter=mode == "presenter"))
         names[f"map-{mode}"] = f"rammap-map-{mode}.ipynb"
+        _write_notebook(base / "work" / f"fragmentation-{mode}.ipynb",
+                        _FRAG_CELL.format(presenter=mode == "presenter"))
+        names[f"frag-{mode}"] = f"fragmentation-{mode}.ipynb"
     _write_notebook(base / "work" / "rammap-256mib.ipynb", _BIG_CELL)
     names["256mib"] = "rammap-256mib.ipynb"
     return names
@@ -392,5 +425,47 @@ def test_the_256_mib_board_opens_countable_and_zooms(viewport: str, browser: Any
     assert len(found["runs"]) == 3 and min(found["widths"]) >= 16 and min(found["gaps"]) >= 1, found
     assert "Showing 0x80100000-0x80200000" in page.locator(".nl-rammap-title").inner_text()
     page.screenshot(path=str(artifacts / f"{name}-zoomed.png"))
+    assert errors == [], errors
+    page.close()
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("mode", ["learner", "presenter"])
+def test_the_fragmentation_view_shows_the_kernels_numbers(mode: str, viewport: str, browser: Any,
+                                                          voila_tree: Server,
+                                                          rammap_notebooks: dict[str, str],
+                                                          artifacts: Path) -> None:
+    from nommu_lab.widgets.fragmentation import buddyinfo_header
+
+    k = _fragmented_kernel()
+    w, h = VIEWPORTS[viewport]
+    page = browser.new_page(viewport={"width": w, "height": h})
+    errors = _watch_console(page)
+    page.route("**/cdn.jsdelivr.net/**", lambda route: route.fulfill(
+        status=200, content_type="text/css", body="/* stubbed: no network in a classroom */"))
+    page.goto(f"{voila_tree.url}/voila/render/{rammap_notebooks[f'frag-{mode}']}",
+              timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_selector(".nl-buddyinfo pre", timeout=LOAD_TIMEOUT_MS)
+    # both lines drawn through every call's point (a path of 42 points has 41 "L" steps)
+    page.wait_for_function("() => [...document.querySelectorAll('.nl-memfree-chart g.curve path.line')]"
+                           ".filter(p => (p.getAttribute('d') || '').split('L').length >= 42).length == 2",
+                           timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / f"fragmentation-{mode}-{viewport}-page.png"))
+    page.locator(".nl-fragmentation").first.screenshot(
+        path=str(artifacts / f"fragmentation-{mode}-{viewport}.png"))
+    shown = page.locator(".nl-buddyinfo pre").inner_text()
+    assert shown.rstrip("\n") == (buddyinfo_header(4096, 11) + k.proc_buddyinfo()).rstrip("\n")
+    largest = page.locator(".nl-largest-block").inner_text()
+    assert f"{k.largest_free_block() // 1024} kB, of MemFree {k.meminfo()['MemFree']} kB" in largest
+    # the table fits its box (a narrow window scrolls the pre, the page does not)
+    wide = page.eval_on_selector_all(
+        ".nl-fragmentation, .nl-fragmentation *",
+        "els => els.filter(e => e instanceof HTMLElement && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX "
+        "!== 'auto' && getComputedStyle(e).overflowX !== 'scroll')"
+        ".map(e => e.tagName + '.' + e.className + ' ' + e.scrollWidth + '>' + e.clientWidth)")
+    assert wide == []
+    size = page.eval_on_selector(".nl-buddyinfo pre", "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= (16 if mode == "presenter" else 12)
     assert errors == [], errors
     page.close()
