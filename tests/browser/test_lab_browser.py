@@ -103,7 +103,7 @@ def test_jupyterlab_runs_the_start_notebook_and_the_lab_responds(
     page.wait_for_function(f"() => document.querySelectorAll('{REGION_ROWS}').length >= 2",
                            timeout=LOAD_TIMEOUT_MS)
     timings["run_all_to_map_s"] = time.monotonic() - t1
-    assert _image_pixels(page) == (64, 32)  # 2048 frames, one pixel each
+    assert _image_pixels(page) == (577, 289)  # 64 x 32 frames: 8 px squares, 1 px gaps
     row = page.locator(REGION_ROWS).nth(1).inner_text().replace("\xa0", " ")
     assert row.startswith("80108000-8010b000 rw-p"), row
     assert page.locator(".nl-events-table select option").count() > 3
