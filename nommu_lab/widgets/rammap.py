@@ -233,7 +233,7 @@ class RamMap(View):
                                              lambda _b: self.zoom_selection())
         # continuous_update off: the value arrives on Enter (or leaving the box), then zoom
         self.zoom_range = W.Text(placeholder="0x80100000-0x80140000", continuous_update=False,
-                                 layout=W.Layout(width="15em"))
+                                 layout=W.Layout(width="300px" if presenter else "210px"))
         self.zoom_range.add_class("nl-zoom-range")
         self.zoom_range.observe(lambda _c: self._zoom_text(), names="value")
         self.b_zoom = self._button("Zoom", "nl-zoom-go", lambda _b: self._zoom_text())
