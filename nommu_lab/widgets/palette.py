@@ -13,6 +13,7 @@ Palette index of a frame: ``2 * state + shade`` (0-17), plus
 
 from __future__ import annotations
 
+import functools
 import html
 
 import numpy as np
@@ -69,6 +70,7 @@ def text_colour_on(rgb: np.ndarray | tuple[int, int, int]) -> str:
     return "#ffffff" if lum < 0.18 else "#111111"
 
 
+@functools.cache
 def label_colour(state: PageState) -> str:
     """Text colour for a label beside a run of ``state`` frames: its colour, darkened to read on white."""
     r, g, b = (round(v * 0.75) for v in _rgb(STATE_STYLE[state][1]))

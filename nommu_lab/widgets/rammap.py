@@ -257,6 +257,7 @@ class RamMap(View):
         self.window: tuple[int, int, int] | None = default_window(kernel.mem.nr_pages, st.grid_px)
         self.grid: GridLayout = self._layout()  # where each frame of the window is drawn
         self._shades: dict[int, int] = {}
+        self._runs_cache: tuple[tuple[int, int, int], list[tuple[str, int, int, PageState]]] | None = None
         self._last_key: tuple[Any, ...] | None = None
         self._marks_key: tuple[Any, ...] | None = None
         self._size_key: GridLayout | None = None
@@ -450,6 +451,10 @@ class RamMap(View):
         """
         k = self.kernel
         mem = k.mem
+        # every change of a region's frames bumps mem.version: reuse the runs until then
+        key = (id(k), mem.version, len(k.region_tree))
+        if self._runs_cache is not None and self._runs_cache[0] == key:
+            return self._runs_cache[1]
         out: list[tuple[str, int, int, PageState]] = []
         for r in sorted(k.region_tree, key=lambda r: -r.id):
             top = min(max(r.vm_top, r.vm_end), mem.ram_base + mem.ram_size)
@@ -469,6 +474,7 @@ class RamMap(View):
             if code[a] >= 0:
                 state = PageState(int(code[a]))
                 out.append((_RESERVED_LABELS[state], a, b, state))
+        self._runs_cache = (key, out)
         return out
 
     def _draw_marks(self, lay: GridLayout) -> None:
