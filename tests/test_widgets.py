@@ -3,21 +3,21 @@
 ipywidgets falls back to a dummy comm outside a Jupyter kernel, so widgets
 can be built, clicked (``button.click()`` runs the handlers) and read back.
 The RAM map is checked by decoding the PNG it sent: the palette index of each
-frame must say what the kernel's frame table says.
+frame must say what the kernel's frame table says (the RAM map's own tests,
+grid geometry, zoom and labels, are in test_rammap.py).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from _rammap import decoded_frames
 
 import nommu_lab as nl
 from nommu_lab.constants import *
 from nommu_lab.kernel import PageState
-from nommu_lab.widgets import Lab, RamMap, grid_shape, palette_index, parse_size
-from nommu_lab.widgets._png import decode_indexed_png, encode_indexed_png
+from nommu_lab.widgets import Lab, RamMap, parse_size
 from nommu_lab.widgets.base import Selection, touched_frames
-from nommu_lab.widgets.palette import DIM_OFFSET, NO_RAM, PALETTE, state_of_index
+from nommu_lab.widgets.palette import DIM_OFFSET, state_of_index
 from nommu_lab.widgets.tables import NONE, DevicesView, EventLog, RegionsView, VmaView
 
 PS = 4096
@@ -25,158 +25,9 @@ RAM = 0x8000_0000
 FIRST_FREE = 264  # default board: 256 kernel frames, then 8 frame-buffer frames
 
 
-def decoded_frames(ram: RamMap) -> np.ndarray:
-    """Palette index of every frame, read back from the PNG the map sent."""
-    idx, pal = decode_indexed_png(ram.png)
-    assert (pal == PALETTE).all()
-    return idx.reshape(-1)[: ram.kernel.mem.nr_pages]
-
-
 @pytest.fixture
 def lab() -> Lab:
     return Lab(nl.boards.default())
-
-
-# --------------------------------------------------------------------- PNG
-def test_png_roundtrip_keeps_every_index():
-    rng = np.random.default_rng(7)
-    idx = rng.integers(0, 64, size=(13, 37), dtype=np.uint8)
-    png = encode_indexed_png(idx, PALETTE)
-    back, pal = decode_indexed_png(png)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (back == idx).all() and (pal == PALETTE).all()
-
-
-def test_grid_shape_is_a_power_of_two_wide():
-    assert grid_shape(2048) == (32, 64)  # default board: 8 MiB, a row is 256 KiB
-    assert grid_shape(65536) == (128, 512)  # 256 MiB, a row is 2 MiB
-    assert grid_shape(100) == (7, 16)
-
-
-# ----------------------------------------------------------------- RAM map
-def test_fresh_board_map_shows_kernel_framebuffer_and_free():
-    k = nl.boards.default()
-    ram = RamMap(k)
-    f = decoded_frames(ram)
-    assert (f[:256] == palette_index(PageState.KERNEL)).all()
-    assert {state_of_index(i) for i in f[256:264]} == {PageState.DEVICE}
-    assert {state_of_index(i) for i in f[264:]} == {PageState.FREE}
-    idx, _ = decode_indexed_png(ram.png)
-    assert idx.shape == (32, 64)
-
-
-def test_anonymous_mmap_colours_exactly_its_frames_and_the_trimmed_one():
-    """3 pages of anonymous memory: an order-2 block, 3 frames ANON, 1 trimmed (nr_trim_pages=1)."""
-    k = nl.boards.default()
-    ram = RamMap(k)
-    before = decoded_frames(ram).copy()
-    p = k.spawn("app")
-    a = p.mmap(0, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    assert a == RAM + FIRST_FREE * PS
-    after = decoded_frames(ram)
-    changed = np.flatnonzero(after != before).tolist()
-    assert changed == [264, 265, 266, 267]
-    assert [state_of_index(i) for i in after[264:267]] == [PageState.ANON] * 3
-    assert state_of_index(after[267]) == PageState.TRIMMED
-    assert (after[:264] == before[:264]).all() and (after[268:] == before[268:]).all()
-
-
-def test_untrimmed_slack_shows_when_trimming_is_off():
-    k = nl.boards.default(nr_trim_pages=0)
-    ram = RamMap(k)
-    p = k.spawn("app")
-    p.mmap(0, 5 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    f = decoded_frames(ram)
-    assert [state_of_index(i) for i in f[264:272]] == [PageState.ANON] * 5 + [PageState.SLACK] * 3
-    assert state_of_index(f[272]) == PageState.FREE
-
-
-def test_neighbouring_regions_get_different_shades():
-    k = nl.boards.default()
-    ram = RamMap(k)
-    p = k.spawn("app")
-    p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
-    p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
-    f = decoded_frames(ram)
-    assert state_of_index(f[264]) == state_of_index(f[266]) == PageState.ANON
-    assert f[264] != f[266]  # same state, two regions: two shades
-    assert f[264] == f[265] and f[266] == f[267]
-
-
-def test_map_follows_the_kernel_not_a_copy_of_its_own():
-    """Two maps on one kernel agree after every call (views observe)."""
-    k = nl.boards.default()
-    m1, m2 = RamMap(k), RamMap(k)
-    p = k.spawn("app")
-    a = p.mmap(0, 4 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    assert m1.png == m2.png
-    p.munmap(a, 4 * PS)
-    assert m1.png == m2.png
-    assert {state_of_index(i) for i in decoded_frames(m1)[264:268]} <= {PageState.FREE, PageState.TRIMMED}
-
-
-def test_redraw_only_when_something_changed():
-    k = nl.boards.default()
-    ram = RamMap(k)
-    n = ram.redraws
-    p = k.spawn("app")  # no frame changes
-    assert ram.redraws == n
-    p.mmap(0, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
-    assert ram.redraws == n + 1
-
-
-def test_selection_fades_everything_else():
-    k = nl.boards.default()
-    sel = Selection()
-    ram = RamMap(k, sel)
-    p = k.spawn("app")
-    p.mmap(0, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    sel.set([(264, 3)], "the anonymous region")
-    f = decoded_frames(ram)
-    assert (f[264:267] < DIM_OFFSET).all()
-    assert (f[:264] >= DIM_OFFSET).all() and (f[267:] >= DIM_OFFSET).all()
-    assert "the anonymous region" in ram.info.value and "3 frame(s)" in ram.info.value
-    sel.clear()
-    assert (decoded_frames(ram) < DIM_OFFSET).all()
-
-
-def test_padding_pixels_are_not_ram():
-    k = nl.Kernel(ram_size=100 * PS)
-    ram = RamMap(k)
-    idx, _ = decode_indexed_png(ram.png)
-    assert idx.shape == (7, 16)
-    assert (idx.reshape(-1)[100:] == NO_RAM).all()
-
-
-def test_click_a_frame_names_address_state_region_and_users():
-    k = nl.boards.default()
-    ram = RamMap(k)
-    p = k.spawn("app")
-    a = p.mmap(0, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    rows, cols = grid_shape(k.mem.nr_pages)
-    pfn = 265
-    r, c = divmod(pfn, cols)
-    # what bqplot sends for a click on the image, in data coordinates
-    ram._on_click(ram.mark, {"event": "element_click",
-                             "data": {"click_x": c + 0.5, "click_y": rows - r - 0.5}})
-    text = ram.info.value
-    assert f"pfn 265 at {a + PS:#x}: anonymous copy" in text
-    assert "used by pid 1 (app)" in text
-    assert ram.frame_info(0).startswith("pfn 0 at 0x80000000: kernel")
-    assert ram.frame_info(2000) == f"pfn 2000 at {RAM + 2000 * PS:#x}: free"
-    assert ram.pfn_at(-1, 0.5) is None and ram.pfn_at(cols + 1, 0.5) is None
-
-
-def test_describe_lists_runs_of_frames():
-    k = nl.boards.default()
-    ram = RamMap(k)
-    p = k.spawn("app")
-    p.mmap(0, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    lines = ram.describe().splitlines()
-    assert lines[0] == "RAM 8 MiB at 0x80000000, 2048 frames of 4 KiB"
-    assert any("264-266" in ln and "anonymous copy" in ln and "anon" in ln for ln in lines)
-    assert any("267-267" in ln and "trimmed" in ln for ln in lines)
-    assert repr(ram) == ram.describe()
 
 
 # ------------------------------------------------------------------ tables
@@ -652,19 +503,6 @@ def test_selecting_an_event_of_a_region_that_is_gone_says_so(lab: Lab):
     assert "no longer exists" in lab.selection.note
 
 
-def test_region_boundaries_and_labels_sit_on_the_region_edges():
-    k = nl.boards.default()
-    ram = RamMap(k)
-    p = k.spawn("app")
-    p.mmap(0, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    rows, cols = grid_shape(k.mem.nr_pages)
-    r, c = divmod(264, cols)  # first frame of the region; it covers 264-266
-    assert ram._bounds.x.tolist() == [[c, c], [c + 3, c + 3]]
-    assert ram._bounds.y.tolist() == [[rows - r, rows - r - 1]] * 2
-    rid = p.vmas()[0].region.id
-    assert list(ram._labels.text) == [f"R{rid} anon"]
-
-
 def test_stepping_back_over_unrecorded_code_calls_warns(lab: Lab):
     lab.controls.b_spawn.click()
     lab.kernel.process(1).mmap(0, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)  # in code
@@ -673,17 +511,3 @@ def test_stepping_back_over_unrecorded_code_calls_warns(lab: Lab):
     lab.timetravel.b_forward.click()
     lab.timetravel.b_back.click()
     assert lab.timetravel.message.value == ""
-
-
-def test_a_256_mib_board_is_one_pixel_per_frame():
-    k = nl.boards.default(ram_size=256 << 20)
-    ram = RamMap(k)
-    p = k.spawn("app")
-    a = p.mmap(0, 5 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    idx, _ = decode_indexed_png(ram.png)
-    assert idx.shape == (128, 512)
-    f = idx.reshape(-1)
-    first = k.mem.addr_to_pfn(a)
-    assert [state_of_index(i) for i in f[first:first + 5]] == [PageState.ANON] * 5
-    assert {state_of_index(i) for i in f[first + 5:first + 8]} == {PageState.TRIMMED}
-    assert int((f < DIM_OFFSET).sum()) == 65536

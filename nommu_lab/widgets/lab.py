@@ -29,6 +29,7 @@ from ..session import Session
 from .base import Selection, View
 from .controls import FIELD_EMS, Controls, TimeTravel
 from .deck import DeckPlayer
+from .fragmentation import FragmentationView
 from .rammap import RamMap
 from .tables import DevicesView, EventLog, LastCall, RegionsView, VmaView
 
@@ -49,7 +50,6 @@ _CSS = """
 .nl-lab .widget-inline-hbox { max-width: 100%; }
 .nl-lab .nl-cols { display: flex; flex-flow: row wrap; gap: 6px 14px; align-items: flex-start; }
 .nl-lab .nl-col { display: flex; flex-direction: column; gap: 6px; }
-.nl-lab .nl-col-left { flex: 1 1 640px; }
 .nl-lab .nl-col-right { flex: 1 1 380px; }
 .nl-lab .nl-row { gap: 2px 8px; }
 .nl-lab .nl-row > * { flex-shrink: 0; }  /* a row wraps rather than squeeze a field */
@@ -124,7 +124,6 @@ _CSS = """
 .nl-presenter .widget-tab > .p-TabBar .p-TabBar-tab { min-height: 40px; line-height: 36px; }
 .nl-presenter .widget-tab > .lm-TabBar, .nl-presenter .widget-tab > .p-TabBar { min-height: 42px; }
 .nl-presenter .nl-swatch { width: 18px; height: 18px; }
-.nl-presenter .nl-col-left { flex: 1 1 900px; }
 .nl-presenter .nl-col-right { flex: 1 1 560px; }
 .nl-presenter .nl-lastcall-head { font-size: 22px; }
 .nl-presenter .nl-lastcall-events li { font-size: 20px; }
@@ -152,9 +151,16 @@ def _column(views: list[W.Widget], cls: str) -> W.VBox:
     return col
 
 
-def _columns(left: list[W.Widget], right: list[W.Widget]) -> W.HBox:
-    """Two stacks side by side, wrapping into one column on a narrow page."""
-    box = W.HBox([_column(left, "nl-col-left"), _column(right, "nl-col-right")])
+def _columns(left: list[W.Widget], right: list[W.Widget], left_width: str) -> W.HBox:
+    """Two stacks side by side, wrapping into one column on a narrow page.
+
+    The left stack asks for ``left_width`` (the RAM map's full width, so its
+    squares and label lane show without scrolling); the right one for 380 px
+    (560 in presenter mode). Narrower than both, the right stack goes below.
+    """
+    left_col = _column(left, "nl-col-left")
+    left_col.layout.flex = f"1 1 {left_width}"
+    box = W.HBox([left_col, _column(right, "nl-col-right")])
     box.add_class("nl-cols")
     return box
 
@@ -179,7 +185,7 @@ class Lab(W.VBox):
         self.session = Session(kernel, factory=factory, board=board)
         self.selection = Selection()
         sel = self.selection
-        self.ram = RamMap(kernel, sel, height="520px" if presenter else "330px")
+        self.ram = RamMap(kernel, sel, presenter=presenter)
         self.lastcall = LastCall(self.session, sel)
         self.regions = RegionsView(kernel, sel, rows=8)
         self.vmas = VmaView(kernel, sel, rows=6)
@@ -188,8 +194,10 @@ class Lab(W.VBox):
         self.controls = Controls(self.session, hold=self.hold)
         self.timetravel = TimeTravel(self.session, hold=self.hold)
         self.decks = DeckPlayer(self.session, hold=self.hold, presenter=presenter)
+        self.fragmentation = FragmentationView(kernel, sel, presenter=presenter)
         self.views: list[View] = [self.ram, self.lastcall, self.regions, self.vmas, self.devices,
-                                  self.events, self.controls, self.timetravel, self.decks]
+                                  self.events, self.controls, self.timetravel, self.decks,
+                                  self.fragmentation]
         self.session.on_kernel_change(self._rebind)
         self.controls.proc.observe(self._follow_process, names="value")
         sel.observe(self._on_selection, names="label")
@@ -201,15 +209,17 @@ class Lab(W.VBox):
             self.children = (
                 css,
                 self.decks,
-                _columns([self.ram, self.regions, self.vmas],
-                         [self.lastcall, self.controls, self.timetravel, self.events]),
+                _columns([self.ram, self.regions, self.vmas, self.fragmentation],
+                         [self.lastcall, self.controls, self.timetravel, self.events],
+                         self.ram.figure.layout.width),
                 self.devices,
             )
         else:
             self.children = (
                 css,
-                _columns([self.ram, self.lastcall, self.regions],
-                         [self.controls, self.events, self.vmas, self.timetravel]),
+                _columns([self.ram, self.lastcall, self.regions, self.fragmentation],
+                         [self.controls, self.events, self.vmas, self.timetravel],
+                         self.ram.figure.layout.width),
                 self.devices,
                 self.decks,
             )

@@ -7,11 +7,13 @@ between two regions of the same kind. While something is selected, every
 frame outside the selection is drawn in a faded version of its colour.
 
 Palette index of a frame: ``2 * state + shade`` (0-17), plus
-:data:`DIM_OFFSET` when faded; :data:`NO_RAM` pads the last image row.
+:data:`DIM_OFFSET` when faded; :data:`NO_RAM` pads the last image row and
+:data:`GAP` is the background between two frames' squares.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 
 import numpy as np
@@ -19,13 +21,14 @@ import numpy as np
 from ..kernel import PageState
 
 DIM_OFFSET = 32
+GAP = 62
 NO_RAM = 63
 PALETTE_SIZE = 64
 _FADE = 0.72  # how far a faded colour moves towards white
 
 #: label and (shade 0, shade 1) colour of each frame state
 STATE_STYLE: dict[PageState, tuple[str, str, str]] = {
-    PageState.FREE: ("free", "#eeeeee", "#eeeeee"),
+    PageState.FREE: ("free", "#e3e3e3", "#e3e3e3"),
     PageState.TRIMMED: ("trimmed (freed again)", "#b7e4c7", "#b7e4c7"),
     PageState.KERNEL: ("kernel", "#37474f", "#37474f"),
     PageState.ANON: ("anonymous copy", "#1f6fb4", "#5fa8dc"),
@@ -36,6 +39,7 @@ STATE_STYLE: dict[PageState, tuple[str, str, str]] = {
     PageState.PROGRAM: ("program (loader copy)", "#8c564b", "#c49c94"),
 }
 _NO_RAM_COLOUR = "#ffffff"
+_GAP_COLOUR = "#ffffff"
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -51,10 +55,26 @@ def _build_palette() -> np.ndarray:
             rgb = np.array(_rgb(c), dtype=float)
             pal[2 * state + shade] = rgb
             pal[DIM_OFFSET + 2 * state + shade] = np.round(rgb + (255 - rgb) * _FADE)
+    pal[GAP] = _rgb(_GAP_COLOUR)
     return pal
 
 
 PALETTE: np.ndarray = _build_palette()
+
+
+def text_colour_on(rgb: np.ndarray | tuple[int, int, int]) -> str:
+    """Black or white, whichever reads better on a background colour (WCAG luminance)."""
+    lin = [(c / 255) / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
+           for c in (int(v) for v in rgb)]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#ffffff" if lum < 0.18 else "#111111"
+
+
+@functools.cache
+def label_colour(state: PageState) -> str:
+    """Text colour for a label beside a run of ``state`` frames: its colour, darkened to read on white."""
+    r, g, b = (round(v * 0.75) for v in _rgb(STATE_STYLE[state][1]))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def palette_index(state: PageState, shade: int = 0, dimmed: bool = False) -> int:

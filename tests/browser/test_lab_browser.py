@@ -183,7 +183,16 @@ def _run_start_notebook(t: Tracked, url: str) -> dict[str, float]:
     page.wait_for_function(f"() => document.querySelectorAll('{REGION_ROWS}').length >= 2",
                            timeout=LOAD_TIMEOUT_MS)
     timings["run_all_to_map_s"] = time.monotonic() - t1
+    assert _image_pixels(page) == (577, 289)  # 64 x 32 frames: 8 px squares, 1 px gaps
     return timings
+
+
+def _image_pixels(page: Any) -> tuple[int, int]:
+    """Natural size of the RAM map image as the browser decoded it."""
+    return tuple(page.evaluate(
+        """async (sel) => { const el = document.querySelector(sel);
+             const img = new Image(); img.src = el.getAttribute('href'); await img.decode();
+             return [img.naturalWidth, img.naturalHeight]; }""", RAM_IMAGE))
 
 
 def _click_mmap_and_check(page: Any, timings: dict[str, float]) -> None:
