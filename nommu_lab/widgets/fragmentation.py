@@ -66,7 +66,7 @@ class FragmentationView(View):
                  presenter: bool = False) -> None:
         super().__init__(kernel, selection)
         self.add_class("nl-fragmentation")
-        font = 16 if presenter else 12
+        font = 18 if presenter else 12  # presenter: nothing under 18 px, as in the rest of the lab
         self.title = W.HTML(
             "<b>Fragmentation</b>: a mapping needs <i>one</i> free block big enough "
             "(no MMU to join scattered pages), so MemFree alone does not say what fits.")
@@ -99,7 +99,9 @@ class FragmentationView(View):
             W.HTML(f"<style>.nl-fragmentation pre {{ font-size: {font}px; margin: 2px 0; "
                    "font-family: 'DejaVu Sans Mono', monospace; line-height: 1.3; "
                    "overflow-x: auto; }}"
-                   f".nl-fragmentation .nl-frag-text {{ font-size: {font + 1}px; }}</style>"),
+                   f".nl-fragmentation .nl-frag-text {{ font-size: {font + 1}px; }}"
+                   # the axis label is drawn by bqplot at its own size
+                   ".nl-presenter .nl-memfree-chart text { font-size: 18px !important; }</style>"),
             self.title, self.buddyinfo, self.largest, self.key, self.chart)
         self.history: deque[Sample] = deque(maxlen=HISTORY)
         self._last_key: tuple[int, int, int] | None = None
