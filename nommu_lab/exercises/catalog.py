@@ -8,3 +8,8 @@ A new exercise is one module next to this one (a subclass of
 from . import fix_the_mapping, read_the_maps, shm_one_address
 
 __all__ = ["fix_the_mapping", "read_the_maps", "shm_one_address"]
+
+# trimming, processes, futexes, drivers, the flash hazard
+from . import flash_hazard, futex_handshake, processes_and_exec, trim_setting, write_a_driver
+
+__all__ += ["flash_hazard", "futex_handshake", "processes_and_exec", "trim_setting", "write_a_driver"]
