@@ -111,21 +111,26 @@ def test_diagnosis_of_every_launcher_with_the_right_and_a_wrong_cause(
 
 def test_heap_room_without_the_arguments_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     ex = variant(lambda ex: ex.params["heap_program"].endswith("/hello")
-                 and ex.heap_room() != ex.heap_room([ex.params["heap_program"]]))
-    assert ex.check("exec-heap", lambda: ex.heap_room()) == 2.0
-    assert ex.check("exec-heap", lambda: ex.heap_room([ex.params["heap_program"]])) == 0.0
+                 and ex.layout()[0] != ex.layout([ex.params["heap_program"]])[0])
+    room, stack = ex.layout()
+    assert ex.check("exec-heap", lambda: (room, stack)) == 2.0
+    assert ex.check("exec-heap", lambda: (ex.layout([ex.params["heap_program"]])[0], stack)) == 0.5
     assert "the arguments are copied to the top of the same block" in capsys.readouterr().out
     fdpic = variant(lambda ex: ex.params["heap_program"].endswith("fdpic"))
-    assert fdpic.heap_room() == 0
-    assert fdpic.check("exec-heap", lambda: 4096) == 0.0
+    room, stack = fdpic.layout()
+    assert room == 0 and stack == 16 * 1024  # PT_GNU_STACK of the board's FDPIC build
+    assert fdpic.check("exec-heap", lambda: (4096, stack)) == 0.5
     assert "gets no heap at all" in capsys.readouterr().out
+    # the brk gap taken for the stack: a bFLT's [stack] is its whole data block
+    assert ex.check("exec-heap", lambda: (ex.layout()[0], 4096)) == 1.5
+    assert "the whole block of data, bss, heap gap and stack" in capsys.readouterr().out
 
 
 def test_the_heap_room_is_what_brk_allows() -> None:
-    ex = variant(lambda ex: ex.heap_room() > 0)
+    ex = variant(lambda ex: ex.layout()[0] > 0)
     _, p = ex.machine()
     start = p.brk(0)
-    room = ex.heap_room()
+    room = ex.layout()[0]
     assert p.brk(start + room) == start + room
     assert p.brk(start + room + 1) == start + room  # refused: the break stays
 

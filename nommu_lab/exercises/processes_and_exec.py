@@ -276,36 +276,44 @@ class ProcessesAndExec(Exercise):
                 f"cause {cause!r} does not explain {e.errno_name} from {e.rule}: the rule names "
                 "the kernel function and the check that refused the call")
 
-    # -- part 3: brk ------------------------------------------------------------
-    def heap_room(self, argv: list[str] | None = None) -> int:
-        """How far ``brk`` can move the break of the heap program, run with ``argv``."""
+    # -- part 3: brk and the stack ------------------------------------------------
+    def layout(self, argv: list[str] | None = None) -> tuple[int, int]:
+        """The heap program run with ``argv`` (the variant's by default): how far ``brk``
+        can move its break, and the length of the mapping its maps label ``[stack]``."""
         k = self.board()
-        shell = k.spawn("shell")
-        child = shell.vfork()
+        child = k.spawn("shell").vfork()
         child.execve(self.params["heap_program"], self.params["heap_argv"] if argv is None else argv)
-        return child.mm.end_brk - child.mm.brk
+        mm = child.mm
+        stack = next(v for v in child.vmas() if v.path is None and v.start <= mm.start_stack <= v.end)
+        return mm.end_brk - mm.brk, stack.length
 
-    @part("exec-heap", 2, "How much can brk() grow the heap?",
+    @part("exec-heap", 2, "How much can brk() grow the heap, and how big is the [stack]?",
           "brk in notebook 06-processes: load_flat_file leaves a gap between bss and the "
           "stack, in the same block as the arguments; ELF-FDPIC gives brk no room at all")
-    def check_heap(self, m: Marker, heap_room: Any) -> None:
-        got = m.answer(heap_room, what="heap_room()")
-        if isinstance(got, bool) or not isinstance(got, int):
-            raise Stop(f"heap_room() must return a number of bytes, not {type(got).__name__}")
-        want = self.heap_room()
+    def check_heap(self, m: Marker, heap_and_stack: Any) -> None:
+        got = m.answer(heap_and_stack, what="heap_and_stack()")
+        if not (isinstance(got, tuple) and len(got) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in got)):
+            raise Stop("heap_and_stack() must return two numbers of bytes: (brk room, [stack] length)")
+        room, stack = got
+        want, want_stack = self.layout()
         prog = self.params["heap_program"]
-        if got == want:
-            m.award(True, 2, f"{want} bytes: how far the break of {prog} can move", "")
-            return
-        bare = self.heap_room([prog])
-        if want == 0:
-            why = (f"{got} bytes, but {prog} gets no heap at all: its loader sets start_brk = "
+        bare, _ = self.layout([prog])
+        if room == want:
+            why = ""
+        elif want == 0:
+            why = (f"{room} bytes, but {prog} gets no heap at all: its loader sets start_brk = "
                    "brk = end_brk, so every brk() above the break is refused")
-        elif got == 0:
+        elif room == 0:
             why = f"{prog} does have room for a heap: a bFLT loader leaves a gap below the stack"
-        elif got == bare and bare != want:
-            why = (f"{got} bytes is the room when {prog} runs with no arguments; the arguments "
+        elif room == bare:
+            why = (f"{room} bytes is the room when {prog} runs with no arguments; the arguments "
                    "are copied to the top of the same block, below the stack, so they take room")
         else:
-            why = f"{got} bytes is not how far brk() can move the break of {prog}"
-        m.award(False, 2, "", why)
+            why = f"{room} bytes is not how far brk() can move the break of {prog}"
+        m.award(room == want, 1.5, f"{want} bytes: how far the break of {prog} can move", why)
+        m.award(stack == want_stack, 0.5, f"its [stack] mapping is {want_stack} bytes long",
+                f"{stack} bytes is not the length of the line /proc/PID/maps labels [stack]: "
+                "for a bFLT program that is the whole block of data, bss, heap gap and stack; "
+                "an ELF-FDPIC program gets a stack mapping of its own, sized by PT_GNU_STACK",
+                "load_flat_file and load_elf_fdpic_binary in notebook 06-processes")
