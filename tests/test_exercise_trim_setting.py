@@ -55,7 +55,7 @@ def test_measure_in_bytes_loses_the_largest_block_criterion(capsys: pytest.Captu
     assert ex.check("trim-measure", measure_bytes) == 1.5
     out = capsys.readouterr().out
     assert "for the largest free block: the figure is wanted in kB" in out
-    assert "revisit: the tutorial's notebook on /proc/buddyinfo" in out
+    assert "revisit: /proc/buddyinfo in the tutorial's notebook 10-page-trimming" in out
 
 
 def test_measure_that_stops_at_the_first_failure_is_wrong_twice(capsys: pytest.CaptureFixture[str]) -> None:

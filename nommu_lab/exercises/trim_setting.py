@@ -188,7 +188,7 @@ class TrimSetting(Exercise):
         return min(self.params["settings"], key=lambda s: key(s, self._reference(s)))
 
     # -- part 1 ----------------------------------------------------------------
-    @part("trim-measure", 2, "Measure the workload at one setting", REVISIT)
+    @part("trim-measure", 2, "Measure the workload", REVISIT)
     def check_measure(self, m: Marker, measure: Any) -> None:
         settings = self.params["settings"]
         right = {"failed": 0, "free": 0, "largest": 0}
@@ -217,7 +217,8 @@ class TrimSetting(Exercise):
                 wrong.get("free", ""))
         m.award(right["largest"] == n, 0.5, "the largest free block after the last step is right",
                 wrong.get("largest", ""),
-                "the tutorial's notebook on /proc/buddyinfo: k.largest_free_block() is in bytes")
+                "/proc/buddyinfo in the tutorial's notebook 10-page-trimming, part 1; "
+                "k.largest_free_block() is in bytes")
 
     def _why_wrong(self, name: str, got: int, want: int, s: int, on_board: tuple[int, int]) -> str:
         head = f"at nr_trim_pages={s} you reported {got}"
