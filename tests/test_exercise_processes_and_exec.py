@@ -139,7 +139,7 @@ def test_requirements_and_boards() -> None:
     ex = variant()
     assert ex.requirement in REQUIREMENTS.values()
     k = ex.board()
-    assert k.exam and k.lookup("/mnt/usb").sb.noexec
+    assert k.exam and k.lookup("/mnt/data").sb.noexec
 
 
 def test_no_answer_breaks_a_check() -> None:

@@ -86,16 +86,17 @@ def launch(shell):
     "noexec_mount": ("D", '''\
 def launch(shell):
     image = shell.read(shell.open({program!r}, O_RDONLY), 1 << 20)
-    copy = shell.open({usb_copy!r}, O_CREAT | O_WRONLY, 0o755)
+    copy = shell.open({data_copy!r}, O_CREAT | O_WRONLY, 0o755)
     shell.write(copy, image)
     shell.close(copy)
     child = shell.vfork()
-    child.execve({usb_copy!r}, {argv!r})
+    child.execve({data_copy!r}, {argv!r})
     return child
 '''),
 }
 
-USB = "/mnt/usb"  # a removable stick, mounted noexec (as careful systems do)
+#: a data partition (tmpfs), mounted noexec as careful systems mount what holds no programs
+DATA = "/mnt/data"
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,9 @@ class ProcessesAndExec(Exercise):
     def choose(self, rng: random.Random) -> dict[str, Any]:
         service = rng.choice(["sensord", "logger", "netd", "ui", "updater", "watchdog"])
         heap_program = rng.choice(PROGRAMS)
-        words = ["-v", "--once", "--config=/etc/" + service + ".conf", "--port=" + str(rng.randrange(1024, 9999)),
-                 "--name=" + "node-" + str(rng.randrange(100)), "-" + "q" * rng.randint(1, 30)]
+        words = ["-v", "--once", f"--config=/etc/{service}.conf",
+                 f"--port={rng.randrange(1024, 9999)}", f"--name=node-{rng.randrange(100)}",
+                 "-" + "q" * rng.randint(1, 30)]
         return {
             "ram_mib": rng.choice([4, 8]),
             "count": rng.randint(2, 4),
@@ -145,17 +147,17 @@ class ProcessesAndExec(Exercise):
             "argv": [service, *rng.sample(words, rng.randint(1, 4))],
             "log": f"/tmp/{service}.log",
             "copy": f"/tmp/{service}",
-            "usb_copy": f"{USB}/{service}",
+            "data_copy": f"{DATA}/{service}",
             "heap_program": heap_program,
             "heap_argv": [heap_program.rsplit("/", 1)[1],
                           *["x" * rng.randint(1, 60) for _ in range(rng.randint(0, 6))]],
         }
 
     def board(self) -> Any:
-        """The board, with a USB stick mounted noexec at /mnt/usb."""
+        """The board, with a data partition mounted noexec at /mnt/data."""
         k = default(ram_size=self.params["ram_mib"] << 20, exam=self.exam)
-        k.mkdir(USB)
-        k.mount_ramfs(USB, "vfat", noexec=True)
+        k.mkdir(DATA)
+        k.mount_ramfs(DATA, "tmpfs", noexec=True)
         k.trace.clear()
         return k
 
