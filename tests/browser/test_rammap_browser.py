@@ -16,6 +16,7 @@ import base64
 import itertools
 import struct
 import subprocess
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -376,7 +377,13 @@ def test_clicks_labels_and_axes_where_the_model_says(mode: str, viewport: str, b
 
 
 def _map_pixels(page: Any) -> tuple[dict[str, float], np.ndarray]:
+    # a new image and the figure's new size arrive as separate updates: wait (bounded)
+    # until the figure has taken the image's size, then insist it is drawn 1:1
+    deadline = time.monotonic() + CLICK_TIMEOUT_MS / 1000
     box = _image_box(page)
+    while abs(box["width"] - box["natural_width"]) > 0.5 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        box = _image_box(page)
     assert box["width"] == pytest.approx(box["natural_width"], abs=0.5), box  # drawn 1:1
     rgb = _pixels(page, {"x": box["x"], "y": box["y"], "width": box["width"], "height": box["height"]})
     return box, rgb
