@@ -98,8 +98,10 @@ class FragmentationView(View):
         self.children = (
             W.HTML(f"<style>.nl-fragmentation pre {{ font-size: {font}px; margin: 2px 0; "
                    "font-family: 'DejaVu Sans Mono', monospace; line-height: 1.3; "
-                   "overflow-x: auto; }}"
-                   f".nl-fragmentation .nl-frag-text {{ font-size: {font + 1}px; }}"
+                   "overflow-x: auto; }"
+                   # on the widget's own content box too, where Jupyter sets its font size
+                   f".nl-fragmentation .nl-frag-text, .nl-fragmentation .nl-frag-text "
+                   f".widget-html-content {{ font-size: {font + 1}px; }}"
                    # the axis label is drawn by bqplot at its own size
                    ".nl-presenter .nl-memfree-chart text { font-size: 18px !important; }</style>"),
             self.title, self.buddyinfo, self.largest, self.key, self.chart)
