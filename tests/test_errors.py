@@ -231,3 +231,40 @@ def test_negative_values_wrap_like_c():
     with pytest.raises(nl.KernelError) as ei:
         p.mmap(0, -PS, RW, ANON)
     assert ei.value.errno == ENOMEM
+
+
+# --- issue 10 A3: a KernelBug travels with the machine ----------------------------------
+def _fb_kernel_bug(k: nl.Kernel, p: nl.Process) -> nl.KernelBug:
+    """The reproduction of issue 10 A3: /dev/fb0 shared with 1 page, then 2 pages at offset 0."""
+    fd = p.open("/dev/fb0", O_RDWR)
+    p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
+    with pytest.raises(nl.KernelBug) as ei:
+        p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    return ei.value
+
+
+def test_kernel_bug_pickles_and_deep_copies_with_its_rule():
+    """errors.py KernelBug.__reduce__: (rule, sentence), not KernelError's (errno, rule, sentence)."""
+    import copy
+
+    e = nl.KernelBug("add_nommu_region.duplicate_start", "two regions at one start")
+    for e2 in (pickle.loads(pickle.dumps(e)), copy.deepcopy(e)):
+        assert type(e2) is nl.KernelBug
+        assert (e2.errno, e2.rule, e2.sentence) == (None, e.rule, e.sentence)
+        assert str(e2) == str(e) == "BUG [add_nommu_region.duplicate_start]: two regions at one start"
+
+
+def test_add_nommu_region_duplicate_start_then_execve_and_snapshot_still_work():
+    """Issue 10 A3: after a KernelBug (kept in the trace), execve's dry run (a deep copy of
+    the machine) and snapshot/restore work and give the machine back exactly."""
+    k = board()
+    p = k.spawn()
+    bug = _fb_kernel_bug(k, p)
+    assert bug.rule == "add_nommu_region.duplicate_start"
+    k2 = nl.Kernel.restore(k.snapshot())
+    assert k2.state_digest() == k.state_digest()
+    refused_ev = [e for e in k2.trace if e.rule == "add_nommu_region.duplicate_start"]
+    assert refused_ev and "BUG [add_nommu_region.duplicate_start]" in refused_ev[-1].text
+    assert p.execve("/rom/bin/hello") == 0
+    assert p.name == "hello" and p.mm.entry
+    k.check()
