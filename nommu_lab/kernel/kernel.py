@@ -13,10 +13,11 @@ import functools
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .abi import INT_MAX, as_bytes, as_int, as_name, ulong
 from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
-from .errors import ArgumentTypeError, KernelError
+from .errors import KernelError
 from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
 from .trace import EventKind, Trace
@@ -69,6 +70,17 @@ class Stat:
     st_dev: tuple[int, int]
     st_size: int
     st_nlink: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sysctl:
+    """One ``/proc/sys`` integer: the attribute it sets and its allowed range."""
+
+    attr: str  # the Kernel attribute holding the value
+    lo: int  # proc_dointvec_minmax's extra1 (INT_MIN: no minimum)
+    hi: int  # extra2
+    takes: str  # what a learner may write, for the refusal
+    explain: Callable[[int], str] | None = None  # what a new value means, for the trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,7 +731,6 @@ class Kernel:
         maps the chip directly: the guard the document asks drivers to keep.
         """
         from .devices import FlashMode
-        from .process import as_bytes, ulong
 
         self._flash_begin(FlashMode.PROGRAM, ulong(offset, "offset"), as_bytes(data), guard)
 
@@ -727,7 +738,6 @@ class Kernel:
     def mtd_erase(self, offset: int, *, guard: bool = False) -> None:
         """Start erasing the erase block containing ``offset`` (``mtd_erase``)."""
         from .devices import FlashMode
-        from .process import ulong
 
         chip = self._chip()
         offset = ulong(offset, "offset")
@@ -763,8 +773,7 @@ class Kernel:
         """A new process with an empty address space and fds 0-2 on the console."""
         from .process import Process
 
-        if not isinstance(name, str):
-            raise ArgumentTypeError("name must be a str")
+        name = as_name(name, "name")
         cls = self.process_class or Process
         p = cls(self, self._alloc_pid(), name, self._new_mm())
         self.processes[p.pid] = p
@@ -855,34 +864,43 @@ class Kernel:
 
         return buddyinfo_text(self)
 
-    SYSCTLS = ("vm.nr_trim_pages",)
+    #: the sysctls this kernel has (``kernel/sysctl.c`` tables), by dotted name
+    SYSCTLS: ClassVar[dict[str, Sysctl]] = {
+        "vm.nr_trim_pages": Sysctl(
+            "nr_trim_pages", 0, INT_MAX, "a whole number from 0 upwards",
+            lambda v: ": never trim" if v == 0 else f": trim when {v}+ pages are excess"),
+    }
+    #: sysctls of the other kernel, and why this one has none
+    SYSCTLS_ELSEWHERE: ClassVar[dict[str, str]] = {}
 
     @kernel_call
     def sysctl(self, name: str, value: int | None = None) -> int:
         """Read (``value=None``) or write a sysctl; returns the (new) value.
 
-        ``vm.nr_trim_pages`` (``/proc/sys/vm/nr_trim_pages``, no-MMU only): 0
-        never trims; N trims when the excess is at least N pages.
+        ``name`` is dotted (``vm.nr_trim_pages``) or a /proc path
+        (``/proc/sys/vm/nr_trim_pages``). The no-MMU kernel has
+        ``vm.nr_trim_pages``: 0 never trims; N trims when the excess is at
+        least N pages. Values are C ints (``proc_dointvec_minmax``): outside
+        the sysctl's range EINVAL, not an integer ``abi.type``.
         """
-        if not isinstance(name, str):
-            raise ArgumentTypeError("sysctl name must be a str")
+        name = as_name(name, "sysctl name")
         key = name.replace("/", ".").lstrip(".").removeprefix("proc.sys.")
-        if key not in self.SYSCTLS:
+        ctl = self.SYSCTLS.get(key)
+        if ctl is None:
+            extra = self.SYSCTLS_ELSEWHERE.get(key, "")
             raise KernelError(E.ENOENT, "sysctl.unknown",
-                              f"there is no sysctl {name!r} on this kernel; known: "
+                              f"there is no sysctl {name!r} on this kernel{extra}; known: "
                               f"{', '.join(self.SYSCTLS)}")
         if value is None:
-            return self.nr_trim_pages
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ArgumentTypeError("sysctl value must be an int")
-        if value < 0 or value >= 1 << 31:
-            raise KernelError(E.EINVAL, "sysctl.nr_trim_pages_range",
-                              "vm.nr_trim_pages takes a whole number from 0 upwards")
-        old = self.nr_trim_pages
-        self.nr_trim_pages = value
-        self.trace.emit(EventKind.DECISION, "sysctl.nr_trim_pages",
-                        "vm.nr_trim_pages {} -> {}: {}", old, value,
-                        "never trim" if value == 0 else f"trim when {value}+ pages are excess")
+            return int(getattr(self, ctl.attr))
+        value = as_int(value, "sysctl value")
+        if not ctl.lo <= value <= ctl.hi:
+            raise KernelError(E.EINVAL, f"sysctl.{ctl.attr}_range",
+                              f"{key} takes {ctl.takes}, not {value}")
+        old = getattr(self, ctl.attr)
+        setattr(self, ctl.attr, value)
+        self.trace.emit(EventKind.DECISION, f"sysctl.{ctl.attr}", "{} {} -> {}{}", key, old, value,
+                        ctl.explain(value) if ctl.explain is not None else "")
         self.notify()
         return value
 

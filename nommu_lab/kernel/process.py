@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import errno as E
 import functools
-import operator
 import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .abi import as_argv, as_bytes, as_int, as_path, cint, slong, ulong
 from .constants import (
     CLONE_VFORK,
     CLONE_VM,
@@ -32,7 +32,7 @@ from .constants import (
     S_IFSOCK,
     VM_WRITE,
 )
-from .errors import ArgumentRangeError, ArgumentTypeError, KernelError
+from .errors import ArgumentRangeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
 from .region import RegionInfo
@@ -51,64 +51,8 @@ if TYPE_CHECKING:
     from .kernel import Kernel, Stat
 
 ULONG = (1 << 64) - 1
+PEEK_MAX = 1 << 24  # the model reads at most 16 MiB of memory in one peek
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-# ---------------------------------------------------------------------------
-# the C ABI at the Python boundary
-# ---------------------------------------------------------------------------
-def _as_int(v: Any, what: str) -> int:
-    if isinstance(v, bool):
-        return int(v)
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise ArgumentTypeError(f"{what} must be an integer, not {type(v).__name__}") from None
-
-
-def ulong(v: Any, what: str) -> int:
-    """An ``unsigned long`` register value (negative numbers wrap, as in C)."""
-    if type(v) is int and 0 <= v <= ULONG:
-        return v
-    i = _as_int(v, what)
-    if not -(1 << 63) <= i <= ULONG:
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit register")
-    return i & ULONG
-
-
-def slong(v: Any, what: str) -> int:
-    """A signed 64-bit value (``off_t``)."""
-    if type(v) is int and -(1 << 63) <= v < (1 << 63):
-        return v
-    i = _as_int(v, what)
-    if not -(1 << 63) <= i < (1 << 63):
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit off_t")
-    return i
-
-
-def cint(v: Any, what: str) -> int:
-    """A C ``int`` (fds, flags of open)."""
-    if type(v) is int and -(1 << 31) <= v < (1 << 31):
-        return v
-    i = _as_int(v, what)
-    if not -(1 << 31) <= i < (1 << 32):
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 32-bit int")
-    return i - (1 << 32) if i >= 1 << 31 else i
-
-
-def as_bytes(v: Any, what: str = "data") -> bytes:
-    """Bytes from bytes, bytearray or memoryview (a str is a TypeError)."""
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v)
-    raise ArgumentTypeError(f"{what} must be bytes, not {type(v).__name__}")
-
-
-def as_path(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ArgumentTypeError(f"path must be a str, not {type(v).__name__}")
-    if not v or "\0" in v:
-        raise ArgumentRangeError("path must be a non-empty string without NUL bytes")
-    return v
 
 
 _SYSCALL = EventKind.SYSCALL
@@ -243,8 +187,12 @@ class Process:
         """
         addr = ulong(addr, "addr")
         n = ulong(n, "n")
-        if n > 1 << 24:
+        if n > PEEK_MAX:
             raise ArgumentRangeError("peek at most 16 MiB at a time")
+        return self._peek(addr, n)
+
+    def _peek(self, addr: int, n: int) -> bytes:
+        """The load itself: no MMU, so the physical address is read."""
         return self.kernel.phys_read(addr, n)
 
     @syscall
@@ -272,7 +220,7 @@ class Process:
         """The checks before the CPU runs a program: (kernel, instructions, pc)."""
         k = self.kernel
         self._check_runnable("run")
-        n = _as_int(instructions, "instructions")
+        n = as_int(instructions, "instructions")
         if n < 0:
             raise ArgumentRangeError("instructions must be >= 0")
         pc = self.mm.entry
@@ -753,8 +701,7 @@ class Process:
         from .binfmt import do_execve
 
         path = as_path(path)
-        args = [path] if argv is None else [as_path(a) if a else "" for a in argv]
-        do_execve(self.kernel, self, posixpath.normpath(path), args)
+        do_execve(self.kernel, self, posixpath.normpath(path), as_argv(argv, path))
         return 0
 
     # ------------------------------------------------------ IPC and futex

@@ -23,13 +23,14 @@ is the last page of the kernel image (it lives in the kernel's ``.bss``).
 from __future__ import annotations
 
 import errno as E
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..kernel.abi import INT_MAX, INT_MIN
 from ..kernel.constants import S_IFREG, VM_SHARED, VM_WRITE
 from ..kernel.errors import KernelError
-from ..kernel.kernel import Kernel, MiB, kernel_call
+from ..kernel.kernel import Kernel, MiB, Sysctl, kernel_call
 from ..kernel.memory import FREE_STATES, PageState
 from ..kernel.region import RegionInfo
 from ..kernel.trace import EventKind
@@ -49,7 +50,17 @@ class MmuKernel(Kernel):
     """
 
     mmu = True
-    SYSCTLS = ("vm.overcommit_memory", "vm.overcommit_ratio", "vm.max_map_count")
+    SYSCTLS: ClassVar[dict[str, Sysctl]] = {
+        "vm.overcommit_memory": Sysctl("overcommit_memory", 0, 2,
+                                       "0 (heuristic), 1 (always) or 2 (strict)"),
+        "vm.overcommit_ratio": Sysctl("overcommit_ratio", INT_MIN, INT_MAX,
+                                      "a percentage of RAM (a C int)"),
+        "vm.max_map_count": Sysctl("max_map_count", 0, INT_MAX, "a whole number from 0 upwards"),
+    }
+    SYSCTLS_ELSEWHERE: ClassVar[dict[str, str]] = {
+        "vm.nr_trim_pages": " (vm.nr_trim_pages exists only without an MMU: nothing is "
+                            "allocated at mmap time, so there is no power-of-two excess to trim)",
+    }
 
     def __init__(self, ram_size: int = 8 * MiB, **kwargs: Any) -> None:
         kwargs.pop("mmu", None)
@@ -210,37 +221,6 @@ class MmuKernel(Kernel):
                 if (v.vm_flags & (VM_SHARED | VM_WRITE)) == VM_WRITE:
                     total += (v.vm_end - v.vm_start) // self.page_size
         return total
-
-    @kernel_call
-    def sysctl(self, name: str, value: int | None = None) -> int:
-        """Read or write an MMU sysctl: ``vm.overcommit_memory`` (0 heuristic, 1 always,
-        2 strict), ``vm.overcommit_ratio`` (percent of RAM for mode 2), ``vm.max_map_count``."""
-        if not isinstance(name, str):
-            raise TypeError("sysctl name must be a str")
-        key = name.replace("/", ".").removeprefix("proc.sys.")
-        if key not in self.SYSCTLS:
-            extra = (" (vm.nr_trim_pages exists only without an MMU: nothing is allocated at "
-                     "mmap time, so there is no power-of-two excess to trim)"
-                     if key == "vm.nr_trim_pages" else "")
-            raise KernelError(E.ENOENT, "sysctl.unknown",
-                              f"there is no sysctl {name!r} on this kernel{extra}; known: "
-                              f"{', '.join(self.SYSCTLS)}")
-        attr = {"vm.overcommit_memory": "overcommit_memory",
-                "vm.overcommit_ratio": "overcommit_ratio",
-                "vm.max_map_count": "max_map_count"}[key]
-        if value is None:
-            return int(getattr(self, attr))
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError("sysctl value must be an int")
-        if value < 0 or (key == "vm.overcommit_memory" and value > 2) or value >= 1 << 31:
-            raise KernelError(E.EINVAL, f"sysctl.{attr}_range",
-                              f"{key} does not take {value}"
-                              + (" (0, 1 or 2)" if key == "vm.overcommit_memory" else ""))
-        old = getattr(self, attr)
-        setattr(self, attr, value)
-        self.trace.emit(EventKind.DECISION, f"sysctl.{attr}", "{} {} -> {}", key, old, value)
-        self.notify()
-        return value
 
     # ------------------------------------------------------------ invariants
     def check(self) -> None:

@@ -17,6 +17,7 @@ import posixpath
 import struct
 from typing import Any, ClassVar
 
+from ..kernel.abi import as_argv, as_bytes, as_path, cint, ulong
 from ..kernel.binfmt import (
     ELF_MAGIC,
     FLAT_MAGIC,
@@ -49,7 +50,7 @@ from ..kernel.constants import (
 )
 from ..kernel.errors import KernelError
 from ..kernel.mm import VmaInfo
-from ..kernel.process import Process, as_bytes, as_path, cint, syscall, ulong
+from ..kernel.process import Process, syscall
 from ..kernel.trace import EventKind
 from ..kernel.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, File, page_align
 from .fault import access_vm, handle_mm_fault, read_nofault, zap_pte_range
@@ -136,17 +137,13 @@ class MmuProcess(Process):
         ps = self.kernel.page_size
         return {vpn * ps: pte.pfn for vpn, pte in sorted(self.mm.pte.items())}
 
-    def peek(self, addr: Any, n: Any) -> bytes:
+    def _peek(self, addr: int, n: int) -> bytes:
         """A load by this process (or by /proc/PID/mem): pages fault in as on a real CPU.
 
         Reading untouched anonymous memory maps the zero page; reading a file
         mapping brings the page into the page cache. Unmapped or PROT_NONE
         memory raises EFAULT (the process would get SIGSEGV).
         """
-        addr = ulong(addr, "addr")
-        n = ulong(n, "n")
-        if n > 1 << 24:
-            raise ValueError("peek at most 16 MiB at a time")
         return access_vm(self.kernel, self.mm, addr, n, None, False, self.pid)
 
     @syscall
@@ -348,7 +345,7 @@ class MmuProcess(Process):
     def execve(self, path: Any, argv: Any = None) -> int:
         """``execve(2)`` through ``binfmt_elf`` (an MMU RISC-V kernel has no bFLT loader)."""
         path = posixpath.normpath(as_path(path))
-        args = [path] if argv is None else [as_path(a) if a else "" for a in argv]
+        args = as_argv(argv, path)
         k = self.kernel
         inode, probe = open_exec(k, path)
         img = inode.fops.read(probe, inode.size, 0)
