@@ -493,9 +493,10 @@ class MmuProcess(Process):
         waiters = k.futex_waiters  # by the waiter's own address, as on the no-MMU kernel
         if cmd == FUTEX_WAKE:
             woken: list[MmuProcess] = []
+            nr_wake = max(1, val)  # futex_wake wakes one before it compares with nr_wake
             for where, q in list(waiters.items()):
                 for w in list(q):
-                    if len(woken) < max(0, val) and k.futex_keys.get(w.pid) == key:
+                    if len(woken) < nr_wake and k.futex_keys.get(w.pid) == key:
                         q.remove(w)
                         woken.append(w)
                 if not q:
