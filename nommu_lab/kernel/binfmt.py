@@ -220,6 +220,7 @@ def _exec_into(k: Kernel, task: Process, path: str, argv: list[str], loader: obj
     task.mm = k._new_mm()
     task.mm.exe = path
     task._wake_vfork_parent("execve")
+    task._do_close_on_exec()
     task.name = path.rsplit("/", 1)[-1]
     task.loader_mapping = True
     try:

@@ -602,8 +602,8 @@ class Kernel:
 
     def _digest_task(self, h: Any, p: Process, file_ids: dict[int, int]) -> None:
         """One process: its state and open files (open files by first appearance)."""
-        fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs)
-               for fd, f in sorted(p.fds.items())]
+        fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs,
+                fd in p.close_on_exec) for fd, f in sorted(p.fds.items())]
         h.update(repr((p.pid, p.alive, p.mm.id, p.mm.users, p.mm.brk, p.mm.start_brk,
                        p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
                        fds)).encode())

@@ -24,6 +24,7 @@ from .constants import (
     MAP_HUGETLB,
     O_ACCMODE,
     O_APPEND,
+    O_CLOEXEC,
     O_CREAT,
     O_EXCL,
     O_TRUNC,
@@ -118,6 +119,7 @@ class Process:
         self.name = name
         self.mm = mm
         self.fds: dict[int, File] = {}
+        self.close_on_exec: set[int] = set()  # fds with FD_CLOEXEC (opened O_CLOEXEC)
         self.parent: Process | None = None
         self.vfork_child: Process | None = None  # set while we wait for it
         self.vfork_parent: Process | None = None
@@ -148,13 +150,26 @@ class Process:
                               f"process {self.pid} sleeps in FUTEX_WAIT on {self.futex_wait:#x}; "
                               "another process must FUTEX_WAKE it first")
 
-    def _install_fd(self, file: File) -> int:
+    def _install_fd(self, file: File, cloexec: bool = False) -> int:
+        """``fd_install`` at the lowest free number; ``cloexec`` sets FD_CLOEXEC."""
         fd = 0
         while fd in self.fds:
             fd += 1
         self.fds[fd] = file
+        if cloexec:
+            self.close_on_exec.add(fd)
         file.refs += 1
         return fd
+
+    def _do_close_on_exec(self) -> None:
+        """``do_close_on_exec`` (``begin_new_exec``): close every FD_CLOEXEC fd."""
+        k = self.kernel
+        for fd in sorted(self.close_on_exec):
+            f = self.fds.pop(fd)
+            k.fput(f)
+            k.trace.emit(EventKind.DECISION, "do_close_on_exec",
+                         "fd {} ({}) was opened with O_CLOEXEC: execve closes it", fd, f.path)
+        self.close_on_exec.clear()
 
     def _file(self, fd: Any) -> File:
         fd = cint(fd, "fd")
@@ -314,7 +329,7 @@ class Process:
         if inode.fops.can_read:
             fmode |= FMODE_CAN_READ
         inode.opened += 1
-        return self._install_fd(File(inode, path, fmode, flags, refs=0))
+        return self._install_fd(File(inode, path, fmode, flags, refs=0), bool(flags & O_CLOEXEC))
 
     def _proc_pid_file(self, path: str) -> Inode | None:
         """``/proc/self/maps`` and ``/proc/<pid>/maps``: readable, no mmap method."""
@@ -337,13 +352,15 @@ class Process:
     def close(self, fd: Any) -> int:
         """``close(2)``."""
         f = self._file(fd)
-        del self.fds[cint(fd, "fd")]
+        fd = cint(fd, "fd")
+        del self.fds[fd]
+        self.close_on_exec.discard(fd)
         self.kernel.fput(f)
         return 0
 
     @syscall
     def dup(self, fd: Any) -> int:
-        """``dup(2)``: another fd for the same open file."""
+        """``dup(2)``: another fd for the same open file (without FD_CLOEXEC)."""
         return self._install_fd(self._file(fd))
 
     def _read(self, f: File, n: int, pos: int) -> bytes:
@@ -646,6 +663,7 @@ class Process:
         for fd, f in self.fds.items():
             child.fds[fd] = f
             f.refs += 1
+        child.close_on_exec = set(self.close_on_exec)  # dup_fd copies the FD_CLOEXEC bits
         k.processes[child.pid] = child
         return child
 
@@ -667,6 +685,7 @@ class Process:
         for f in list(self.fds.values()):
             k.fput(f)
         self.fds.clear()
+        self.close_on_exec.clear()
         self._wake_vfork_parent("exit")
         self.alive = False
         self.exit_code = code
@@ -735,12 +754,17 @@ class Process:
 
     @syscall
     def shm_open(self, name: Any, flags: Any, mode: Any = 0o600) -> int:
-        """``shm_open(3)``: open ``/dev/shm/<name>`` (ramfs on no-MMU)."""
+        """``shm_open(3)``: open ``/dev/shm/<name>`` (ramfs on no-MMU).
+
+        glibc adds O_CLOEXEC (POSIX: FD_CLOEXEC is set), so execve closes it.
+        """
         name = as_path(name)
+        flags = cint(flags, "flags")
         if not name.startswith("/") or "/" in name[1:] or name in ("/", "/.", "/.."):
             raise KernelError(E.EINVAL, "shm_open.bad_name",
                               "a POSIX shm name is one '/' followed by a name without '/'")
-        return Process.open.__wrapped__(self, "/dev/shm" + name, flags, mode)  # type: ignore[attr-defined]
+        return Process.open.__wrapped__(self, "/dev/shm" + name,  # type: ignore[attr-defined]
+                                        flags | O_CLOEXEC, mode)
 
     @syscall
     def shm_unlink(self, name: Any) -> int:

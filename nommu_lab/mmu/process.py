@@ -381,6 +381,7 @@ class MmuProcess(Process):
         mm = self.mm
         mm.exe = path
         self._wake_vfork_parent("execve")
+        self._do_close_on_exec()
         self.name = path.rsplit("/", 1)[-1]
         inode.opened += 1
         file = File(inode, path, FMODE_READ | FMODE_CAN_READ, 0, refs=0)
