@@ -65,6 +65,15 @@ class ShmWrapperOps(FileOperations):
 
 
 @dataclass(eq=False)
+class ShmFile(File):
+    """The file ``shmat`` maps (``shm_file_data``): its VMAs carry ``shm_vm_ops``.
+
+    ``shmdt`` detaches only VMAs mapping such a file, whatever other files are
+    called (a regular file may be named ``/SYSV...`` too).
+    """
+
+
+@dataclass(eq=False)
 class ShmSegment:
     """One SysV segment: its id, key, size and the ramfs inode holding it."""
 

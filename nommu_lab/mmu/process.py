@@ -49,6 +49,7 @@ from ..kernel.constants import (
     VM_WRITE,
 )
 from ..kernel.errors import KernelError
+from ..kernel.ipc import ShmFile
 from ..kernel.mm import VmaInfo
 from ..kernel.process import Process, syscall
 from ..kernel.trace import EventKind
@@ -448,7 +449,7 @@ class MmuProcess(Process):
         prot = PROT_READ | (0 if flags & SHM_RDONLY else PROT_WRITE) | (PROT_EXEC if flags & SHM_EXEC else 0)
         fmode = FMODE_READ | FMODE_CAN_READ | (0 if flags & SHM_RDONLY else FMODE_WRITE)
         seg.inode.opened += 1
-        file = File(seg.inode, f"/SYSV{seg.key & 0xFFFFFFFF:08x}", fmode, 0, refs=0)
+        file = ShmFile(seg.inode, f"/SYSV{seg.key & 0xFFFFFFFF:08x}", fmode, 0, refs=0)
         try:
             got = do_mmap(k, self, file, addr, seg.size, prot, mflags, 0)
         except KernelError:
@@ -459,21 +460,34 @@ class MmuProcess(Process):
 
     @syscall
     def shmdt(self, addr: Any) -> int:
-        """``shmdt(2)``: unmap the segment attached at ``addr``."""
+        """``ksys_shmdt``: detach the segment attached at ``addr``.
+
+        The first VMA at or above ``addr`` that maps a segment (``shm_vm_ops``)
+        with ``(vm_start - addr) / PAGE_SIZE == vm_pgoff`` names the segment
+        and its size; then every VMA of that same attach within the size is
+        unmapped too (fragments left by munmap or mprotect).
+        """
         addr = ulong(addr, "addr")
         k = self.kernel
-        v = self.mm.vma_lookup(addr)
-        segs = {seg.inode.key: seg for seg in k.shm_segments.values()}
-        if (v is None or v.vm_start != addr or v.vm_file is None
-                or not v.vm_file.path.startswith("/SYSV")):
+        ps = k.page_size
+        if addr % ps:
+            raise KernelError(E.EINVAL, "ksys_shmdt.unaligned", f"{addr:#x} is not page aligned")
+
+        def attach_at(v: MmuVma) -> bool:
+            return isinstance(v.vm_file, ShmFile) and (v.vm_start - addr) // ps == v.vm_pgoff
+
+        first = next((v for v in self.mm.vmas if v.vm_start >= addr and attach_at(v)), None)
+        if first is None:
             raise KernelError(E.EINVAL, "ksys_shmdt.not_attached",
                               f"no shm segment is attached at {addr:#x}")
-        inode = v.vm_file.inode
-        end = addr + page_align(inode.size, k.page_size)
-        for w in list(self.mm.overlapping(addr, end)):
-            if w.vm_file is not None and w.vm_file.inode is inode:
-                do_munmap(k, self, w.vm_start, w.vm_end - w.vm_start)
-        seg = segs.get(inode.key)
+        file = first.vm_file
+        assert file is not None
+        size = page_align(file.inode.size, ps)
+        doomed = [first] + [v for v in self.mm.vmas if v.vm_start > first.vm_start
+                            and v.vm_end - addr <= size and attach_at(v) and v.vm_file is file]
+        for v in doomed:
+            do_munmap(k, self, v.vm_start, v.vm_end - v.vm_start)
+        seg = next((g for g in k.shm_segments.values() if g.inode is file.inode), None)
         if seg is not None:
             seg.nattch -= 1
         return 0
