@@ -268,3 +268,63 @@ def test_add_nommu_region_duplicate_start_then_execve_and_snapshot_still_work():
     assert p.execve("/rom/bin/hello") == 0
     assert p.name == "hello" and p.mm.entry
     k.check()
+
+
+# --- issue 10 A5: ids are taken after the last check -------------------------------------
+ID_REFUSALS = [
+    # (id, mmu?, setup(k, p) -> args for the refused call, errno)
+    ("do_mmap_private_alloc_failed", False,
+     lambda k, p: (p.mmap, 0, 5 << 20, RW, ANON), ENOMEM),
+    ("do_mmap_sharing_violation", False,
+     lambda k, p: (p.mmap, 0, 2 * PS, PROT_READ, MAP_PRIVATE, _disk_copy(p), PS), EINVAL),
+    ("get_unmapped_area_failed", False,
+     lambda k, p: (p.mmap, 0, 64 * PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0), EINVAL),
+    ("proc_pid_maps_erofs", False,
+     lambda k, p: (p.open, "/proc/self/maps", O_WRONLY), EROFS),
+    ("newseg_efbig", False,
+     lambda k, p: (p.shmget, IPC_PRIVATE, 5 << 20, IPC_CREAT | 0o600), EFBIG),
+    ("newseg_enomem", False,
+     lambda k, p: (p.shmget, IPC_PRIVATE, 3 << 20, IPC_CREAT | 0o600)
+     if p.shmget(IPC_PRIVATE, 4 << 20, IPC_CREAT | 0o600) else None, ENOMEM),
+    ("proc_pid_maps_erofs_mmu", True,
+     lambda k, p: (p.open, "/proc/self/maps", O_WRONLY), EROFS),
+]
+
+
+def _disk_copy(p: nl.Process) -> int:
+    fd = p.open("/mnt/disk/pattern.bin")
+    p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    return fd
+
+
+@pytest.mark.parametrize("name,mmu,setup,err", ID_REFUSALS, ids=[c[0] for c in ID_REFUSALS])
+def test_refused_call_takes_no_id(name, mmu, setup, err):
+    """A refused call takes no region, VMA or inode id: the next successful call gets the
+    id it would have got without the refusal (the id counter is part of state_digest)."""
+    ids = []
+    for refuse in (False, True):
+        k = board(mmu=mmu)
+        p = k.spawn()
+        fn, *args = setup(k, p)
+        if refuse:
+            before = k.state_digest()
+            with pytest.raises(nl.KernelError) as ei:
+                fn(*args)
+            assert ei.value.errno == err, ei.value
+            assert k.state_digest() == before
+        a = p.mmap(0, PS, RW, ANON)
+        ids.append((k._next_id, [v.region.id for v in p.vmas() if v.region] if not mmu else a,
+                    k.state_digest()))
+    assert ids[0] == ids[1]
+
+
+def test_state_digest_covers_the_id_counters():
+    """state_digest: two machines whose next ids differ are not the same machine."""
+    for mmu in (False, True):
+        k = board(mmu=mmu)
+        d = k.state_digest()
+        k.next_id()
+        assert k.state_digest() != d
+        d = k.state_digest()
+        k.mounts["/tmp"].sb.new_ino()
+        assert k.state_digest() != d

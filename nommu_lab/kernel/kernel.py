@@ -473,13 +473,12 @@ class Kernel:
         inode.size = newsize
         return 0
 
-    def _ramfs_expand_for_mapping(self, inode: Inode, newsize: int) -> int:
-        """``ramfs_nommu_expand_for_mapping``: one block, split, excess freed, zeroed."""
-        ps = self.page_size
+    def ramfs_expand_check(self, newsize: int) -> int:
+        """The checks of ``ramfs_nommu_resize`` from size 0 and of
+        ``ramfs_nommu_expand_for_mapping``, before anything changes: 0 or ``-errno``."""
         if newsize >> 32:
             return -E.EFBIG
-        npages = (newsize + ps - 1) // ps
-        order = get_order(npages)
+        order = get_order((newsize + self.page_size - 1) // self.page_size)
         if order > self.mem.max_order:
             return -E.EFBIG
         if not self.mem.can_alloc(order):
@@ -488,6 +487,16 @@ class Kernel:
                             "before allocating and leaves it set; the model changes nothing)",
                             1 << order)
             return -E.ENOMEM
+        return 0
+
+    def _ramfs_expand_for_mapping(self, inode: Inode, newsize: int) -> int:
+        """``ramfs_nommu_expand_for_mapping``: one block, split, excess freed, zeroed."""
+        ps = self.page_size
+        err = self.ramfs_expand_check(newsize)
+        if err:
+            return err
+        npages = (newsize + ps - 1) // ps
+        order = get_order(npages)
         pfn = self.mem.alloc(order)
         assert pfn is not None
         self.mem._free_run(pfn + npages, (1 << order) - npages)
@@ -597,8 +606,10 @@ class Kernel:
         h.update(m.state.tobytes())
         h.update(m.owner.tobytes())
         h.update(repr([list(d) for d in m.free_area]).encode())
+        # the counters ids come from: a refused call must not advance them
         h.update(repr((m.nr_free, self.mmap_pages_allocated, self.nr_trim_pages,
-                       self.max_map_count)).encode())
+                       self.max_map_count, self._next_id, self._next_pid,
+                       self._next_dev_minor)).encode())
 
     def _digest_task(self, h: Any, p: Process, file_ids: dict[int, int]) -> None:
         """One process: its state and open files (open files by first appearance)."""
@@ -620,6 +631,8 @@ class Kernel:
 
     def _digest_files(self, h: Any) -> None:
         stack = [("/", self.root)]
+        for mp, m in sorted(self.mounts.items()):
+            h.update(repr((mp, m.sb.next_ino)).encode())
         while stack:
             path, node = stack.pop()
             node = self._mount_root(node)

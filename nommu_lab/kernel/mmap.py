@@ -311,9 +311,9 @@ def do_mmap(
     ps = k.page_size
     length = (length + ps - 1) & -ps  # PAGE_ALIGN; validate ruled out the wrap to 0
     vm_flags = determine_vm_flags(file, prot, flags, caps, task.ptraced)
-    k._next_id += 2
-    region = VmRegion(k._next_id - 1, 0, 0, 0, vm_flags, pgoff, file)
-    vma = VmArea(k._next_id, 0, 0, vm_flags, pgoff, file, region)
+    # ids are taken once nothing can fail any more (take_ids): a refusal takes none
+    region = VmRegion(0, 0, 0, 0, vm_flags, pgoff, file)
+    vma = VmArea(0, 0, 0, vm_flags, pgoff, file, region)
 
     if is_nommu_shared_mapping(vm_flags):
         assert file is not None
@@ -351,6 +351,7 @@ def do_mmap(
 
     if file is not None and vm_flags & VM_SHARED:
         do_mmap_shared_file(k, vma)
+        take_ids(k, region, vma)
     else:
         do_mmap_private(k, task, vma, region, length, caps)
 
@@ -378,6 +379,16 @@ def do_mmap(
     mm.total_vm += length // ps
     _attach_vma(k, mm, vma, new_region=True)
     return vma.vm_start
+
+
+def take_ids(k: Kernel, region: VmRegion, vma: VmArea) -> None:
+    """Number a new mapping: its region's id, then its VMA's (after the last check).
+
+    A mapping that reuses an existing region takes two ids as well (the first
+    unused), so numbering does not depend on which requests were shared.
+    """
+    region.id = k.next_id()
+    vma.id = k.next_id()
 
 
 def _find_shareable_region(k: Kernel, file: File, length: int, pgoff: int, caps: int) -> VmRegion | None:
@@ -423,6 +434,8 @@ def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: in
     else:
         # the driver is told about every new VMA on a direct region
         do_mmap_shared_file(k, vma)
+    k.next_id()  # the region id a new mapping would have had (take_ids)
+    vma.id = k.next_id()
     r.vm_usage += 1
     assert vma.vm_file is not None
     k.fget(vma.vm_file)
@@ -500,6 +513,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         if ret == 0:
             region.vm_top = region.vm_end
             vma.vm_ops = vm_ops_of(file)
+            take_ids(k, region, vma)
             k.trace.emit(_DECISION, "do_mmap_private.direct",
                          "{} is mapped in place at {:#x}: no copy, no pages allocated{}",
                          file.path, region.vm_start,
@@ -519,7 +533,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     trim = k.nr_trim_pages
     if trim and total - point >= trim:
         total = point
-    pfn = k.mem.alloc_pages_exact(total)  # a failed allocation changes nothing
+    pfn = k.mem.next_block(order)  # where the copy will go; nothing is taken yet
     if pfn is None:
         largest = k.mem.largest_free_order()
         raise KernelError(E.ENOMEM, "do_mmap_private.alloc_failed",
@@ -528,6 +542,10 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
                           f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
                           "needs physically contiguous memory: ask for less")
     base = k.mem.pfn_to_addr(pfn)
+    # ---- the last check is behind us: number the mapping and take the pages ----
+    take_ids(k, region, vma)
+    got = k.mem.alloc_pages_exact(total)
+    assert got == pfn
     k.mmap_pages_allocated += total
     vma.vm_flags |= VM_MAPPED_COPY
     region.vm_flags = vma.vm_flags

@@ -320,6 +320,8 @@ class Process:
         if created:
             inode = k.create_file(path, mode=mode & 0o7777)
         assert inode is not None
+        if inode.key == 0:  # a /proc/<pid> file made for this open: numbered once it is sure
+            inode.ino, inode.key = inode.sb.new_ino(), k.next_id()
         # O_TRUNC asks for write permission itself (build_open_flags), so Linux
         # truncates even with O_RDONLY
         if flags & O_TRUNC and inode.is_reg and inode.size:
@@ -343,7 +345,7 @@ class Process:
         k = self.kernel
         if pid not in k.processes:
             return None
-        node = k._new_inode(k.mounts["/proc"].sb, S_IFREG | 0o444, k._proc_ops)
+        node = Inode(0, S_IFREG | 0o444, k.mounts["/proc"].sb, k._proc_ops)  # numbered by open
         node.nlink = 0
         node.target = functools.partial(_pid_maps_text, pid)
         return node
