@@ -923,6 +923,9 @@ class Kernel:
         self.mem.check()
         ps = self.page_size
         regs = list(self.region_tree)
+        starts = [r.vm_start for r in regs]
+        assert starts == sorted(set(starts)), "two regions share a start (add_nommu_region BUG)"
+        assert all(self.region_tree.get(r.vm_start) is r for r in regs), "region tree index broken"
         usage: dict[int, int] = {}
         for mm in self.all_mms():
             for v in mm.vmas:

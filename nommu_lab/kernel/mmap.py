@@ -339,11 +339,8 @@ def do_mmap(
                              "the driver declined to map {} in place (ENOSYS): a copy will be made",
                              file.path)
             else:
-                if got in k.region_tree:
-                    raise KernelBug("add_nommu_region.duplicate_start",
-                                    f"a region already starts at {got:#x}; the real kernel hits "
-                                    "BUG() here (two mappings of one device with different lengths "
-                                    "at the same offset). The model refused the call instead")
+                check_region_start(k, got, "two mappings of one device or file with different "
+                                   "lengths at the same offset each want a region of their own")
                 vma.vm_start = region.vm_start = got
                 vma.vm_end = region.vm_end = got + length
                 k.trace.emit(_DECISION, "do_mmap.get_unmapped_area",
@@ -542,6 +539,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
                           f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
                           "needs physically contiguous memory: ask for less")
     base = k.mem.pfn_to_addr(pfn)
+    check_region_start(k, base, "the new copy's first page is that region's start")
     # ---- the last check is behind us: number the mapping and take the pages ----
     take_ids(k, region, vma)
     got = k.mem.alloc_pages_exact(total)
@@ -627,14 +625,42 @@ def do_munmap(k: Kernel, task: Process, start: int, length: int) -> None:
     if end != vma.vm_end and end % ps:
         raise KernelError(E.EINVAL, "do_munmap.unaligned_end",
                           f"{end:#x} is not page aligned")
-    if start != vma.vm_start and end != vma.vm_end:
+    # split_vma re-adds the upper part at `start`, shrink_vma a head-cut region at `end`
+    hole = start != vma.vm_start and end != vma.vm_end
+    if hole:
         if mm.map_count >= k.max_map_count:
             raise KernelError(E.ENOMEM, "split_vma.max_map_count",
                               "this process has max_map_count mappings already; a hole would need one more")
+        check_region_start(k, start, "unmapping this hole would split the mapping there")
+    if hole or start == vma.vm_start:
+        check_region_start(k, end, "unmapping this part moves the mapping's start there")
+    if hole:
         k.trace.emit(_HAZARD, "kernel_bug.6.hole_warning",
                      "punching a hole works, but Linux 6.12 logs a WARNING while doing it")
         split_vma(k, mm, vma, start)
     shrink_vma(k, mm, vma, start, end)
+
+
+def check_region_start(k: Kernel, start: int, why: str) -> None:
+    """``add_nommu_region``'s ``BUG()`` as a check made before anything changes.
+
+    Two regions may never start at one address. Every path that adds a region
+    or moves a region's start asks here first, so the refusal (``KernelBug``)
+    leaves the machine as it was; Linux 6.12 stops with a kernel BUG.
+    """
+    other = k.region_tree.get(start)
+    if other is None:
+        return
+    what = f"the {'copy' if other.is_copy else 'direct'} region of {other.path or 'anonymous memory'}"
+    freed = (not other.is_copy and k.mem.contains(start)
+             and k.mem.state[k.mem.addr_to_pfn(start)] in (PageState.FREE, PageState.TRIMMED))
+    raise KernelBug("add_nommu_region.duplicate_start",
+                    f"{what} already starts at {start:#x}"
+                    + (" (its page was freed under it when its file shrank, and the allocator "
+                       "hands that page out again)" if freed else "")
+                    + f", and {why}: two regions would share one start, which is a kernel BUG() "
+                    "in add_nommu_region on Linux 6.12 (the machine stops). The model refused "
+                    "the call and changed nothing; unmap that mapping first")
 
 
 def split_vma(k: Kernel, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:

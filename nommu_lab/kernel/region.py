@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .constants import VM_MAPPED_COPY, VM_MAYOVERLAY, VM_MAYSHARE, VM_SHARED
+from .errors import KernelBug
 
 if TYPE_CHECKING:
     from .vfs import File
@@ -125,8 +126,24 @@ class RegionTree:
     def __contains__(self, start: int) -> bool:
         return start in self._by_start
 
+    def get(self, start: int) -> VmRegion | None:
+        """The region starting exactly at ``start``, if any."""
+        return self._by_start.get(start)
+
     def add(self, region: VmRegion) -> None:
-        """``add_nommu_region`` (the caller has checked the start is free)."""
+        """``add_nommu_region``: insert a region; a start that is taken is a kernel BUG.
+
+        Callers check first (:func:`~nommu_lab.kernel.mmap.check_region_start`),
+        so that a refused call changes nothing; the tree refuses anyway and
+        never overwrites, so no future path can put two regions at one start.
+        """
+        other = self._by_start.get(region.vm_start)
+        if other is region:
+            return  # already in the tree (add_nommu_region returns too)
+        if other is not None:
+            raise KernelBug("add_nommu_region.duplicate_start",
+                            f"a region already starts at {region.vm_start:#x}; the real kernel "
+                            "calls BUG() here. The model refused to add a second one")
         bisect.insort(self._starts, region.vm_start)
         self._by_start[region.vm_start] = region
 
