@@ -243,10 +243,10 @@ def test_truncating_a_mapped_disk_file_unmaps_its_pages(k):
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_SHARED, fd, 0)
     assert p.peek(a + PS, 2) == bytes([4096 % 251, 4097 % 251])
     inode = k.lookup("/mnt/disk/pattern.bin")
-    cached = [x for x in inode.pages if x is not None]
+    cached = list(inode.pages.values())
     assert len(cached) == 1
     p.open("/mnt/disk/pattern.bin", O_RDWR | O_TRUNC)
-    assert not any(x is not None for x in inode.pages) and a // PS + 1 not in p.mm.pte
+    assert not inode.pages and a // PS + 1 not in p.mm.pte
     assert k.mem.state[cached[0]] == PageState.FREE
     refused(k, p.peek, a, 1, err=errno.EFAULT, rule="filemap_fault.sigbus")
     p.pwrite(fd, b"new", 0)

@@ -18,7 +18,8 @@ from nommu_lab.kernel.memory import PageState
 
 
 def pages_of(k, path):
-    return list(k.lookup(path).pages)
+    """The file's page-cache frames in page order (holes left out)."""
+    return [pfn for _, pfn in sorted(k.lookup(path).pages.items())]
 
 
 def test_truncate_from_zero_gathers_contiguous_pages(k, p):

@@ -12,7 +12,7 @@ the tree itself refuses a taken start (issue 10 A1).
 from __future__ import annotations
 
 import pytest
-from _nommu import ANON, PS, RAM_BASE, RW, board
+from _nommu import ANON, PS, RAM_BASE, RW
 
 import nommu_lab as nl
 from nommu_lab.constants import *
@@ -67,7 +67,7 @@ def test_add_nommu_region_duplicate_start_anonymous_copy_on_an_orphaned_page(k, 
 def test_add_nommu_region_duplicate_start_private_writable_file_copy(k, p):
     """The same through a private writable file copy (do_mmap_private reads the file into
     the page the orphan starts on)."""
-    a = orphan(k, p, 1, 0)
+    orphan(k, p, 1, 0)
     fd = p.open("/mnt/disk/pattern.bin")
     bug(k, p.mmap, 0, PS, RW, MAP_PRIVATE, fd, 0)
     starts_are_unique(k)

@@ -647,9 +647,7 @@ class KernelMachine(RuleBasedStateMachine):
         inodes = self._live_inodes()
         cache = np.zeros(mem.nr_pages, dtype=bool)
         for ino in inodes:
-            for i, pfn in enumerate(ino.pages):
-                if pfn is None:
-                    continue
+            for i, pfn in ino.pages.items():
                 assert not cache[pfn], f"frame {pfn} in two page caches"
                 assert owner_of[pfn] == -1, f"page-cache frame {pfn} inside a copy region"
                 assert mem.state[pfn] == PageState.PAGECACHE and mem.owner[pfn] == ino.key, (
@@ -672,7 +670,7 @@ class KernelMachine(RuleBasedStateMachine):
                 if mem.state[pfn] == PageState.DEVICE:
                     continue
                 idx = r.vm_pgoff + j
-                assert ino is not None and idx < len(ino.pages) and ino.pages[idx] == pfn, (
+                assert ino is not None and ino.pages.get(idx) == pfn, (
                     f"direct region {r} maps frame {pfn} which is not page {idx} of its file")
         st_["invariant_checks"] += 1
         # /proc/maps: one line per region, same range
@@ -749,9 +747,8 @@ class KernelMachine(RuleBasedStateMachine):
             cached = np.zeros(k.mem.nr_pages, dtype=bool)
             for ino in getattr(k, "cache_inodes", {}).values():
                 if ino.nlink > 0:
-                    for pfn in ino.pages:
-                        if pfn is not None:
-                            cached[pfn] = True
+                    for pfn in ino.pages.values():
+                        cached[pfn] = True
             kept = cached & (k.mem.state == PageState.PAGECACHE)
             n = int(kept.sum())
             now["free"] = now["free"] | kept

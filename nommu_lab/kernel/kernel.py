@@ -22,6 +22,7 @@ from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
 from .trace import EventKind, Trace
 from .vfs import (
+    FMODE_WRITE,
     DirOps,
     File,
     FileOperations,
@@ -264,6 +265,8 @@ class Kernel:
         assert parent is not None and parent.is_dir, parent_path
         if name in parent.children:
             return self._mount_root(parent.children[name])
+        if parent.sb.s_blocksize:  # a directory on a disk filesystem takes a block
+            parent.sb.free_blocks -= 1
         node = self._new_inode(parent.sb, S_IFDIR | 0o755, self._dir_ops)
         parent.children[name] = node
         return node
@@ -318,8 +321,8 @@ class Kernel:
             if fops is self._ramfs_ops:
                 self.pagecache_write(node, 0, data)
             else:
-                node.blob[:] = data
-                node.size = len(data)
+                n = fops.write(File(node, path, FMODE_WRITE, 0), data, 0)
+                assert n == len(data), f"{path}: only {n} of {len(data)} bytes fit"
         return node
 
     def mknod(self, path: str, kind: int, rdev: tuple[int, int], ops: FileOperations) -> Inode:
@@ -358,6 +361,7 @@ class Kernel:
         if inode.nlink > 0 or inode.opened > 0:
             return
         self._free_cache_pages(inode, 0)
+        inode.fops.evict_inode(inode)
         inode.size = 0
 
     # ----------------------------------------------------------- page cache
@@ -370,10 +374,10 @@ class Kernel:
         while done < n:
             idx, off = divmod(pos + done, ps)
             chunk = min(ps - off, n - done)
-            pfn = inode.pages[idx] if idx < len(inode.pages) else None
+            pfn = inode.pages.get(idx)
             if pfn is not None:
                 a = (pfn * ps) + off
-                out[done:done + chunk] = self.mem.data[a:a + chunk].tobytes()
+                out[done:done + chunk] = self.mem.data[a:a + chunk].data
             done += chunk
         return bytes(out)
 
@@ -383,15 +387,16 @@ class Kernel:
         ``simple_write_begin`` allocates each missing page separately; the
         model takes them from the top of free memory (see
         :meth:`PhysicalMemory.alloc_page_high`), so they are not consecutive.
-        Returns bytes written or ``-ENOSPC`` when RAM is full (nothing written).
+        Returns bytes written or ``-ENOSPC`` when RAM is full (nothing written,
+        nothing changed). Pages are kept by index, so a write far into a file
+        takes only the pages it touches.
         """
         if not data:
             return 0
         ps = self.page_size
         first, last = pos // ps, (pos + len(data) - 1) // ps
-        if len(inode.pages) <= last:
-            inode.pages.extend([None] * (last + 1 - len(inode.pages)))
-        missing = [i for i in range(first, last + 1) if inode.pages[i] is None]
+        pages = inode.pages
+        missing = [i for i in range(first, last + 1) if i not in pages]
         if len(missing) > self.mem.nr_free:
             return -E.ENOSPC
         for i in missing:
@@ -408,7 +413,7 @@ class Kernel:
         while done < len(data):
             idx, off = divmod(pos + done, ps)
             chunk = min(ps - off, len(data) - done)
-            a = inode.pages[idx] * ps + off  # type: ignore[operator]
+            a = pages[idx] * ps + off
             self.mem.data[a:a + chunk] = memoryview(data)[done:done + chunk]
             done += chunk
         inode.size = max(inode.size, pos + len(data))
@@ -416,12 +421,10 @@ class Kernel:
 
     def _free_cache_pages(self, inode: Inode, from_page: int) -> None:
         freed = []
-        for i in range(from_page, len(inode.pages)):
-            pfn = inode.pages[i]
-            if pfn is not None:
-                self.mem.free_range(pfn, 1)
-                freed.append(pfn)
-        del inode.pages[from_page:]
+        for i in sorted(i for i in inode.pages if i >= from_page):
+            pfn = inode.pages.pop(i)
+            self.mem.free_range(pfn, 1)
+            freed.append(pfn)
         if freed:
             self.trace.emit(EventKind.FREE, "truncate_inode_pages",
                             "{} page-cache page(s) freed", len(freed), pfns=tuple(freed))
@@ -467,8 +470,9 @@ class Kernel:
                     r.vm_end = min(r.vm_end, r.vm_top)
             keep = (newsize + ps - 1) // ps
             self._free_cache_pages(inode, keep)
-            if newsize % ps and keep <= len(inode.pages) and inode.pages[keep - 1] is not None:
-                a = inode.pages[keep - 1] * ps  # type: ignore[operator]
+            last = inode.pages.get(keep - 1)
+            if newsize % ps and last is not None:
+                a = last * ps
                 self.mem.data[a + newsize % ps:a + ps] = 0
         inode.size = newsize
         return 0
@@ -504,7 +508,7 @@ class Kernel:
             self.mem.mark(pfn + npages, (1 << order) - npages, PageState.TRIMMED)
         self.mem.data[pfn * ps:(pfn + npages) * ps] = 0
         self.mem.mark(pfn, npages, PageState.PAGECACHE, inode.key)
-        inode.pages = list(range(pfn, pfn + npages))
+        inode.pages = {i: pfn + i for i in range(npages)}
         inode.size = newsize
         self.trace.emit(EventKind.ALLOC, "ramfs_nommu_expand_for_mapping",
                         "truncate from size 0: {} contiguous page(s) at {:#x} gathered for "
@@ -602,9 +606,9 @@ class Kernel:
 
     def _digest_memory(self, h: Any) -> None:
         m = self.mem
-        h.update(m.data.tobytes())
-        h.update(m.state.tobytes())
-        h.update(m.owner.tobytes())
+        h.update(m.data)  # numpy arrays are hashed in place, not copied
+        h.update(m.state)
+        h.update(m.owner)
         h.update(repr([list(d) for d in m.free_area]).encode())
         # the counters ids come from: a refused call must not advance them
         h.update(repr((m.nr_free, self.mmap_pages_allocated, self.nr_trim_pages,
@@ -632,12 +636,17 @@ class Kernel:
     def _digest_files(self, h: Any) -> None:
         stack = [("/", self.root)]
         for mp, m in sorted(self.mounts.items()):
-            h.update(repr((mp, m.sb.next_ino)).encode())
+            h.update(repr((mp, m.sb.next_ino, m.sb.free_blocks)).encode())
         while stack:
             path, node = stack.pop()
             node = self._mount_root(node)
+            # contents are hashed where they lie (page-cache frames are RAM, hashed above;
+            # disk blocks one by one): nothing proportional to a file's size is built
             h.update(repr((path, node.ino, node.size, node.nlink, node.opened,
-                           list(node.pages), bytes(node.blob))).encode())
+                           sorted(node.pages.items()), len(node.blocks))).encode())
+            for idx in sorted(node.blocks):
+                h.update(idx.to_bytes(8, "little"))
+                h.update(node.blocks[idx])
             for name, child in sorted(node.children.items()):
                 stack.append((path.rstrip("/") + "/" + name, child))
         for seg in self.shm_segments.values():
@@ -645,10 +654,10 @@ class Kernel:
         for dev in self.devices.values():
             store = getattr(dev, "store", None)
             if store is not None:
-                h.update(bytes(store.data))
+                h.update(store.data)
         if self.flash is not None:
             h.update(self.flash.mode.value.encode())
-            h.update(self.flash.array.tobytes())
+            h.update(self.flash.array)
 
     # ------------------------------------------------------- devices & drivers
     @kernel_call

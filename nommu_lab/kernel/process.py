@@ -42,10 +42,14 @@ from .vfs import (
     FMODE_CAN_READ,
     FMODE_READ,
     FMODE_WRITE,
+    RW_MAX,
     File,
     Inode,
     PipeOps,
     SocketOps,
+    generic_write_check_limits,
+    inode_newsize_ok,
+    rw_verify_area,
 )
 
 if TYPE_CHECKING:
@@ -365,29 +369,50 @@ class Process:
         """``dup(2)``: another fd for the same open file (without FD_CLOEXEC)."""
         return self._install_fd(self._file(fd))
 
+    def _access_ok(self, count: int) -> None:
+        """``access_ok`` on the caller's buffer: always true without an MMU."""
+
+    def _driver_refusal(self, f: File, err: int, rule: str, sentence: str) -> KernelError:
+        """The refusal for a driver's ``-errno``: the driver's own rule when it names one."""
+        rule, sentence = f.fops.refusals.get(err, (rule, sentence))
+        return KernelError(err, rule, sentence)
+
     def _read(self, f: File, n: int, pos: int) -> bytes:
+        """``vfs_read``: open for reading, a read method, the buffer, ``rw_verify_area``;
+        then at most :data:`RW_MAX` bytes from the driver."""
         if not f.f_mode & FMODE_READ:
             raise KernelError(E.EBADF, "vfs_read.not_open_for_read", "the file was not opened for reading")
-        data = f.fops.read(f, n, pos)
+        if not f.f_mode & FMODE_CAN_READ:
+            raise KernelError(E.EINVAL, "vfs_read.no_read_method",
+                              f"{f.path}'s driver has no read method: it cannot be read")
+        self._access_ok(n)
+        rw_verify_area(pos, n, "read")
+        data = f.fops.read(f, min(n, RW_MAX), pos)
         if isinstance(data, int):
-            raise KernelError(-data, "vfs_read.driver", f"reading {f.path} failed")
+            raise self._driver_refusal(f, -data, "vfs_read.driver", f"reading {f.path} failed")
         return data
 
     def _write(self, f: File, data: bytes, pos: int) -> int:
+        """``vfs_write``: open for writing, the buffer, ``rw_verify_area``, and for a regular
+        file ``generic_write_check_limits``; then the driver."""
         if not f.f_mode & FMODE_WRITE:
             raise KernelError(E.EBADF, "vfs_write.not_open_for_write", "the file was not opened for writing")
-        ret = f.fops.write(f, data, pos)
+        self._access_ok(len(data))
+        rw_verify_area(pos, len(data), "write")
+        count = min(len(data), RW_MAX)
+        if count and f.inode.is_reg:
+            count = generic_write_check_limits(f, pos, count)
+        ret = f.fops.write(f, data[:count] if count < len(data) else data, pos)
         if ret < 0:
-            raise KernelError(-ret, "vfs_write.driver",
-                              f"writing {f.path} failed ({E.errorcode.get(-ret, -ret)})")
+            raise self._driver_refusal(f, -ret, "vfs_write.driver",
+                                       f"writing {f.path} failed ({E.errorcode.get(-ret, -ret)})")
         return ret
 
     @syscall
     def read(self, fd: Any, n: Any) -> bytes:
         """``read(2)``: up to n bytes from the file position."""
         f = self._file(fd)
-        n = min(ulong(n, "n"), 1 << 26)
-        data = self._read(f, n, f.pos)
+        data = self._read(f, ulong(n, "n"), f.pos)
         f.pos += len(data)
         return data
 
@@ -396,10 +421,9 @@ class Process:
         """``write(2)`` at the file position (the end with O_APPEND)."""
         f = self._file(fd)
         data = as_bytes(data)
-        if f.flags & O_APPEND:
-            f.pos = f.inode.size
-        n = self._write(f, data, f.pos)
-        f.pos += n
+        pos = f.inode.size if f.flags & O_APPEND else f.pos
+        n = self._write(f, data, pos)
+        f.pos = pos + n  # a refused write leaves the position where it was
         return n
 
     def _seekable(self, f: File) -> None:
@@ -408,36 +432,41 @@ class Process:
 
     @syscall
     def pread(self, fd: Any, n: Any, offset: Any) -> bytes:
-        """``pread(2)``."""
-        f = self._file(fd)
-        n, offset = min(ulong(n, "n"), 1 << 26), slong(offset, "offset")
-        self._seekable(f)
+        """``pread(2)`` (``ksys_pread64``: a negative offset is refused before the fd)."""
+        n, offset = ulong(n, "n"), slong(offset, "offset")
         if offset < 0:
             raise KernelError(E.EINVAL, "vfs.negative_offset", "the offset must not be negative")
+        f = self._file(fd)
+        self._seekable(f)
         return self._read(f, n, offset)
 
     @syscall
     def pwrite(self, fd: Any, data: Any, offset: Any) -> int:
-        """``pwrite(2)``."""
-        f = self._file(fd)
+        """``pwrite(2)`` (``ksys_pwrite64``: a negative offset is refused before the fd)."""
         data, offset = as_bytes(data), slong(offset, "offset")
-        self._seekable(f)
         if offset < 0:
             raise KernelError(E.EINVAL, "vfs.negative_offset", "the offset must not be negative")
+        f = self._file(fd)
+        self._seekable(f)
         return self._write(f, data, offset)
 
     @syscall
     def ftruncate(self, fd: Any, length: Any) -> int:
-        """``ftruncate(2)``; on ramfs, growing an empty file gathers contiguous pages."""
-        f = self._file(fd)
+        """``ftruncate(2)`` (``do_sys_ftruncate``, then ``inode_newsize_ok`` and the
+        filesystem); on no-MMU ramfs, growing an empty file gathers contiguous pages."""
         length = slong(length, "length")
         if length < 0:
             raise KernelError(E.EINVAL, "do_ftruncate.negative", "the length must not be negative")
+        f = self._file(fd)
         if f.inode.kind != S_IFREG or not f.f_mode & FMODE_WRITE:
             raise KernelError(E.EINVAL, "do_ftruncate.not_writable_file",
                               "ftruncate needs a regular file opened for writing")
+        if f.inode.append_only:
+            raise KernelError(E.EPERM, "do_ftruncate.append_only",
+                              "an append-only file cannot be truncated")
         if f.inode.sb.readonly:
             raise KernelError(E.EROFS, "do_ftruncate.erofs", "read-only filesystem")
+        inode_newsize_ok(f.inode, length)
         ret = f.fops.truncate(f.inode, length)
         if ret < 0:
             rule, why = self._truncate_refusals.get(

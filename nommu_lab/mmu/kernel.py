@@ -109,14 +109,12 @@ class MmuKernel(Kernel):
         """``evict`` for ramfs; for a device-backed file nobody has open any more, its
         clean page cache is reclaimed at once (Linux keeps it until memory is short,
         the model gives it back so memory returns to its boot value)."""
-        if not is_memory_fs(self, inode) and inode.opened <= 0 and any(
-                p is not None for p in inode.pages):
-            n = sum(1 for p in inode.pages if p is not None)
+        if not is_memory_fs(self, inode) and inode.opened <= 0 and inode.pages:
+            n = len(inode.pages)
             self._free_cache_pages(inode, 0)
             self.trace.emit(EventKind.FREE, "shrink_page_list.reclaim",
                             "nobody has {} open any more: its {} clean page-cache page(s) are "
                             "reclaimed", getattr(inode, "ino", "?"), n)
-            return
         super().maybe_evict(inode)
 
     def ramfs_resize(self, inode: Inode, newsize: int) -> int:
@@ -149,11 +147,11 @@ class MmuKernel(Kernel):
                 first = v.vm_start + max(0, keep - v.vm_pgoff) * ps
                 if first < v.vm_end and v.kind != "anon":
                     unmapped += zap_pte_range(self, mm, first, v.vm_end)[0]
-        had = sum(1 for p in inode.pages[keep:] if p is not None)
+        had = sum(1 for i in inode.pages if i >= keep)
         self._free_cache_pages(inode, keep)
-        if newsize % ps and keep - 1 < len(inode.pages) and inode.pages[keep - 1] is not None:
-            a = inode.pages[keep - 1] * ps  # type: ignore[operator]
-            self.mem.data[a + newsize % ps:a + ps] = 0
+        last = inode.pages.get(keep - 1)
+        if newsize % ps and last is not None:
+            self.mem.data[last * ps + newsize % ps:(last + 1) * ps] = 0
         if unmapped or had:
             self.trace.emit(EventKind.FREE, "truncate_pagecache",
                             "file cut to {} bytes: {} mapped page(s) unmapped from every process, "
@@ -199,7 +197,7 @@ class MmuKernel(Kernel):
         shmem = 0
         for inode in self.cache_inodes.values():
             if inode.sb.fstype in ("tmpfs", "shm"):
-                shmem += sum(1 for p in inode.pages if p is not None)
+                shmem += len(inode.pages)
         return {
             "MemTotal": (self.mem.nr_pages - self.mem.nr_reserved) * kb,
             "MemFree": self.mem.nr_free * kb,
@@ -268,10 +266,9 @@ class MmuKernel(Kernel):
             assert st[pfn] != PageState.PAGECACHE, f"page-cache frame {pfn} writable in a private map"
         owned = np.zeros(mem.nr_pages, dtype=np.int32)
         for inode in self.cache_inodes.values():
-            for pfn in inode.pages:
-                if pfn is not None:
-                    owned[pfn] += 1
-                    assert mem.owner[pfn] == inode.key, f"frame {pfn} owner is not its inode"
+            for pfn in inode.pages.values():
+                owned[pfn] += 1
+                assert mem.owner[pfn] == inode.key, f"frame {pfn} owner is not its inode"
         assert owned.max(initial=0) <= 1, "a frame sits in two page caches"
         cache = st == PageState.PAGECACHE
         assert (owned[cache] == 1).all(), "a page-cache frame belongs to no file (leaked)"
@@ -312,7 +309,7 @@ class MmuKernel(Kernel):
     def _digest_files(self, h: Any) -> None:
         super()._digest_files(h)
         for key, inode in sorted(self.cache_inodes.items()):
-            h.update(repr((key, inode.size, inode.opened, list(inode.pages))).encode())
+            h.update(repr((key, inode.size, inode.opened, sorted(inode.pages.items()))).encode())
 
 
 def _meminfo_text(k: Kernel) -> str:

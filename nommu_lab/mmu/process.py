@@ -182,6 +182,13 @@ class MmuProcess(Process):
         return n
 
     # -------------------------------------------------------------- files
+    def _access_ok(self, count: int) -> None:
+        """``access_ok``: no user buffer can be longer than the address space (EFAULT)."""
+        if count > TASK_SIZE:
+            raise KernelError(E.EFAULT, "access_ok.range",
+                              f"a buffer of {count:#x} bytes is larger than the whole user address "
+                              "space: the copy would fault")
+
     @syscall
     def open(self, path: Any, flags: Any = 0, mode: Any = 0o644) -> int:
         """``open(2)``; O_TRUNC on a mapped file also drops its cached pages (SIGBUS after)."""
