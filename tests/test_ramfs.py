@@ -233,3 +233,26 @@ def test_shrink_never_cuts_a_copy_region(k, p):
     q.close(qfd)  # the last open file: the page cache goes with it
     assert k.meminfo()["MmapCopy"] == 0 and k.meminfo()["MemFree"] == free
     k.check()
+
+
+# --- issue 10 A9 ------------------------------------------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("mmu", [False, True])
+def test_simple_write_begin_enospc_changes_nothing(mmu):
+    """A write whose page-cache pages do not fit in RAM is refused before a page, an index
+    entry or the kernel's list of cached files changes (state_digest equal), on both kernels."""
+    from _nommu import board
+
+    k = board(mmu=mmu)
+    p = k.spawn()
+    fill = p.open("/tmp/fill", O_CREAT | O_RDWR)
+    p.write(fill, b"f" * ((k.mem.nr_free - 8) * PS))
+    assert k.mem.nr_free == 8
+    fd = p.open("/tmp/new", O_CREAT | O_RDWR)
+    e = refused(k, p.write, fd, b"n" * (16 * PS), errno=ENOSPC, rule="simple_write_begin.no_memory")
+    assert "free" in e.sentence
+    assert p.fstat(fd).st_size == 0 and k.lookup("/tmp/new").pages == {}
+    assert p.write(fd, b"n" * (8 * PS)) == 8 * PS  # what fits is written
+    k.check()

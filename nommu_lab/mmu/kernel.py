@@ -101,9 +101,12 @@ class MmuKernel(Kernel):
 
     # ------------------------------------------------------------ page cache
     def pagecache_write(self, inode: Inode, pos: int, data: bytes) -> int:
-        """ramfs ``write()``: the base model's page-cache write, remembered for :meth:`check`."""
-        self.cache_inodes[inode.key] = inode
-        return super().pagecache_write(inode, pos, data)
+        """ramfs ``write()``: the base model's page-cache write, remembered for :meth:`check`
+        once it has taken pages (a refused write leaves the list as it was)."""
+        n = super().pagecache_write(inode, pos, data)
+        if n > 0:
+            self.cache_inodes[inode.key] = inode
+        return n
 
     def maybe_evict(self, inode: Inode) -> None:
         """``evict`` for ramfs; for a device-backed file nobody has open any more, its
