@@ -556,3 +556,58 @@ def test_every_call_of_the_contract_answers_on_the_mmu_board(k):
     v.exit(0)
     p.exit(0)
     k.check()
+
+
+# --- issue 10 A10: mremap_to checks everything first ------------------------------------
+def _target(k, p) -> int:
+    """A shared file mapping holding b"keep": where MREMAP_FIXED is told to go."""
+    fd = p.open("/tmp/t", O_CREAT | O_RDWR)
+    p.write(fd, b"keep")
+    p.ftruncate(fd, 2 * PS)
+    t = p.mmap(0, 2 * PS, PROT_READ, MAP_SHARED, fd, 0)
+    assert p.peek(t, 4) == b"keep"
+    return t
+
+
+def test_mremap_to_refuses_before_unmapping_the_target(k):
+    """mm/mremap.c mremap_to: Linux unmaps new_addr's range first and only then finds the old
+    tail's range invalid (do_munmap: EINVAL), so it returns an error with the target gone.
+    The model makes every check first: EINVAL, the target still mapped, and the trace says
+    what Linux would have left behind."""
+    p = k.spawn()
+    a = p.mmap(0, 2 * PS, RW, ANON)
+    t = _target(k, p)
+    e = refused(k, p.mremap, a, -PS, 2 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, t, err=errno.EINVAL,
+                rule="do_vmi_munmap.bad_range")
+    assert p.peek(t, 4) == b"keep"
+    ev = [x for x in k.trace if x.rule == "mremap_to.linux_partial_effect"]
+    assert ev and f"{t:#x}-{t + 2 * PS:#x}" in ev[-1].text, e
+    k.check()
+
+
+def test_mremap_to_vma_to_resize_efault_after_the_unmaps_on_linux(k):
+    """vma_to_resize runs after mremap_to has unmapped the target and cut the old tail; the
+    model finds its EFAULT first and keeps both."""
+    p = k.spawn()
+    hi = p.mmap(0, 3 * PS, PROT_READ, ANON)
+    a = p.mmap(0, PS, RW, ANON)
+    assert a + PS == hi  # top-down: the old tail [a + 2 pages, a + 4 pages) lies in hi
+    t = _target(k, p)
+    refused(k, p.mremap, a, 4 * PS, 2 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, t, err=errno.EFAULT,
+            rule="vma_to_resize.beyond_vma")
+    assert p.peek(t, 4) == b"keep" and p.mm.vma_lookup(hi + 2 * PS) is not None
+    ev = [x for x in k.trace if x.rule == "mremap_to.linux_partial_effect"]
+    assert ev and f"{t:#x}" in ev[-1].text and f"{a + 2 * PS:#x}" in ev[-1].text
+    k.check()
+
+
+def test_mremap_to_overlap_wraps_like_c(k):
+    """mremap_to's overlap test adds in unsigned long: with old_len -PAGE_SIZE, addr + old_len
+    wraps to addr - PAGE_SIZE, so a target above addr does not overlap; the call goes on to
+    the old tail's unmap, which is EINVAL (a range wider than the address space)."""
+    p = k.spawn()
+    a = p.mmap(0, 4 * PS, RW, ANON)
+    refused(k, p.mremap, a + 2 * PS, -PS, PS, MREMAP_MAYMOVE | MREMAP_FIXED, a + 3 * PS,
+            err=errno.EINVAL, rule="do_vmi_munmap.bad_range")
+    refused(k, p.mremap, a + 2 * PS, -PS, 3 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, a,
+            err=errno.EINVAL, rule="mremap_to.overlap")
