@@ -113,6 +113,9 @@ def test_register_conversions() -> None:
     assert ulong(-1, "x") == (1 << 64) - 1
     assert ulong(True, "x") == 1
     assert cint((1 << 32) - 1, "x") == -1
-    assert slong(-4096, "x") == -4096
+    assert slong(-4096, "x") == slong((1 << 64) - 4096, "x") == -4096  # either spelling
+    assert slong(1 << 63, "x") == -(1 << 63)
+    with pytest.raises(ValueError):
+        slong(1 << 64, "x")
     assert as_argv(None, "/rom/bin/hello") == ["/rom/bin/hello"]
     assert as_argv(["a", ""], "/p") == ["a", ""]

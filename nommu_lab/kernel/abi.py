@@ -5,7 +5,8 @@ argument is converted here, the way the C calling convention would see it,
 before the kernel is entered:
 
 * an integer becomes the register value the C type gives it (a negative
-  ``unsigned long`` wraps);
+  ``unsigned long`` wraps; a signed ``off_t`` register may be written either
+  way, ``-4096`` or ``0xfffffffffffff000``);
 * anything that is not an integer (or bytes, or a path) raises
   :class:`ArgumentTypeError`, an integer that fits no 64-bit register
   :class:`ArgumentRangeError`. Both are :class:`KernelError` (EINVAL, rule
@@ -55,13 +56,15 @@ def ulong(v: Any, what: str) -> int:
 
 
 def slong(v: Any, what: str) -> int:
-    """A signed 64-bit value (``off_t``, ``loff_t``)."""
+    """A signed 64-bit value (``off_t``, ``loff_t``) read from a register.
+
+    A register holds 64 bits, so ``-4096`` and ``0xfffffffffffff000`` are the
+    same argument: both come out as -4096, and ``1 << 63`` as ``-2**63``.
+    """
     if type(v) is int and -(1 << 63) <= v <= LLONG_MAX:
         return v
-    i = as_int(v, what)
-    if not -(1 << 63) <= i <= LLONG_MAX:
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit off_t")
-    return i
+    i = register(v, what)
+    return i - (1 << 64) if i > LLONG_MAX else i
 
 
 def cint(v: Any, what: str) -> int:

@@ -21,7 +21,6 @@ from .constants import (
     CLONE_VFORK,
     CLONE_VM,
     MAP_ANONYMOUS,
-    MAP_HUGETLB,
     O_ACCMODE,
     O_APPEND,
     O_CLOEXEC,
@@ -548,7 +547,7 @@ class Process:
         prot = ulong(prot, "prot")
         flags = ulong(flags, "flags")
         fd = cint(fd, "fd")
-        offset = slong(offset, "offset")  # off_t: signed
+        offset = slong(offset, "offset")  # off_t: signed, whichever way it is spelled
         k = self.kernel
         if offset & (k.page_size - 1):
             raise KernelError(E.EINVAL, "sys_mmap.unaligned_offset",
@@ -560,13 +559,12 @@ class Process:
             if file is None:
                 raise KernelError(E.EBADF, "ksys_mmap_pgoff.bad_fd",
                                   f"fd {fd} is not open: pass an open fd, or MAP_ANONYMOUS")
-            if flags & MAP_HUGETLB:
-                raise KernelError(E.EINVAL, "ksys_mmap_pgoff.hugetlb_file",
-                                  "MAP_HUGETLB needs a hugetlbfs file; there is none here")
-        elif flags & MAP_HUGETLB:
-            raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
-                              "huge pages need hugetlbfs, which this board's kernel does not have")
+        self._hugetlb_checks(file, flags)
         return self._do_mmap(k, self, file, addr, length, prot, flags, pgoff)
+
+    def _hugetlb_checks(self, file: File | None, flags: int) -> None:
+        """``ksys_mmap_pgoff`` in mm/nommu.c has none: MAP_HUGETLB (and the MAP_HUGE_*
+        size bits) are ignored and the request is mapped like any other."""
 
     # the kernel's mm functions, one place for each kernel (the MMU kernel swaps them)
     _do_mmap = staticmethod(do_mmap)

@@ -17,7 +17,7 @@ import posixpath
 import struct
 from typing import Any, ClassVar
 
-from ..kernel.abi import as_argv, as_bytes, as_path, cint, ulong
+from ..kernel.abi import ULONG, as_argv, as_bytes, as_path, cint, ulong
 from ..kernel.binfmt import (
     ELF_MAGIC,
     FLAT_MAGIC,
@@ -35,6 +35,7 @@ from ..kernel.constants import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_GROWSDOWN,
+    MAP_HUGETLB,
     MAP_PRIVATE,
     MAP_SHARED,
     O_TRUNC,
@@ -97,7 +98,7 @@ def maps_text(p: MmuProcess) -> str:
         dev, ino, off = (0, 0), 0, 0
         if v.vm_file is not None:
             dev, ino = v.vm_file.inode.sb.dev, v.vm_file.inode.ino
-            off = v.vm_pgoff * k.page_size
+            off = (v.vm_pgoff << k.mem.page_shift) & ULONG  # loff_t, printed as 64 bits
         head = (f"{v.vm_start:08x}-{v.vm_end:08x} {perms(v.vm_flags)} {off:08x} "
                 f"{dev[0]:02x}:{dev[1]:02x} {ino} ")
         name = vma_name(v, p.mm)
@@ -210,6 +211,17 @@ class MmuProcess(Process):
         self.kernel.after_truncate(f, length)
 
     # ------------------------------------------------------------- memory
+    def _hugetlb_checks(self, file: File | None, flags: int) -> None:
+        """``ksys_mmap_pgoff`` in mm/mmap.c: MAP_HUGETLB needs a hugetlbfs file, and anonymous
+        huge pages need hugetlbfs, which the board's kernel does not have."""
+        if not flags & MAP_HUGETLB:
+            return
+        if file is not None:
+            raise KernelError(E.EINVAL, "ksys_mmap_pgoff.hugetlb_file",
+                              "MAP_HUGETLB needs a hugetlbfs file; there is none here")
+        raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
+                          "huge pages need hugetlbfs, which this board's kernel does not have")
+
     # with an MMU: hints and MAP_FIXED honoured, frames on first touch; munmap of
     # any range (holes are fine); mremap may move
     _do_mmap = staticmethod(do_mmap)
