@@ -190,3 +190,35 @@ def test_state_digest_hashes_huge_sparse_files_without_copying(k, p):
     fd = p.open("/mnt/disk/far", O_RDWR)
     p.pwrite(fd, b"r", 1 << 33)
     assert k.state_digest() != d
+
+
+# --- issue 10 B3: rw_verify_area -----------------------------------------------------------
+@pytest.mark.parametrize("mmu", [False, True])
+def test_rw_verify_area_pos_plus_count_past_llong_max_is_einval(mmu):
+    """fs/read_write.c rw_verify_area: pos + count must stay within loff_t; past 2**63 - 1 a
+    pread or pwrite is EINVAL (not EFBIG), before any filesystem is asked."""
+    k = board(mmu=mmu)
+    p = k.spawn()
+    fd = p.open("/tmp/f", O_CREAT | O_RDWR)
+    refused(k, p.pwrite, fd, b"x", LLONG_MAX, errno=EINVAL, rule="rw_verify_area.overflow")
+    refused(k, p.pwrite, fd, b"xy", LLONG_MAX - 1, errno=EINVAL, rule="rw_verify_area.overflow")
+    refused(k, p.pread, fd, 1, LLONG_MAX, errno=EINVAL, rule="rw_verify_area.overflow")
+    assert p.pread(fd, 0, LLONG_MAX) == b""  # nothing to read: pos + 0 is fine
+    assert p.pwrite(fd, b"", LLONG_MAX) == 0
+    refused(k, p.pwrite, fd, b"x", (1 << 64) - 1, errno=EINVAL, rule="vfs.negative_offset")
+    # a count no ssize_t holds: EINVAL without an MMU, EFAULT (access_ok) with one
+    e = refused(k, p.pread, fd, -1, 0, errno=EFAULT if mmu else EINVAL)
+    assert e.rule == ("access_ok.range" if mmu else "rw_verify_area.count")
+    k.check()
+
+
+@pytest.mark.parametrize("offset", [0x7FFF_FFFF_FFFF_F000, 1 << 63])
+def test_rw_verify_area_private_copy_kernel_read_is_einval(k, p, offset):
+    """do_mmap_private fills a private copy with kernel_read(file, base, len, &fpos), and
+    kernel_read starts with rw_verify_area: at offset 0x7ffffffffffff000 fpos + one page
+    passes 2**63 - 1, at 1 << 63 fpos is negative: EINVAL (Linux 6.12), no copy made."""
+    for path in ("/mnt/disk/pattern.bin", "/tmp/r"):
+        fd = p.open(path, O_CREAT | O_RDWR)
+        e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, offset, errno=EINVAL)
+        assert e.rule.startswith("rw_verify_area.") and "private copy" in e.sentence
+    assert k.regions() == []

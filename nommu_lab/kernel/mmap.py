@@ -63,6 +63,7 @@ from .vfs import (
     capability_names,
     file_type_name,
     page_align,
+    rw_verify_area,
 )
 
 if TYPE_CHECKING:
@@ -539,6 +540,11 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
                           f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
                           "needs physically contiguous memory: ask for less")
     base = k.mem.pfn_to_addr(pfn)
+    if file is not None:
+        # kernel_read(file, base, len, &fpos) begins with rw_verify_area; fpos is a loff_t
+        fpos = (vma.vm_pgoff << k.mem.page_shift) & ULONG
+        rw_verify_area(fpos - (1 << 64) if fpos >> 63 else fpos, length,
+                       "read that fills the private copy (kernel_read)")
     check_region_start(k, base, "the new copy's first page is that region's start")
     # ---- the last check is behind us: number the mapping and take the pages ----
     take_ids(k, region, vma)

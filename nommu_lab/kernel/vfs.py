@@ -65,7 +65,7 @@ def rw_verify_area(pos: int, count: int, what: str) -> None:
                           "ask for less")
     if pos < 0:
         raise KernelError(E.EINVAL, "rw_verify_area.negative_pos",
-                          f"the file position {pos} is negative")
+                          f"the file position {pos} is negative: the {what} is refused")
     if pos + count > MAX_LFS_FILESIZE:
         raise KernelError(E.EINVAL, "rw_verify_area.overflow",
                           f"position {pos:#x} plus {count:#x} bytes runs past the largest file "
