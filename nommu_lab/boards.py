@@ -65,6 +65,7 @@ def default(mmu: bool = False, *, ram_size: int = 8 * MiB, nr_trim_pages: int = 
     cls = MmuKernel if mmu else Kernel
     k = cls(ram_size, nr_trim_pages=nr_trim_pages, allow_uninitialized=allow_uninitialized)
     populate(k)
+    k.board_name = "default"
     return k
 
 

@@ -190,8 +190,11 @@ def test_step6_3_cannot_read_drops_copy(k, p):
         unmapped_area="address"))
     assert drv is not None
     fd = p.open("/dev/noread", O_RDONLY)
-    refused(k, p.mmap, 0, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0, errno=ENODEV,
-            rule=V + "private_needs_copy")
+    e = refused(k, p.mmap, 0, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0, errno=ENODEV,
+                rule=V + "private_needs_copy")
+    # issue 12: the driver did advertise COPY; the sentence says why it was dropped
+    assert "cannot be read" in e.sentence and "read method" in e.sentence
+    assert "must advertise" not in e.sentence
 
 
 def test_step6_3_no_get_unmapped_area_drops_direct(k, p):

@@ -42,6 +42,18 @@ RAM_BASE = 0x8000_0000
 DEFAULT_MAX_MAP_COUNT = 65530
 
 
+def _size(n: int) -> str:
+    """Bytes as a learner says them: 8 MiB, 512 KiB, 100 bytes."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith("s") else "s")
+
+
 def kernel_call(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A call made on the kernel itself (sysctl, the flash driver, drivers).
 
@@ -149,6 +161,8 @@ class Kernel:
         self.max_map_count = DEFAULT_MAX_MAP_COUNT
         self.mmap_pages_allocated = 0
         self.arch = arch
+        self.word_size = word_size
+        self.board_name = "bare"  # a board factory names the machine it built
         self.maps_width = 25 + (word_size // 8) * 6 - 1
         self._next_id = 0
         self._next_pid = 1
@@ -190,6 +204,16 @@ class Kernel:
         self.flash: Any = None  # the board's NOR chip, MTD and frame buffer, if any
         self.mtd: Any = None
         self.fb: Any = None
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.board_name!r} board, "
+                f"{'MMU' if self.mmu else 'no MMU'}, {self.arch}{self.word_size}: "
+                f"{_size(self.mem.ram_size)} RAM at {self.mem.ram_base:#x}, "
+                f"{self.meminfo()['MemFree']} kB free, {_count(len(self.processes), 'process')}, "
+                f"{self._repr_mappings()}>")
+
+    def _repr_mappings(self) -> str:
+        return _count(len(self.region_tree), "region")
 
     # ------------------------------------------------------------------ ids
     def next_id(self) -> int:

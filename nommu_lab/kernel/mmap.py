@@ -191,8 +191,10 @@ def validate_mmap_request(
         caps &= ~NOMMU_MAP_DIRECT
         k.trace.emit(_DECISION, "validate_mmap_request.no_get_unmapped_area",
                      "no get_unmapped_area method: DIRECT dropped")
+    copy_dropped_unreadable = False
     if not fops.can_read and caps & NOMMU_MAP_COPY:
         caps &= ~NOMMU_MAP_COPY
+        copy_dropped_unreadable = True
         k.trace.emit(_DECISION, "validate_mmap_request.cannot_read",
                      "the file cannot be read, so no copy can be made: COPY dropped")
     if not file.f_mode & FMODE_READ:
@@ -209,9 +211,14 @@ def validate_mmap_request(
         caps &= ~NOMMU_MAP_COPY
     else:
         if not caps & NOMMU_MAP_COPY:
-            raise KernelError(E.ENODEV, "validate_mmap_request.private_needs_copy",
-                              f"{path} allows no private copy (capabilities {_caps(caps)}); "
-                              "the driver must advertise NOMMU_MAP_COPY for MAP_PRIVATE, use MAP_SHARED")
+            if copy_dropped_unreadable:
+                why = (f"{path}'s driver advertises NOMMU_MAP_COPY, but the file cannot be read "
+                       "(its driver has no read method), so no copy can be made and COPY was "
+                       "dropped; give the driver a read method, or use MAP_SHARED")
+            else:
+                why = (f"{path} allows no private copy (capabilities {_caps(caps)}); the driver "
+                       "must advertise NOMMU_MAP_COPY for MAP_PRIVATE, use MAP_SHARED")
+            raise KernelError(E.ENODEV, "validate_mmap_request.private_needs_copy", why)
         if prot & PROT_WRITE and caps & NOMMU_MAP_DIRECT:
             caps &= ~NOMMU_MAP_DIRECT
             k.trace.emit(_DECISION, "validate_mmap_request.private_write_copies",

@@ -134,10 +134,15 @@ class Process:
         self.loader_mapping = False  # set while a binfmt loader maps for us
 
     def __repr__(self) -> str:
-        state = "running" if self.alive else "exited"
+        if not self.alive:
+            return f"<{type(self).__name__} {self.pid} {self.name!r} exited ({self.exit_code})>"
+        state = "running"
         if self.vfork_child is not None:
             state = f"waiting for vfork child {self.vfork_child.pid}"
-        return f"<Process {self.pid} {self.name!r} {state}>"
+        elif self.futex_wait is not None:
+            state = f"sleeping in FUTEX_WAIT on {self.futex_wait:#x}"
+        n = len(self.mm.vmas)
+        return f"<{type(self).__name__} {self.pid} {self.name!r} {state}, {n} VMA{'' if n == 1 else 's'}>"
 
     # ------------------------------------------------------------ plumbing
     def _check_runnable(self, name: str) -> None:

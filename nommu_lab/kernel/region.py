@@ -37,6 +37,14 @@ def perm_string(flags: int) -> str:
     )
 
 
+def region_repr(kind: str, start: int, end: int, top: int, flags: int, copy: bool, usage: int,
+                path: str | None) -> str:
+    """One line for a region: range (and allocated top), perms, copy or direct, users, path."""
+    top_s = f" top={top:#x}" if top != end else ""
+    return (f"<{kind} {start:#x}-{end:#x}{top_s} {perm_string(flags)} "
+            f"{'copy' if copy else 'direct'} usage={usage} {path or 'anonymous'}>")
+
+
 @dataclass(eq=False, slots=True)
 class VmRegion:
     """``struct vm_region``: one distinct piece of mapped memory.
@@ -68,10 +76,8 @@ class VmRegion:
         return self.vm_file.path if self.vm_file is not None else None
 
     def __repr__(self) -> str:
-        return (
-            f"VmRegion({self.vm_start:#x}-{self.vm_end:#x} top={self.vm_top:#x} "
-            f"{perm_string(self.vm_flags)} usage={self.vm_usage} {self.path or 'anon'})"
-        )
+        return region_repr("VmRegion", self.vm_start, self.vm_end, self.vm_top, self.vm_flags,
+                           self.is_copy, self.vm_usage, self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,10 @@ class RegionInfo:
     pgoff: int
     path: str | None
     copy: bool
+
+    def __repr__(self) -> str:
+        return region_repr("region", self.start, self.end, self.top, self.flags, self.copy,
+                           self.usage, self.path)
 
     @property
     def perms(self) -> str:

@@ -172,6 +172,10 @@ class MmuKernel(Kernel):
             refresh_cached_pages(self, file, max(0, newsize - 1), 1)
 
     # ------------------------------------------------------------- observers
+    def _repr_mappings(self) -> str:
+        n = sum(len(mm.vmas) for mm in self.all_mms())
+        return f"{n} VMA{'' if n == 1 else 's'} (no regions with an MMU)"
+
     def regions(self) -> list[RegionInfo]:
         """Always ``[]``: an MMU kernel has no machine-wide regions, only per-process VMAs."""
         return []
