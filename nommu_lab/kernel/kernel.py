@@ -595,6 +595,7 @@ class Kernel:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_listeners"] = []  # views observe a kernel; they are not part of it
+        state.pop("_buffer_digests", None)  # a cache of state_digest, rebuilt on demand
         return state
 
     def snapshot(self) -> bytes:
@@ -675,13 +676,24 @@ class Kernel:
                 stack.append((path.rstrip("/") + "/" + name, child))
         for seg in self.shm_segments.values():
             h.update(repr((seg.shmid, seg.key, seg.size, seg.nattch, seg.removed)).encode())
-        for dev in self.devices.values():
+        for path, dev in sorted(self.devices.items()):
             store = getattr(dev, "store", None)
             if store is not None:
-                h.update(store.data)
+                self._digest_buffer(h, path, store.version, store.data)
         if self.flash is not None:
             h.update(self.flash.mode.value.encode())
-            h.update(self.flash.array)
+            self._digest_buffer(h, "flash", self.flash.version, self.flash.array)
+
+    def _digest_buffer(self, h: Any, key: str, version: int, data: Any) -> None:
+        """Hash a large device buffer through a sub-digest kept until its version changes
+        (block devices and flash change rarely; RAM is hashed every time)."""
+        import hashlib
+
+        cache = self.__dict__.setdefault("_buffer_digests", {})
+        hit = cache.get(key)
+        if hit is None or hit[0] != version:
+            hit = cache[key] = (version, hashlib.sha256(data).digest())
+        h.update(hit[1])
 
     # ------------------------------------------------------- devices & drivers
     @kernel_call
@@ -808,6 +820,7 @@ class Kernel:
             chip.array[offset:offset + len(data)] = cur & np.frombuffer(data, dtype=np.uint8)
         else:
             chip.array[offset:offset + chip.erase_size] = 0xFF
+        chip.version += 1
         chip.mode = FlashMode.READ_ARRAY
         chip.pending = None
         self.trace.emit(EventKind.DEVICE, "mtd.read_array",
