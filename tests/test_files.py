@@ -222,3 +222,14 @@ def test_rw_verify_area_private_copy_kernel_read_is_einval(k, p, offset):
         e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, offset, errno=EINVAL)
         assert e.rule.startswith("rw_verify_area.") and "private copy" in e.sentence
     assert k.regions() == []
+
+
+def test_vfs_read_returns_at_most_ram_size_bytes(k, p):
+    """The model's MAX_RW_COUNT is the machine's RAM: no process could hold a larger buffer,
+    so a read of 1 TiB from a huge sparse file returns RAM-size bytes (a short read)."""
+    fd = p.open("/tmp/far", O_CREAT | O_RDWR)
+    p.ftruncate(fd, 1)
+    p.ftruncate(fd, 1 << 40)
+    data, peak = peak_of(p.pread, fd, 1 << 40, 0)
+    assert len(data) == k.mem.ram_size and not any(data[:4096])
+    assert peak < 2 * k.mem.ram_size + (1 << 20)

@@ -611,3 +611,22 @@ def test_mremap_to_overlap_wraps_like_c(k):
             err=errno.EINVAL, rule="do_vmi_munmap.bad_range")
     refused(k, p.mremap, a + 2 * PS, -PS, 3 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, a,
             err=errno.EINVAL, rule="mremap_to.overlap")
+
+
+def test_mm_populate_page_table_limit(k):
+    """__mm_populate on a huge read-only anonymous mapping maps the zero page everywhere;
+    Linux would need page-table pages for every entry (the model charges none), so one
+    populate makes at most as many entries as the machine has frames, and says so."""
+    import tracemalloc
+
+    p = k.spawn()
+    tracemalloc.start()
+    try:
+        a = p.mmap(0, 1 << 36, PROT_READ, ANON | MAP_POPULATE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(p.mm.pte) == k.mem.nr_pages and peak < 4 << 20
+    assert p.translate(a) is not None and p.translate(a + k.mem.nr_pages * PS) is None
+    assert "mm_populate.page_table_limit" in [e.rule for e in k.trace]
+    k.check()

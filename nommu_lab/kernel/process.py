@@ -41,7 +41,6 @@ from .vfs import (
     FMODE_CAN_READ,
     FMODE_READ,
     FMODE_WRITE,
-    RW_MAX,
     File,
     Inode,
     PipeOps,
@@ -383,7 +382,8 @@ class Process:
 
     def _read(self, f: File, n: int, pos: int) -> bytes:
         """``vfs_read``: open for reading, a read method, the buffer, ``rw_verify_area``;
-        then at most :data:`RW_MAX` bytes from the driver."""
+        then the driver, for at most as many bytes as the machine has RAM (the model's
+        ``MAX_RW_COUNT``: no process can hold a larger buffer)."""
         if not f.f_mode & FMODE_READ:
             raise KernelError(E.EBADF, "vfs_read.not_open_for_read", "the file was not opened for reading")
         if not f.f_mode & FMODE_CAN_READ:
@@ -391,7 +391,7 @@ class Process:
                               f"{f.path}'s driver has no read method: it cannot be read")
         self._access_ok(n)
         rw_verify_area(pos, n, "read")
-        data = f.fops.read(f, min(n, RW_MAX), pos)
+        data = f.fops.read(f, min(n, self.kernel.mem.ram_size), pos)
         if isinstance(data, int):
             raise self._driver_refusal(f, -data, "vfs_read.driver", f"reading {f.path} failed")
         return data
@@ -403,7 +403,7 @@ class Process:
             raise KernelError(E.EBADF, "vfs_write.not_open_for_write", "the file was not opened for writing")
         self._access_ok(len(data))
         rw_verify_area(pos, len(data), "write")
-        count = min(len(data), RW_MAX)
+        count = min(len(data), self.kernel.mem.ram_size)
         if count and f.inode.is_reg:
             count = generic_write_check_limits(f, pos, count)
         ret = f.fops.write(f, data[:count] if count < len(data) else data, pos)

@@ -44,7 +44,6 @@ FMODE_WRITE = 0x2
 FMODE_CAN_READ = 0x20000
 
 MAX_LFS_FILESIZE = (1 << 63) - 1  # the largest file offset on a 64-bit kernel (LLONG_MAX)
-RW_MAX = 1 << 24  # the model's MAX_RW_COUNT: one read or write moves at most 16 MiB
 
 
 def page_align(x: int, page_size: int) -> int:

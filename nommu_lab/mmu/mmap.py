@@ -543,13 +543,26 @@ def remap_pfn_range(k: MmuKernel, mm: MmuMm, vma: MmuVma) -> None:
 
 
 def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
-    """``__mm_populate`` (MAP_POPULATE): fault every page in now; writable private pages
-    with a write fault, so copy-on-write is broken up front. Stops quietly when RAM runs out."""
+    """``__mm_populate`` (MAP_POPULATE, mlock): fault every page in now; writable private
+    pages with a write fault, so copy-on-write is broken up front. Stops quietly when RAM
+    runs out.
+
+    A read fault on anonymous memory maps the zero page and takes no frame, but Linux
+    needs page-table pages for every entry, which the model does not charge. So one
+    populate makes at most as many entries as the machine has frames: past that a real
+    machine this size would be out of memory for page tables (the trace says so).
+    """
     from .fault import handle_mm_fault
 
     mm = task.mm
     ps = k.page_size
     done = 0
+    if length // ps > k.mem.nr_pages:
+        k.trace.emit(EventKind.DECISION, "mm_populate.page_table_limit",
+                     "{} pages asked for: the model populates at most {} (as many as the "
+                     "machine has frames); Linux would need page-table pages for the rest and "
+                     "run out of memory", length // ps, k.mem.nr_pages)
+        length = k.mem.nr_pages * ps
     for va in range(addr, addr + length, ps):
         vma = mm.vma_lookup(va)
         if vma is None or vma.pfnmap:
