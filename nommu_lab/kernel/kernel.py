@@ -964,9 +964,41 @@ class Kernel:
         return value
 
     # ------------------------------------------------------------ invariants
+    def live_inodes(self) -> list[Inode]:
+        """Every inode something still holds: the tree, open files, mapped files, segments."""
+        seen: dict[int, Inode] = {}
+        stack = [self.root]
+        while stack:
+            node = self._mount_root(stack.pop())
+            if id(node) not in seen:
+                seen[id(node)] = node
+                stack.extend(node.children.values())
+        files = [f for p in self.processes.values() for f in p.fds.values()]
+        files += [v.vm_file for mm in self.all_mms() for v in mm.vmas if v.vm_file is not None]
+        for f in files:
+            seen.setdefault(id(f.inode), f.inode)
+        for seg in self.shm_segments.values():
+            seen.setdefault(id(seg.inode), seg.inode)
+        return list(seen.values())
+
+    def check_disk_blocks(self) -> None:
+        """Every block of a disk filesystem is free, mkfs's, a directory's, or a file's."""
+        from .vfs import ext2_blocks_used
+
+        for m in self.mounts.values():
+            sb = m.sb
+            if not sb.s_blocksize:
+                continue
+            held = [i for i in self.live_inodes() if i.sb is sb]
+            used = sum(1 if i.is_dir else ext2_blocks_used(i) for i in held if i is not m.root)
+            assert sb.free_blocks + used + sb.meta_blocks == sb.blocks_count, (
+                f"{m.path}: {sb.free_blocks} free + {used} used + {sb.meta_blocks} mkfs "
+                f"!= {sb.blocks_count} blocks")
+
     def check(self) -> None:
         """Assert every invariant of the machine (tests call this after each step)."""
         self.mem.check()
+        self.check_disk_blocks()
         ps = self.page_size
         regs = list(self.region_tree)
         starts = [r.vm_start for r in regs]

@@ -185,6 +185,7 @@ class SuperBlock:
     s_blocksize: int = 0  # a block filesystem's block size (0: not counted in blocks)
     blocks_count: int = 0  # blocks on the device
     free_blocks: int = 0  # s_free_blocks_count
+    meta_blocks: int = 0  # blocks mkfs used for itself (boot block, tables, root, lost+found)
 
     def new_ino(self) -> int:
         ino = self.next_ino
@@ -374,7 +375,8 @@ def ext2_fill_super(sb: SuperBlock, device_bytes: int) -> None:
     sb.s_blocksize = bs
     sb.s_maxbytes = ext2_max_size(bs.bit_length() - 1)
     sb.blocks_count = nblocks
-    sb.free_blocks = nblocks - 1 - overhead
+    sb.meta_blocks = 1 + overhead
+    sb.free_blocks = nblocks - sb.meta_blocks
 
 
 def ext2_indirect_blocks(indexes: Any) -> set[tuple[int, ...]]:
@@ -395,6 +397,11 @@ def ext2_indirect_blocks(indexes: Any) -> set[tuple[int, ...]]:
         b -= ppb * ppb
         out.update(((3,), (3, b // (ppb * ppb)), (3, b // ppb)))
     return out
+
+
+def ext2_blocks_used(inode: Inode) -> int:
+    """Blocks a file holds on its disk: data blocks and the indirect blocks above them."""
+    return len(inode.blocks) + len(ext2_indirect_blocks(inode.blocks))
 
 
 class DiskFileOps(FileOperations):
@@ -481,13 +488,13 @@ class DiskFileOps(FileOperations):
         if size < inode.size:
             blocks = inode.blocks
             keep = -(-size // bs)
-            before = len(blocks) + len(ext2_indirect_blocks(blocks))
+            before = ext2_blocks_used(inode)
             for i in [i for i in blocks if i >= keep]:
                 del blocks[i]
             last = blocks.get(keep - 1)
             if size % bs and last is not None:
                 last[size % bs:] = bytes(bs - size % bs)
-            inode.sb.free_blocks += before - len(blocks) - len(ext2_indirect_blocks(blocks))
+            inode.sb.free_blocks += before - ext2_blocks_used(inode)
         inode.size = size
         return 0
 

@@ -232,6 +232,7 @@ class MmuKernel(Kernel):
         """Assert the MMU invariants (tests call this after every step)."""
         mem = self.mem
         mem.check()
+        self.check_disk_blocks()
         ps = self.page_size
         shift = mem.page_shift
         st = mem.state
