@@ -2,10 +2,11 @@
 
 Every public method that is a syscall runs through :func:`syscall`, which
 numbers the call, records it in the trace, records a refusal with its rule,
-and tells the views afterwards. Arguments are converted the way the C ABI
-would: integers become 64-bit register values (a negative length is a huge
-unsigned one), anything that is not an integer is a ``TypeError`` and an
-integer that fits no register a ``ValueError``, before the kernel is entered.
+and tells the views afterwards. Arguments are converted by :mod:`.abi`, the
+one conversion layer both kernels share, before the kernel is entered:
+integers become 64-bit register values (a negative length is a huge unsigned
+one), anything that is not an integer is a ``TypeError`` and an integer that
+fits no register a ``ValueError``.
 """
 
 from __future__ import annotations
