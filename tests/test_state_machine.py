@@ -909,7 +909,10 @@ class KernelMachine(RuleBasedStateMachine):
             k.mtd_complete()
         reaper = k.spawn("reaper")
         for addr in list(k.futex_waiters):
-            reaper.futex(addr, FUTEX_WAKE, 1 << 20)  # shared keys (no-MMU: every key)
+            try:
+                reaper.futex(addr, FUTEX_WAKE, 1 << 20)  # shared keys (no-MMU: every key)
+            except nl.KernelError:
+                pass  # MMU: nothing mapped there in the reaper's mm; handled just below
         for p in list(k.processes.values()):
             if p.futex_wait is not None:
                 # a private futex of another mm (MMU kernel) cannot be woken from here; the
