@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno as E
 from typing import TYPE_CHECKING
 
+from .abi import slong
 from .constants import (
     MAP_FIXED,
     MAP_GROWSDOWN,
@@ -549,9 +550,8 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     base = k.mem.pfn_to_addr(pfn)
     if file is not None:
         # kernel_read(file, base, len, &fpos) begins with rw_verify_area; fpos is a loff_t
-        fpos = (vma.vm_pgoff << k.mem.page_shift) & ULONG
-        rw_verify_area(fpos - (1 << 64) if fpos >> 63 else fpos, length,
-                       "read that fills the private copy (kernel_read)")
+        fpos = slong((vma.vm_pgoff << k.mem.page_shift) & ULONG, "fpos")
+        rw_verify_area(fpos, length, "read that fills the private copy (kernel_read)")
     check_region_start(k, base, "the new copy's first page is that region's start")
     # ---- the last check is behind us: number the mapping and take the pages ----
     take_ids(k, region, vma)
