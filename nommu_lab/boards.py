@@ -28,7 +28,7 @@ from .kernel.devices import (
 from .kernel.kernel import Kernel, MiB
 from .kernel.memory import PageState
 from .kernel.romfs import build_romfs
-from .kernel.vfs import DiskFileOps, RomfsFileOps
+from .kernel.vfs import DiskFileOps, RomfsFileOps, ext2_fill_super
 from .mmu import MmuKernel
 
 FLASH_BASE = 0x2000_0000
@@ -69,6 +69,7 @@ def default(mmu: bool = False, *, ram_size: int = 8 * MiB, nr_trim_pages: int = 
     cls = MmuKernel if mmu else Kernel
     k = cls(ram_size, nr_trim_pages=nr_trim_pages, allow_uninitialized=allow_uninitialized)
     populate(k)
+    k.board_name = "default"
     k.exam = exam
     return k
 
@@ -124,6 +125,7 @@ def populate(k: Kernel) -> None:
 
     k.mkdir("/mnt/disk")
     disk_sb = k._new_sb("ext2", dev=(254, 0), source="/dev/vda")
+    ext2_fill_super(disk_sb, DISK_SIZE)
     disk_ops = k.register_ops(DiskFileOps())
     disk_sb.file_ops = disk_ops
     disk_sb.next_ino = 11

@@ -72,7 +72,6 @@ CASES = [
     ("unaligned_off", EINVAL, lambda h: h["p"].mmap(0, PS, PROT_READ, MAP_PRIVATE, h["diskfd"], 7)),
     ("bad_fd", EBADF, lambda h: h["p"].mmap(0, PS, PROT_READ, MAP_PRIVATE, 77, 0)),
     ("closed_fd", EBADF, lambda h: h["p"].mmap(0, PS, PROT_READ, MAP_PRIVATE, h["closed"], 0)),
-    ("hugetlb_anon", ENOSYS, lambda h: h["p"].mmap(0, PS, RW, ANON | MAP_HUGETLB)),
     ("tty", ENODEV, lambda h: h["p"].mmap(0, PS, PROT_READ, MAP_SHARED, h["ttyfd"], 0)),
     ("pipe", ENODEV, lambda h: h["p"].mmap(0, PS, PROT_READ, MAP_PRIVATE, h["pipe_r"], 0)),
     ("socket", EINVAL, lambda h: h["p"].mmap(0, PS, PROT_READ, MAP_PRIVATE, h["sock"], 0)),
@@ -210,7 +209,7 @@ def test_wrong_types_are_type_errors_and_change_nothing(args):
 
 @pytest.mark.parametrize("call", [
     lambda p: p.mmap(0, 1 << 64, RW, ANON),
-    lambda p: p.mmap(0, PS, RW, ANON, -1, 1 << 63),
+    lambda p: p.mmap(0, PS, RW, ANON, -1, 1 << 64),
     lambda p: p.munmap(-(1 << 63) - 1, PS),
     lambda p: p.close(1 << 40),
 ])
@@ -231,3 +230,100 @@ def test_negative_values_wrap_like_c():
     with pytest.raises(nl.KernelError) as ei:
         p.mmap(0, -PS, RW, ANON)
     assert ei.value.errno == ENOMEM
+
+
+# --- issue 10 A3: a KernelBug travels with the machine ----------------------------------
+def _fb_kernel_bug(k: nl.Kernel, p: nl.Process) -> nl.KernelBug:
+    """The reproduction of issue 10 A3: /dev/fb0 shared with 1 page, then 2 pages at offset 0."""
+    fd = p.open("/dev/fb0", O_RDWR)
+    p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
+    with pytest.raises(nl.KernelBug) as ei:
+        p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    return ei.value
+
+
+def test_kernel_bug_pickles_and_deep_copies_with_its_rule():
+    """errors.py KernelBug.__reduce__: (rule, sentence), not KernelError's (errno, rule, sentence)."""
+    import copy
+
+    e = nl.KernelBug("add_nommu_region.duplicate_start", "two regions at one start")
+    for e2 in (pickle.loads(pickle.dumps(e)), copy.deepcopy(e)):
+        assert type(e2) is nl.KernelBug
+        assert (e2.errno, e2.rule, e2.sentence) == (None, e.rule, e.sentence)
+        assert str(e2) == str(e) == "BUG [add_nommu_region.duplicate_start]: two regions at one start"
+
+
+def test_add_nommu_region_duplicate_start_then_execve_and_snapshot_still_work():
+    """Issue 10 A3: after a KernelBug (kept in the trace), execve's dry run (a deep copy of
+    the machine) and snapshot/restore work and give the machine back exactly."""
+    k = board()
+    p = k.spawn()
+    bug = _fb_kernel_bug(k, p)
+    assert bug.rule == "add_nommu_region.duplicate_start"
+    k2 = nl.Kernel.restore(k.snapshot())
+    assert k2.state_digest() == k.state_digest()
+    refused_ev = [e for e in k2.trace if e.rule == "add_nommu_region.duplicate_start"]
+    assert refused_ev and "BUG [add_nommu_region.duplicate_start]" in refused_ev[-1].text
+    assert p.execve("/rom/bin/hello") == 0
+    assert p.name == "hello" and p.mm.entry
+    k.check()
+
+
+# --- issue 10 A5: ids are taken after the last check -------------------------------------
+ID_REFUSALS = [
+    # (id, mmu?, setup(k, p) -> args for the refused call, errno)
+    ("do_mmap_private_alloc_failed", False,
+     lambda k, p: (p.mmap, 0, 5 << 20, RW, ANON), ENOMEM),
+    ("do_mmap_sharing_violation", False,
+     lambda k, p: (p.mmap, 0, 2 * PS, PROT_READ, MAP_PRIVATE, _disk_copy(p), PS), EINVAL),
+    ("get_unmapped_area_failed", False,
+     lambda k, p: (p.mmap, 0, 64 * PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0), EINVAL),
+    ("proc_pid_maps_erofs", False,
+     lambda k, p: (p.open, "/proc/self/maps", O_WRONLY), EROFS),
+    ("newseg_efbig", False,
+     lambda k, p: (p.shmget, IPC_PRIVATE, 5 << 20, IPC_CREAT | 0o600), EFBIG),
+    ("newseg_enomem", False,
+     lambda k, p: (p.shmget, IPC_PRIVATE, 3 << 20, IPC_CREAT | 0o600)
+     if p.shmget(IPC_PRIVATE, 4 << 20, IPC_CREAT | 0o600) else None, ENOMEM),
+    ("proc_pid_maps_erofs_mmu", True,
+     lambda k, p: (p.open, "/proc/self/maps", O_WRONLY), EROFS),
+]
+
+
+def _disk_copy(p: nl.Process) -> int:
+    fd = p.open("/mnt/disk/pattern.bin")
+    p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
+    return fd
+
+
+@pytest.mark.parametrize("name,mmu,setup,err", ID_REFUSALS, ids=[c[0] for c in ID_REFUSALS])
+def test_refused_call_takes_no_id(name, mmu, setup, err):
+    """A refused call takes no region, VMA or inode id: the next successful call gets the
+    id it would have got without the refusal (the id counter is part of state_digest)."""
+    ids = []
+    for refuse in (False, True):
+        k = board(mmu=mmu)
+        p = k.spawn()
+        fn, *args = setup(k, p)
+        if refuse:
+            before = k.state_digest()
+            with pytest.raises(nl.KernelError) as ei:
+                fn(*args)
+            assert ei.value.errno == err, ei.value
+            assert k.state_digest() == before
+        a = p.mmap(0, PS, RW, ANON)
+        ids.append((k._next_id, [v.region.id for v in p.vmas() if v.region] if not mmu else a,
+                    k.state_digest()))
+    assert ids[0] == ids[1]
+
+
+def test_state_digest_covers_the_id_counters():
+    """state_digest: two machines whose next ids differ are not the same machine."""
+    for mmu in (False, True):
+        k = board(mmu=mmu)
+        d = k.state_digest()
+        k.next_id()
+        assert k.state_digest() != d
+        d = k.state_digest()
+        k.mounts["/tmp"].sb.new_ino()
+        assert k.state_digest() != d

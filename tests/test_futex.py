@@ -94,3 +94,30 @@ def test_unknown_op_is_enosys(k):
     """do_futex: an op the model does not handle → ENOSYS."""
     p = k.spawn()
     refused(k, p.futex, RAM_BASE, 99, 0, errno=ENOSYS)
+
+
+@pytest.mark.parametrize("mmu", [False, True])
+@pytest.mark.parametrize("nr_wake", [0, -1, -(1 << 31)])
+def test_futex_wake_nr_wake_zero_wakes_one(mmu, nr_wake):
+    """kernel/futex/waitwake.c futex_wake: the count is compared only after a waiter is
+    woken (`if (++ret >= nr_wake) break`), so nr_wake <= 0 wakes one, on both kernels;
+    a second waiter stays asleep until the next wake."""
+    from _nommu import board
+
+    k = board(mmu=mmu)
+    w = k.spawn("w")
+    fd = make_shm_file(w, "/dev/shm/f", PS)
+    addr = w.mmap(0, PS, RW, MAP_SHARED, fd, 0)
+    sleepers = []
+    for name in ("a", "b"):
+        s = k.spawn(name)
+        sfd = s.open("/dev/shm/f", O_RDWR)
+        sa = s.mmap(0, PS, RW, MAP_SHARED, sfd, 0)
+        s.futex(sa, FUTEX_WAIT, 0)
+        sleepers.append(s)
+    assert w.futex(addr, FUTEX_WAKE, nr_wake) == 1
+    assert [s.futex_wait is None for s in sleepers] == [True, False]
+    assert w.futex(addr, FUTEX_WAKE, nr_wake) == 1
+    assert all(s.futex_wait is None for s in sleepers)
+    assert w.futex(addr, FUTEX_WAKE, nr_wake) == 0
+    k.check()

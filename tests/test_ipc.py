@@ -135,3 +135,47 @@ def test_posix_shm_mremap_eperm(k, p):
     p.ftruncate(fd, 2 * PS)
     a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
     refused(k, p.mremap, a, 2 * PS, PS, errno=EPERM)
+
+
+# --- issue 10 A8: the MMU kernel's shmdt ---------------------------------------------
+def _mmu():
+    from _nommu import board
+
+    k = board(mmu=True)
+    return k, k.spawn("p")
+
+
+def test_ksys_shmdt_detaches_only_shm_vmas_on_mmu():
+    """ipc/shm.c ksys_shmdt: only VMAs whose vm_ops are shm_vm_ops are detached. A file
+    mapping whose path merely looks like a segment's (/SYSV...) is not one: EINVAL, and
+    nothing changes."""
+    k, p = _mmu()
+    fd = p.open("/SYSV0000000b", O_CREAT | O_RDWR)
+    p.ftruncate(fd, PS)
+    a = p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
+    assert p.maps().splitlines()[0].endswith("/SYSV0000000b")
+    refused(k, p.shmdt, a, errno=EINVAL, rule="ksys_shmdt.not_attached")
+    assert p.vmas()[0].start == a
+
+
+def test_ksys_shmdt_detaches_a_fragment_left_by_munmap_on_mmu():
+    """ksys_shmdt looks for a shm VMA at or above addr whose offset matches
+    (vm_start - addr) / PAGE_SIZE == vm_pgoff, so a segment whose first page was
+    unmapped is still detached from its attach address."""
+    k, p = _mmu()
+    sid = p.shmget(IPC_PRIVATE, 3 * PS, IPC_CREAT | 0o600)
+    a = p.shmat(sid, 0, 0)
+    seg = k.shm_segments[sid]
+    assert seg.nattch == 1
+    p.munmap(a, PS)
+    assert p.shmdt(a) == 0
+    assert p.vmas() == [] and seg.nattch == 0
+    k.check()
+
+
+def test_ksys_shmdt_unaligned_is_einval_on_mmu():
+    """ksys_shmdt: an address that is not page aligned is EINVAL before any lookup."""
+    k, p = _mmu()
+    sid = p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)
+    a = p.shmat(sid, 0, 0)
+    refused(k, p.shmdt, a + 8, errno=EINVAL)

@@ -243,10 +243,10 @@ def test_truncating_a_mapped_disk_file_unmaps_its_pages(k):
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_SHARED, fd, 0)
     assert p.peek(a + PS, 2) == bytes([4096 % 251, 4097 % 251])
     inode = k.lookup("/mnt/disk/pattern.bin")
-    cached = [x for x in inode.pages if x is not None]
+    cached = list(inode.pages.values())
     assert len(cached) == 1
     p.open("/mnt/disk/pattern.bin", O_RDWR | O_TRUNC)
-    assert not any(x is not None for x in inode.pages) and a // PS + 1 not in p.mm.pte
+    assert not inode.pages and a // PS + 1 not in p.mm.pte
     assert k.mem.state[cached[0]] == PageState.FREE
     refused(k, p.peek, a, 1, err=errno.EFAULT, rule="filemap_fault.sigbus")
     p.pwrite(fd, b"new", 0)
@@ -555,4 +555,78 @@ def test_every_call_of_the_contract_answers_on_the_mmu_board(k):
     assert p.maps().count("\n") == len(p.vmas()) == 1  # /dev/shm/x; /tmp/w was unmapped
     v.exit(0)
     p.exit(0)
+    k.check()
+
+
+# --- issue 10 A10: mremap_to checks everything first ------------------------------------
+def _target(k, p) -> int:
+    """A shared file mapping holding b"keep": where MREMAP_FIXED is told to go."""
+    fd = p.open("/tmp/t", O_CREAT | O_RDWR)
+    p.write(fd, b"keep")
+    p.ftruncate(fd, 2 * PS)
+    t = p.mmap(0, 2 * PS, PROT_READ, MAP_SHARED, fd, 0)
+    assert p.peek(t, 4) == b"keep"
+    return t
+
+
+def test_mremap_to_refuses_before_unmapping_the_target(k):
+    """mm/mremap.c mremap_to: Linux unmaps new_addr's range first and only then finds the old
+    tail's range invalid (do_munmap: EINVAL), so it returns an error with the target gone.
+    The model makes every check first: EINVAL, the target still mapped, and the trace says
+    what Linux would have left behind."""
+    p = k.spawn()
+    a = p.mmap(0, 2 * PS, RW, ANON)
+    t = _target(k, p)
+    e = refused(k, p.mremap, a, -PS, 2 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, t, err=errno.EINVAL,
+                rule="do_vmi_munmap.bad_range")
+    assert p.peek(t, 4) == b"keep"
+    ev = [x for x in k.trace if x.rule == "mremap_to.linux_partial_effect"]
+    assert ev and f"{t:#x}-{t + 2 * PS:#x}" in ev[-1].text, e
+    k.check()
+
+
+def test_mremap_to_vma_to_resize_efault_after_the_unmaps_on_linux(k):
+    """vma_to_resize runs after mremap_to has unmapped the target and cut the old tail; the
+    model finds its EFAULT first and keeps both."""
+    p = k.spawn()
+    hi = p.mmap(0, 3 * PS, PROT_READ, ANON)
+    a = p.mmap(0, PS, RW, ANON)
+    assert a + PS == hi  # top-down: the old tail [a + 2 pages, a + 4 pages) lies in hi
+    t = _target(k, p)
+    refused(k, p.mremap, a, 4 * PS, 2 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, t, err=errno.EFAULT,
+            rule="vma_to_resize.beyond_vma")
+    assert p.peek(t, 4) == b"keep" and p.mm.vma_lookup(hi + 2 * PS) is not None
+    ev = [x for x in k.trace if x.rule == "mremap_to.linux_partial_effect"]
+    assert ev and f"{t:#x}" in ev[-1].text and f"{a + 2 * PS:#x}" in ev[-1].text
+    k.check()
+
+
+def test_mremap_to_overlap_wraps_like_c(k):
+    """mremap_to's overlap test adds in unsigned long: with old_len -PAGE_SIZE, addr + old_len
+    wraps to addr - PAGE_SIZE, so a target above addr does not overlap; the call goes on to
+    the old tail's unmap, which is EINVAL (a range wider than the address space)."""
+    p = k.spawn()
+    a = p.mmap(0, 4 * PS, RW, ANON)
+    refused(k, p.mremap, a + 2 * PS, -PS, PS, MREMAP_MAYMOVE | MREMAP_FIXED, a + 3 * PS,
+            err=errno.EINVAL, rule="do_vmi_munmap.bad_range")
+    refused(k, p.mremap, a + 2 * PS, -PS, 3 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, a,
+            err=errno.EINVAL, rule="mremap_to.overlap")
+
+
+def test_mm_populate_page_table_limit(k):
+    """__mm_populate on a huge read-only anonymous mapping maps the zero page everywhere;
+    Linux would need page-table pages for every entry (the model charges none), so one
+    populate makes at most as many entries as the machine has frames, and says so."""
+    import tracemalloc
+
+    p = k.spawn()
+    tracemalloc.start()
+    try:
+        a = p.mmap(0, 1 << 36, PROT_READ, ANON | MAP_POPULATE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(p.mm.pte) == k.mem.nr_pages and peak < 4 << 20
+    assert p.translate(a) is not None and p.translate(a + k.mem.nr_pages * PS) is None
+    assert "mm_populate.page_table_limit" in [e.rule for e in k.trace]
     k.check()

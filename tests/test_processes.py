@@ -279,3 +279,67 @@ def test_execve_enomem_changes_nothing():
     q = k.spawn()
     refused(k, q.execve, "/rom/bin/hello-pie", errno=ENOMEM)
     assert q.vmas() == [] and q.mm.exe is None
+
+
+# --- issue 10 A7: O_CLOEXEC ------------------------------------------------------------
+@pytest.mark.parametrize("mmu", [False, True])
+def test_do_close_on_exec_closes_o_cloexec_fds(mmu):
+    """fs/file.c do_close_on_exec (called by begin_new_exec): an fd opened O_CLOEXEC is
+    closed by a successful execve; other fds and a dup of it (dup clears FD_CLOEXEC) stay;
+    a refused execve closes nothing."""
+    k = board(mmu=mmu)
+    p = k.spawn()
+    keep = p.open("/tmp/keep", O_CREAT | O_RDWR)
+    gone = p.open("/tmp/gone", O_CREAT | O_RDWR | O_CLOEXEC)
+    p.write(gone, b"abc")
+    dup = p.dup(gone)
+    with pytest.raises(nl.KernelError):
+        p.execve("/rom/etc/motd")  # not executable: refused before the point of no return
+    assert p.fstat(gone).st_size == 3
+    p.execve("/rom/bin/hello-pie")
+    assert sorted(p.fds) == sorted({0, 1, 2, keep, dup})
+    refused(k, p.read, gone, 1, errno=EBADF, rule="fdget.bad_fd")
+    p.pwrite(dup, b"Z", 0)
+    assert p.pread(dup, 3, 0) == b"Zbc"
+    assert "do_close_on_exec" in k.trace.rules()
+    k.check()
+
+
+@pytest.mark.parametrize("mmu", [False, True])
+def test_do_close_on_exec_frees_an_unlinked_files_pages(mmu):
+    """An unlinked ramfs file held only by an O_CLOEXEC fd goes with the execve (evict):
+    its page-cache pages return to the allocator."""
+    k = board(mmu=mmu)
+    p = k.spawn()
+    p.execve("/rom/bin/hello-pie")
+    free0 = k.meminfo()["MemFree"]
+    fd = p.open("/tmp/big", O_CREAT | O_RDWR | O_CLOEXEC)
+    p.write(fd, b"s" * (4 * PS))
+    p.unlink("/tmp/big")
+    assert k.meminfo()["MemFree"] == free0 - 4 * PS // 1024
+    p.execve("/rom/bin/hello-pie")
+    assert k.meminfo()["MemFree"] == free0
+    k.check()
+
+
+def test_do_close_on_exec_in_a_vfork_child_leaves_the_parent_fd():
+    """dup_fd copies the close-on-exec bits to the child; the child's execve closes its own
+    copy only: the parent's fd stays open."""
+    k = board()
+    p = k.spawn()
+    fd = p.open("/tmp/f", O_CREAT | O_RDWR | O_CLOEXEC)
+    c = p.vfork()
+    assert fd in c.fds
+    c.execve("/rom/bin/hello")
+    assert fd not in c.fds and fd in p.fds
+    assert p.write(fd, b"x") == 1
+
+
+def test_shm_open_sets_o_cloexec():
+    """glibc's shm_open opens with O_CLOEXEC (POSIX: FD_CLOEXEC is set), so execve closes it."""
+    k = board()
+    p = k.spawn()
+    fd = p.shm_open("/seg", O_CREAT | O_RDWR)
+    other = p.open("/tmp/o", O_CREAT | O_RDWR)
+    p.execve("/rom/bin/hello")
+    assert fd not in p.fds and other in p.fds

@@ -211,3 +211,30 @@ def test_largest_free_block_is_zero_when_ram_is_full():
     p = k.spawn()
     p.mmap(0, 1 << 20, RW, ANON)
     assert k.buddyinfo() == [0] * 11 and k.largest_free_block() == 0
+
+
+# --- issue 10 C: short, useful reprs ------------------------------------------------------
+def test_repr_of_kernel_process_and_region():
+    """print(k), print(p) and a region say what a learner needs: board, RAM, free memory,
+    processes and regions; pid, name, state and VMA count; range, perms, kind, users, path."""
+    import nommu_lab as nl
+    from nommu_lab.constants import MAP_ANONYMOUS, MAP_PRIVATE
+
+    k = nl.boards.default()
+    p = k.spawn("app")
+    a = p.mmap(0, 3 * 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS)
+    free = k.meminfo()["MemFree"]
+    assert repr(k) == (f"<Kernel 'default' board, no MMU, riscv64: 8 MiB RAM at 0x80000000, "
+                       f"{free} kB free, 1 process, 1 region>")
+    assert repr(p) == "<Process 1 'app' running, 1 VMA>"
+    assert repr(k.regions()[0]) == f"<region {a:#x}-{a + 3 * 4096:#x} rw-p copy usage=1 anonymous>"
+    assert str(k.regions()[0]) == repr(k.region_tree.get(a)).replace("VmRegion", "region")
+    c = p.vfork()
+    assert repr(p) == f"<Process 1 'app' waiting for vfork child {c.pid}, 1 VMA>"
+    c.exit(3)
+    assert repr(c) == f"<Process {c.pid} 'app' exited (3)>"
+    m = nl.boards.default(mmu=True)
+    m.spawn("x").mmap(0, 4096, 3, MAP_PRIVATE | MAP_ANONYMOUS)
+    assert repr(m).startswith("<MmuKernel 'default' board, MMU, riscv64: 8 MiB RAM")
+    assert repr(m).endswith("1 process, 1 VMA (no regions with an MMU)>")
+    assert repr(nl.Kernel(ram_size=4 << 20)).startswith("<Kernel 'bare' board, no MMU, riscv64: 4 MiB")

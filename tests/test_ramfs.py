@@ -19,7 +19,8 @@ from nommu_lab.kernel.memory import PageState
 
 
 def pages_of(k, path):
-    return list(k.lookup(path).pages)
+    """The file's page-cache frames in page order (holes left out)."""
+    return [pfn for _, pfn in sorted(k.lookup(path).pages.items())]
 
 
 def test_truncate_from_zero_gathers_contiguous_pages(k, p):
@@ -232,4 +233,27 @@ def test_shrink_never_cuts_a_copy_region(k, p):
     p.close(fd)
     q.close(qfd)  # the last open file: the page cache goes with it
     assert k.meminfo()["MmapCopy"] == 0 and k.meminfo()["MemFree"] == free
+    k.check()
+
+
+# --- issue 10 A9 ------------------------------------------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("mmu", [False, True])
+def test_simple_write_begin_enospc_changes_nothing(mmu):
+    """A write whose page-cache pages do not fit in RAM is refused before a page, an index
+    entry or the kernel's list of cached files changes (state_digest equal), on both kernels."""
+    from _nommu import board
+
+    k = board(mmu=mmu)
+    p = k.spawn()
+    fill = p.open("/tmp/fill", O_CREAT | O_RDWR)
+    p.write(fill, b"f" * ((k.mem.nr_free - 8) * PS))
+    assert k.mem.nr_free == 8
+    fd = p.open("/tmp/new", O_CREAT | O_RDWR)
+    e = refused(k, p.write, fd, b"n" * (16 * PS), errno=ENOSPC, rule="simple_write_begin.no_memory")
+    assert "free" in e.sentence
+    assert p.fstat(fd).st_size == 0 and k.lookup("/tmp/new").pages == {}
+    assert p.write(fd, b"n" * (8 * PS)) == 8 * PS  # what fits is written
     k.check()

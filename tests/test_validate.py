@@ -191,8 +191,11 @@ def test_step6_3_cannot_read_drops_copy(k, p):
         unmapped_area="address"))
     assert drv is not None
     fd = p.open("/dev/noread", O_RDONLY)
-    refused(k, p.mmap, 0, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0, errno=ENODEV,
-            rule=V + "private_needs_copy")
+    e = refused(k, p.mmap, 0, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0, errno=ENODEV,
+                rule=V + "private_needs_copy")
+    # issue 12: the driver did advertise COPY; the sentence says why it was dropped
+    assert "cannot be read" in e.sentence and "read method" in e.sentence
+    assert "must advertise" not in e.sentence
 
 
 def test_step6_3_no_get_unmapped_area_drops_direct(k, p):
@@ -254,3 +257,64 @@ def test_step8_address_hint_ignored(k, p):
     a = p.mmap(0x9000_0000, PS, RW, ANON)
     assert a != 0x9000_0000 and k.mem.contains(a, PS)
     assert any(e.rule == "do_mmap.hint_ignored" for e in k.trace)
+
+
+# --- issue 10 B1: no hugetlb check without an MMU --------------------------------------
+def _maps_without_ids(k):
+    return [(r.end - r.start, r.top - r.start, r.flags, r.pgoff, r.path, r.copy) for r in k.regions()]
+
+
+@pytest.mark.parametrize("huge_bits", [0, 21 << 26, 30 << 26])  # MAP_HUGE_2MB, MAP_HUGE_1GB
+def test_ksys_mmap_pgoff_nommu_has_no_hugetlb_check_anonymous(huge_bits):
+    """mm/nommu.c ksys_mmap_pgoff only looks the fd up: MAP_HUGETLB (with any size bits) on
+    an anonymous private request is an ordinary mapping, as Linux 6.12 maps it."""
+    from _nommu import board
+
+    plain, huge = board(), board()
+    a = plain.spawn().mmap(0, 3 * PS, RW, ANON)
+    b = huge.spawn().mmap(0, 3 * PS, RW, ANON | MAP_HUGETLB | huge_bits)
+    assert a == b and _maps_without_ids(plain) == _maps_without_ids(huge)
+    assert plain.proc_maps() == huge.proc_maps() and plain.meminfo() == huge.meminfo()
+
+
+def test_ksys_mmap_pgoff_nommu_has_no_hugetlb_check_file_copy(k, p):
+    """The same for a private file copy: MAP_HUGETLB on a disk file maps it as a copy."""
+    fd = p.open("/mnt/disk/pattern.bin")
+    a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE | MAP_HUGETLB, fd, 0)
+    assert k.regions()[0].copy and p.peek(a, 4) == p.pread(fd, 4, 0)
+
+
+def test_ksys_mmap_pgoff_mmu_keeps_its_hugetlb_checks():
+    """mm/mmap.c ksys_mmap_pgoff (the MMU kernel): MAP_HUGETLB needs a hugetlbfs file (EINVAL
+    for any other file); anonymous huge pages need hugetlbfs, which the board lacks."""
+    from _nommu import board
+
+    k = board(mmu=True)
+    p = k.spawn()
+    fd = p.open("/mnt/disk/pattern.bin")
+    refused(k, p.mmap, 0, PS, RW, ANON | MAP_HUGETLB, errno=ENOSYS,
+            rule="ksys_mmap_pgoff.no_hugetlbfs")
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE | MAP_HUGETLB, fd, 0, errno=EINVAL,
+            rule="ksys_mmap_pgoff.hugetlb_file")
+
+
+# --- issue 10 B2: a register holds either spelling of an offset -----------------------
+def test_sys_mmap_offset_unsigned_spelling_is_eoverflow(k, p):
+    """sys_mmap takes off_t: 0xfffffffffffff000 in the register is -4096, so pgoff is
+    ULONG_MAX and validate_mmap_request says EOVERFLOW, as for -4096 (Linux 6.12 agrees)."""
+    for off in (-PS, (1 << 64) - PS):
+        refused(k, p.mmap, 0, PS, RW, ANON, -1, off, errno=EOVERFLOW, rule=V + "pgoff_overflow")
+    fd = p.open("/mnt/disk/pattern.bin")
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, (1 << 64) - PS, errno=EOVERFLOW)
+
+
+@pytest.mark.parametrize("off", [1 << 63, -(1 << 63)])
+def test_sys_mmap_offset_1_shl_63_anonymous_succeeds(k, p, off):
+    """offset 1 << 63 is off_t -2**63: pgoff 0xfff8000000000000 does not overflow with one
+    page, so the anonymous mapping succeeds; /proc/maps prints the offset the region keeps,
+    (pgoff << PAGE_SHIFT) as 64 bits: 8000000000000000 (recorded on Linux 6.12)."""
+    a = p.mmap(0, PS, RW, ANON, -1, off)
+    r = k.regions()[0]
+    assert r.start == a and r.pgoff == 0xFFF8_0000_0000_0000
+    assert k.proc_maps().split()[2] == "8000000000000000"
+    assert p.maps().split()[2] == "00000000"  # nommu_vma_show: offsets only for files

@@ -32,7 +32,7 @@ from .constants import (
     PROT_WRITE,
 )
 from .errors import KernelError
-from .trace import EventKind
+from .trace import EventKind, Trace
 from .vfs import FMODE_CAN_READ, FMODE_READ, File, Inode, page_align
 
 if TYPE_CHECKING:
@@ -204,7 +204,9 @@ def do_execve(k: Kernel, task: Process, path: str, argv: list[str]) -> None:
         raise KernelError(E.ENOEXEC, "search_binary_handler.no_handler",
                           f"{path} is neither a bFLT nor an ELF file")
     # dry run on a copy: any refusal surfaces here, before anything changes
-    shadow = copy.deepcopy(k)
+    # (the trace is left behind: the dry run records nothing, and copying a long trace
+    # would cost more than the machine itself)
+    shadow = copy.deepcopy(k, {id(k.trace): Trace(0)})
     shadow.trace.enabled = False
     _exec_into(shadow, shadow.processes[task.pid], path, argv, loader)
     _exec_into(k, task, path, argv, loader)
@@ -220,6 +222,7 @@ def _exec_into(k: Kernel, task: Process, path: str, argv: list[str], loader: obj
     task.mm = k._new_mm()
     task.mm.exe = path
     task._wake_vfork_parent("execve")
+    task._do_close_on_exec()
     task.name = path.rsplit("/", 1)[-1]
     task.loader_mapping = True
     try:

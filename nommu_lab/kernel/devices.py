@@ -65,6 +65,7 @@ class NorFlash:
     mode: FlashMode = FlashMode.READ_ARRAY
     array: np.ndarray = field(init=False, repr=False)
     pending: tuple[int, bytes] | None = None
+    version: int = 0  # bumped whenever the array's bytes change (state_digest caches by it)
 
     def __post_init__(self) -> None:
         self.array = np.full(self.size, 0xFF, dtype=np.uint8)  # erased NOR reads 0xFF
@@ -81,6 +82,7 @@ class NorFlash:
     def load_image(self, image: bytes, offset: int = 0) -> None:
         """Factory programming (before boot)."""
         self.array[offset:offset + len(image)] = np.frombuffer(image, dtype=np.uint8)
+        self.version += 1
 
 
 class MtdType(StrEnum):
@@ -251,6 +253,7 @@ class BlockStore:
     name: str
     size: int
     data: bytearray = field(init=False, repr=False)
+    version: int = 0  # bumped whenever the bytes change (state_digest caches by it)
 
     def __post_init__(self) -> None:
         self.data = bytearray(self.size)
@@ -277,6 +280,7 @@ class BlockDevOps(FileOperations):
     def write(self, file: File, data: bytes, pos: int) -> int:
         data = data[: max(0, self.store.size - pos)]
         self.store.data[pos:pos + len(data)] = data
+        self.store.version += 1
         return len(data)
 
     def describe(self) -> str:

@@ -65,6 +65,9 @@ class KernelBug(KernelError):
     def __init__(self, rule: str, sentence: str) -> None:
         super().__init__(None, rule, sentence)
 
+    def __reduce__(self):  # its constructor takes (rule, sentence): no errno
+        return (type(self), (self.rule, self.sentence))
+
 
 class ArgumentTypeError(KernelError, TypeError):
     """An argument that no C register could hold: not an integer, not bytes.

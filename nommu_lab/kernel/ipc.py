@@ -65,6 +65,15 @@ class ShmWrapperOps(FileOperations):
 
 
 @dataclass(eq=False)
+class ShmFile(File):
+    """The file ``shmat`` maps (``shm_file_data``): its VMAs carry ``shm_vm_ops``.
+
+    ``shmdt`` detaches only VMAs mapping such a file, whatever other files are
+    called (a regular file may be named ``/SYSV...`` too).
+    """
+
+
+@dataclass(eq=False)
 class ShmSegment:
     """One SysV segment: its id, key, size and the ramfs inode holding it."""
 
@@ -93,12 +102,15 @@ def do_shmget(k: Kernel, task: Process, key: int, size: int, flags: int) -> int:
     if size < SHMMIN or size > SHMMAX:
         raise KernelError(E.EINVAL, "newseg.size", f"a segment must be 1 to {SHMMAX} bytes")
     ps = k.page_size
-    inode = k._new_inode(k.mounts["/dev/shm"].sb, S_IFREG | (flags & 0o777), k._ramfs_ops)
-    inode.nlink = 0  # shm files are never linked into a directory
-    err = k.ramfs_resize(inode, size)
+    err = k.ramfs_expand_check(size)
     if err < 0:
         rule = "newseg.efbig" if err == -E.EFBIG else "newseg.enomem"
         raise KernelError(-err, rule, "the segment's pages could not be gathered in one contiguous block")
+    # ---- nothing can fail from here on ----
+    inode = k._new_inode(k.mounts["/dev/shm"].sb, S_IFREG | (flags & 0o777), k._ramfs_ops)
+    inode.nlink = 0  # shm files are never linked into a directory
+    err = k.ramfs_resize(inode, size)
+    assert err == 0
     inode.opened += 1  # the segment itself holds the file
     wrapper_ops = k.register_ops(ShmWrapperOps(inode))
     wrapper = Inode(inode.ino, S_IFREG | 0o600, inode.sb, wrapper_ops, key=k.next_id())

@@ -13,14 +13,16 @@ import functools
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .abi import INT_MAX, as_bytes, as_int, as_name, ulong
 from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
-from .errors import ArgumentTypeError, KernelError
+from .errors import KernelError
 from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
 from .trace import EventKind, Trace
 from .vfs import (
+    FMODE_WRITE,
     DirOps,
     File,
     FileOperations,
@@ -38,6 +40,18 @@ if TYPE_CHECKING:
 MiB = 1 << 20
 RAM_BASE = 0x8000_0000
 DEFAULT_MAX_MAP_COUNT = 65530
+
+
+def _size(n: int) -> str:
+    """Bytes as a learner says them: 8 MiB, 512 KiB, 100 bytes."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith("s") else "s")
 
 
 def kernel_call(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,6 +87,17 @@ class Stat:
     st_dev: tuple[int, int]
     st_size: int
     st_nlink: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sysctl:
+    """One ``/proc/sys`` integer: the attribute it sets and its allowed range."""
+
+    attr: str  # the Kernel attribute holding the value
+    lo: int  # proc_dointvec_minmax's extra1 (INT_MIN: no minimum)
+    hi: int  # extra2
+    takes: str  # what a learner may write, for the refusal
+    explain: Callable[[int], str] | None = None  # what a new value means, for the trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +167,8 @@ class Kernel:
         self.max_map_count = DEFAULT_MAX_MAP_COUNT
         self.mmap_pages_allocated = 0
         self.arch = arch
+        self.word_size = word_size
+        self.board_name = "bare"  # a board factory names the machine it built
         self.maps_width = 25 + (word_size // 8) * 6 - 1
         self._next_id = 0
         self._next_pid = 1
@@ -183,6 +210,16 @@ class Kernel:
         self.flash: Any = None  # the board's NOR chip, MTD and frame buffer, if any
         self.mtd: Any = None
         self.fb: Any = None
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.board_name!r} board, "
+                f"{'MMU' if self.mmu else 'no MMU'}, {self.arch}{self.word_size}: "
+                f"{_size(self.mem.ram_size)} RAM at {self.mem.ram_base:#x}, "
+                f"{self.meminfo()['MemFree']} kB free, {_count(len(self.processes), 'process')}, "
+                f"{self._repr_mappings()}>")
+
+    def _repr_mappings(self) -> str:
+        return _count(len(self.region_tree), "region")
 
     # ------------------------------------------------------------------ ids
     def next_id(self) -> int:
@@ -258,6 +295,8 @@ class Kernel:
         assert parent is not None and parent.is_dir, parent_path
         if name in parent.children:
             return self._mount_root(parent.children[name])
+        if parent.sb.s_blocksize:  # a directory on a disk filesystem takes a block
+            parent.sb.free_blocks -= 1
         node = self._new_inode(parent.sb, S_IFDIR | 0o755, self._dir_ops)
         parent.children[name] = node
         return node
@@ -312,8 +351,8 @@ class Kernel:
             if fops is self._ramfs_ops:
                 self.pagecache_write(node, 0, data)
             else:
-                node.blob[:] = data
-                node.size = len(data)
+                n = fops.write(File(node, path, FMODE_WRITE, 0), data, 0)
+                assert n == len(data), f"{path}: only {n} of {len(data)} bytes fit"
         return node
 
     def mknod(self, path: str, kind: int, rdev: tuple[int, int], ops: FileOperations) -> Inode:
@@ -352,6 +391,7 @@ class Kernel:
         if inode.nlink > 0 or inode.opened > 0:
             return
         self._free_cache_pages(inode, 0)
+        inode.fops.evict_inode(inode)
         inode.size = 0
 
     # ----------------------------------------------------------- page cache
@@ -364,10 +404,10 @@ class Kernel:
         while done < n:
             idx, off = divmod(pos + done, ps)
             chunk = min(ps - off, n - done)
-            pfn = inode.pages[idx] if idx < len(inode.pages) else None
+            pfn = inode.pages.get(idx)
             if pfn is not None:
                 a = (pfn * ps) + off
-                out[done:done + chunk] = self.mem.data[a:a + chunk].tobytes()
+                out[done:done + chunk] = self.mem.data[a:a + chunk].data
             done += chunk
         return bytes(out)
 
@@ -377,15 +417,16 @@ class Kernel:
         ``simple_write_begin`` allocates each missing page separately; the
         model takes them from the top of free memory (see
         :meth:`PhysicalMemory.alloc_page_high`), so they are not consecutive.
-        Returns bytes written or ``-ENOSPC`` when RAM is full (nothing written).
+        Returns bytes written or ``-ENOSPC`` when RAM is full (nothing written,
+        nothing changed). Pages are kept by index, so a write far into a file
+        takes only the pages it touches.
         """
         if not data:
             return 0
         ps = self.page_size
         first, last = pos // ps, (pos + len(data) - 1) // ps
-        if len(inode.pages) <= last:
-            inode.pages.extend([None] * (last + 1 - len(inode.pages)))
-        missing = [i for i in range(first, last + 1) if inode.pages[i] is None]
+        pages = inode.pages
+        missing = [i for i in range(first, last + 1) if i not in pages]
         if len(missing) > self.mem.nr_free:
             return -E.ENOSPC
         for i in missing:
@@ -402,7 +443,7 @@ class Kernel:
         while done < len(data):
             idx, off = divmod(pos + done, ps)
             chunk = min(ps - off, len(data) - done)
-            a = inode.pages[idx] * ps + off  # type: ignore[operator]
+            a = pages[idx] * ps + off
             self.mem.data[a:a + chunk] = memoryview(data)[done:done + chunk]
             done += chunk
         inode.size = max(inode.size, pos + len(data))
@@ -410,12 +451,10 @@ class Kernel:
 
     def _free_cache_pages(self, inode: Inode, from_page: int) -> None:
         freed = []
-        for i in range(from_page, len(inode.pages)):
-            pfn = inode.pages[i]
-            if pfn is not None:
-                self.mem.free_range(pfn, 1)
-                freed.append(pfn)
-        del inode.pages[from_page:]
+        for i in sorted(i for i in inode.pages if i >= from_page):
+            pfn = inode.pages.pop(i)
+            self.mem.free_range(pfn, 1)
+            freed.append(pfn)
         if freed:
             self.trace.emit(EventKind.FREE, "truncate_inode_pages",
                             "{} page-cache page(s) freed", len(freed), pfns=tuple(freed))
@@ -461,19 +500,19 @@ class Kernel:
                     r.vm_end = min(r.vm_end, r.vm_top)
             keep = (newsize + ps - 1) // ps
             self._free_cache_pages(inode, keep)
-            if newsize % ps and keep <= len(inode.pages) and inode.pages[keep - 1] is not None:
-                a = inode.pages[keep - 1] * ps  # type: ignore[operator]
+            last = inode.pages.get(keep - 1)
+            if newsize % ps and last is not None:
+                a = last * ps
                 self.mem.data[a + newsize % ps:a + ps] = 0
         inode.size = newsize
         return 0
 
-    def _ramfs_expand_for_mapping(self, inode: Inode, newsize: int) -> int:
-        """``ramfs_nommu_expand_for_mapping``: one block, split, excess freed, zeroed."""
-        ps = self.page_size
+    def ramfs_expand_check(self, newsize: int) -> int:
+        """The checks of ``ramfs_nommu_resize`` from size 0 and of
+        ``ramfs_nommu_expand_for_mapping``, before anything changes: 0 or ``-errno``."""
         if newsize >> 32:
             return -E.EFBIG
-        npages = (newsize + ps - 1) // ps
-        order = get_order(npages)
+        order = get_order((newsize + self.page_size - 1) // self.page_size)
         if order > self.mem.max_order:
             return -E.EFBIG
         if not self.mem.can_alloc(order):
@@ -482,6 +521,16 @@ class Kernel:
                             "before allocating and leaves it set; the model changes nothing)",
                             1 << order)
             return -E.ENOMEM
+        return 0
+
+    def _ramfs_expand_for_mapping(self, inode: Inode, newsize: int) -> int:
+        """``ramfs_nommu_expand_for_mapping``: one block, split, excess freed, zeroed."""
+        ps = self.page_size
+        err = self.ramfs_expand_check(newsize)
+        if err:
+            return err
+        npages = (newsize + ps - 1) // ps
+        order = get_order(npages)
         pfn = self.mem.alloc(order)
         assert pfn is not None
         self.mem._free_run(pfn + npages, (1 << order) - npages)
@@ -489,7 +538,7 @@ class Kernel:
             self.mem.mark(pfn + npages, (1 << order) - npages, PageState.TRIMMED)
         self.mem.data[pfn * ps:(pfn + npages) * ps] = 0
         self.mem.mark(pfn, npages, PageState.PAGECACHE, inode.key)
-        inode.pages = list(range(pfn, pfn + npages))
+        inode.pages = {i: pfn + i for i in range(npages)}
         inode.size = newsize
         self.trace.emit(EventKind.ALLOC, "ramfs_nommu_expand_for_mapping",
                         "truncate from size 0: {} contiguous page(s) at {:#x} gathered for "
@@ -552,6 +601,7 @@ class Kernel:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_listeners"] = []  # views observe a kernel; they are not part of it
+        state.pop("_buffer_digests", None)  # a cache of state_digest, rebuilt on demand
         return state
 
     def snapshot(self) -> bytes:
@@ -587,17 +637,19 @@ class Kernel:
 
     def _digest_memory(self, h: Any) -> None:
         m = self.mem
-        h.update(m.data.tobytes())
-        h.update(m.state.tobytes())
-        h.update(m.owner.tobytes())
+        h.update(m.data)  # numpy arrays are hashed in place, not copied
+        h.update(m.state)
+        h.update(m.owner)
         h.update(repr([list(d) for d in m.free_area]).encode())
+        # the counters ids come from: a refused call must not advance them
         h.update(repr((m.nr_free, self.mmap_pages_allocated, self.nr_trim_pages,
-                       self.max_map_count)).encode())
+                       self.max_map_count, self._next_id, self._next_pid,
+                       self._next_dev_minor)).encode())
 
     def _digest_task(self, h: Any, p: Process, file_ids: dict[int, int]) -> None:
         """One process: its state and open files (open files by first appearance)."""
-        fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs)
-               for fd, f in sorted(p.fds.items())]
+        fds = [(fd, file_ids.setdefault(id(f), len(file_ids)), f.pos, f.refs,
+                fd in p.close_on_exec) for fd, f in sorted(p.fds.items())]
         h.update(repr((p.pid, p.alive, p.mm.id, p.mm.users, p.mm.brk, p.mm.start_brk,
                        p.vfork_child.pid if p.vfork_child else None, p.futex_wait,
                        fds)).encode())
@@ -614,22 +666,40 @@ class Kernel:
 
     def _digest_files(self, h: Any) -> None:
         stack = [("/", self.root)]
+        for mp, m in sorted(self.mounts.items()):
+            h.update(repr((mp, m.sb.next_ino, m.sb.free_blocks)).encode())
         while stack:
             path, node = stack.pop()
             node = self._mount_root(node)
+            # contents are hashed where they lie (page-cache frames are RAM, hashed above;
+            # disk blocks one by one): nothing proportional to a file's size is built
             h.update(repr((path, node.ino, node.size, node.nlink, node.opened,
-                           list(node.pages), bytes(node.blob))).encode())
+                           sorted(node.pages.items()), len(node.blocks))).encode())
+            for idx in sorted(node.blocks):
+                h.update(idx.to_bytes(8, "little"))
+                h.update(node.blocks[idx])
             for name, child in sorted(node.children.items()):
                 stack.append((path.rstrip("/") + "/" + name, child))
         for seg in self.shm_segments.values():
             h.update(repr((seg.shmid, seg.key, seg.size, seg.nattch, seg.removed)).encode())
-        for dev in self.devices.values():
+        for path, dev in sorted(self.devices.items()):
             store = getattr(dev, "store", None)
             if store is not None:
-                h.update(bytes(store.data))
+                self._digest_buffer(h, path, store.version, store.data)
         if self.flash is not None:
             h.update(self.flash.mode.value.encode())
-            h.update(self.flash.array.tobytes())
+            self._digest_buffer(h, "flash", self.flash.version, self.flash.array)
+
+    def _digest_buffer(self, h: Any, key: str, version: int, data: Any) -> None:
+        """Hash a large device buffer through a sub-digest kept until its version changes
+        (block devices and flash change rarely; RAM is hashed every time)."""
+        import hashlib
+
+        cache = self.__dict__.setdefault("_buffer_digests", {})
+        hit = cache.get(key)
+        if hit is None or hit[0] != version:
+            hit = cache[key] = (version, hashlib.sha256(data).digest())
+        h.update(hit[1])
 
     # ------------------------------------------------------- devices & drivers
     @kernel_call
@@ -725,7 +795,6 @@ class Kernel:
         maps the chip directly: the guard the document asks drivers to keep.
         """
         from .devices import FlashMode
-        from .process import as_bytes, ulong
 
         self._flash_begin(FlashMode.PROGRAM, ulong(offset, "offset"), as_bytes(data), guard)
 
@@ -733,7 +802,6 @@ class Kernel:
     def mtd_erase(self, offset: int, *, guard: bool = False) -> None:
         """Start erasing the erase block containing ``offset`` (``mtd_erase``)."""
         from .devices import FlashMode
-        from .process import ulong
 
         chip = self._chip()
         offset = ulong(offset, "offset")
@@ -758,6 +826,7 @@ class Kernel:
             chip.array[offset:offset + len(data)] = cur & np.frombuffer(data, dtype=np.uint8)
         else:
             chip.array[offset:offset + chip.erase_size] = 0xFF
+        chip.version += 1
         chip.mode = FlashMode.READ_ARRAY
         chip.pending = None
         self.trace.emit(EventKind.DEVICE, "mtd.read_array",
@@ -769,8 +838,7 @@ class Kernel:
         """A new process with an empty address space and fds 0-2 on the console."""
         from .process import Process
 
-        if not isinstance(name, str):
-            raise ArgumentTypeError("name must be a str")
+        name = as_name(name, "name")
         cls = self.process_class or Process
         p = cls(self, self._alloc_pid(), name, self._new_mm())
         self.processes[p.pid] = p
@@ -861,43 +929,87 @@ class Kernel:
 
         return buddyinfo_text(self)
 
-    SYSCTLS = ("vm.nr_trim_pages",)
+    #: the sysctls this kernel has (``kernel/sysctl.c`` tables), by dotted name
+    SYSCTLS: ClassVar[dict[str, Sysctl]] = {
+        "vm.nr_trim_pages": Sysctl(
+            "nr_trim_pages", 0, INT_MAX, "a whole number from 0 upwards",
+            lambda v: ": never trim" if v == 0 else f": trim when {v}+ pages are excess"),
+    }
+    #: sysctls of the other kernel, and why this one has none
+    SYSCTLS_ELSEWHERE: ClassVar[dict[str, str]] = {}
 
     @kernel_call
     def sysctl(self, name: str, value: int | None = None) -> int:
         """Read (``value=None``) or write a sysctl; returns the (new) value.
 
-        ``vm.nr_trim_pages`` (``/proc/sys/vm/nr_trim_pages``, no-MMU only): 0
-        never trims; N trims when the excess is at least N pages.
+        ``name`` is dotted (``vm.nr_trim_pages``) or a /proc path
+        (``/proc/sys/vm/nr_trim_pages``). The no-MMU kernel has
+        ``vm.nr_trim_pages``: 0 never trims; N trims when the excess is at
+        least N pages. Values are C ints (``proc_dointvec_minmax``): outside
+        the sysctl's range EINVAL, not an integer ``abi.type``.
         """
-        if not isinstance(name, str):
-            raise ArgumentTypeError("sysctl name must be a str")
+        name = as_name(name, "sysctl name")
         key = name.replace("/", ".").lstrip(".").removeprefix("proc.sys.")
-        if key not in self.SYSCTLS:
+        ctl = self.SYSCTLS.get(key)
+        if ctl is None:
+            extra = self.SYSCTLS_ELSEWHERE.get(key, "")
             raise KernelError(E.ENOENT, "sysctl.unknown",
-                              f"there is no sysctl {name!r} on this kernel; known: "
+                              f"there is no sysctl {name!r} on this kernel{extra}; known: "
                               f"{', '.join(self.SYSCTLS)}")
         if value is None:
-            return self.nr_trim_pages
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ArgumentTypeError("sysctl value must be an int")
-        if value < 0 or value >= 1 << 31:
-            raise KernelError(E.EINVAL, "sysctl.nr_trim_pages_range",
-                              "vm.nr_trim_pages takes a whole number from 0 upwards")
-        old = self.nr_trim_pages
-        self.nr_trim_pages = value
-        self.trace.emit(EventKind.DECISION, "sysctl.nr_trim_pages",
-                        "vm.nr_trim_pages {} -> {}: {}", old, value,
-                        "never trim" if value == 0 else f"trim when {value}+ pages are excess")
+            return int(getattr(self, ctl.attr))
+        value = as_int(value, "sysctl value")
+        if not ctl.lo <= value <= ctl.hi:
+            raise KernelError(E.EINVAL, f"sysctl.{ctl.attr}_range",
+                              f"{key} takes {ctl.takes}, not {value}")
+        old = getattr(self, ctl.attr)
+        setattr(self, ctl.attr, value)
+        self.trace.emit(EventKind.DECISION, f"sysctl.{ctl.attr}", "{} {} -> {}{}", key, old, value,
+                        ctl.explain(value) if ctl.explain is not None else "")
         self.notify()
         return value
 
     # ------------------------------------------------------------ invariants
+    def live_inodes(self) -> list[Inode]:
+        """Every inode something still holds: the tree, open files, mapped files, segments."""
+        seen: dict[int, Inode] = {}
+        stack = [self.root]
+        while stack:
+            node = self._mount_root(stack.pop())
+            if id(node) not in seen:
+                seen[id(node)] = node
+                stack.extend(node.children.values())
+        files = [f for p in self.processes.values() for f in p.fds.values()]
+        files += [v.vm_file for mm in self.all_mms() for v in mm.vmas if v.vm_file is not None]
+        for f in files:
+            seen.setdefault(id(f.inode), f.inode)
+        for seg in self.shm_segments.values():
+            seen.setdefault(id(seg.inode), seg.inode)
+        return list(seen.values())
+
+    def check_disk_blocks(self) -> None:
+        """Every block of a disk filesystem is free, mkfs's, a directory's, or a file's."""
+        from .vfs import ext2_blocks_used
+
+        for m in self.mounts.values():
+            sb = m.sb
+            if not sb.s_blocksize:
+                continue
+            held = [i for i in self.live_inodes() if i.sb is sb]
+            used = sum(1 if i.is_dir else ext2_blocks_used(i) for i in held if i is not m.root)
+            assert sb.free_blocks + used + sb.meta_blocks == sb.blocks_count, (
+                f"{m.path}: {sb.free_blocks} free + {used} used + {sb.meta_blocks} mkfs "
+                f"!= {sb.blocks_count} blocks")
+
     def check(self) -> None:
         """Assert every invariant of the machine (tests call this after each step)."""
         self.mem.check()
+        self.check_disk_blocks()
         ps = self.page_size
         regs = list(self.region_tree)
+        starts = [r.vm_start for r in regs]
+        assert starts == sorted(set(starts)), "two regions share a start (add_nommu_region BUG)"
+        assert all(self.region_tree.get(r.vm_start) is r for r in regs), "region tree index broken"
         usage: dict[int, int] = {}
         for mm in self.all_mms():
             for v in mm.vmas:

@@ -201,6 +201,20 @@ class PhysicalMemory:
                 return pfn
         return None
 
+    def next_block(self, order: int) -> int | None:
+        """The block :meth:`alloc` would hand out for ``order`` right now (nothing is taken).
+
+        Callers that must check the address before they commit (the region
+        tree refuses a start that is taken) ask here first.
+        """
+        if order > self.max_order:
+            return None
+        for o in range(order, self.max_order + 1):
+            area = self.free_area[o]
+            if area:
+                return next(reversed(area))  # the head: the block freed most recently
+        return None
+
     def alloc_pages_exact(self, npages: int) -> int | None:
         """``alloc_pages_exact``: a block of ``get_order(npages)``, tail freed page by page."""
         order = (npages - 1).bit_length() if npages > 1 else 0  # get_order

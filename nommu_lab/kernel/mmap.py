@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno as E
 from typing import TYPE_CHECKING
 
+from .abi import slong
 from .constants import (
     MAP_FIXED,
     MAP_GROWSDOWN,
@@ -63,6 +64,7 @@ from .vfs import (
     capability_names,
     file_type_name,
     page_align,
+    rw_verify_area,
 )
 
 if TYPE_CHECKING:
@@ -190,8 +192,10 @@ def validate_mmap_request(
         caps &= ~NOMMU_MAP_DIRECT
         k.trace.emit(_DECISION, "validate_mmap_request.no_get_unmapped_area",
                      "no get_unmapped_area method: DIRECT dropped")
+    copy_dropped_unreadable = False
     if not fops.can_read and caps & NOMMU_MAP_COPY:
         caps &= ~NOMMU_MAP_COPY
+        copy_dropped_unreadable = True
         k.trace.emit(_DECISION, "validate_mmap_request.cannot_read",
                      "the file cannot be read, so no copy can be made: COPY dropped")
     if not file.f_mode & FMODE_READ:
@@ -208,9 +212,14 @@ def validate_mmap_request(
         caps &= ~NOMMU_MAP_COPY
     else:
         if not caps & NOMMU_MAP_COPY:
-            raise KernelError(E.ENODEV, "validate_mmap_request.private_needs_copy",
-                              f"{path} allows no private copy (capabilities {_caps(caps)}); "
-                              "the driver must advertise NOMMU_MAP_COPY for MAP_PRIVATE, use MAP_SHARED")
+            if copy_dropped_unreadable:
+                why = (f"{path}'s driver advertises NOMMU_MAP_COPY, but the file cannot be read "
+                       "(its driver has no read method), so no copy can be made and COPY was "
+                       "dropped; give the driver a read method, or use MAP_SHARED")
+            else:
+                why = (f"{path} allows no private copy (capabilities {_caps(caps)}); the driver "
+                       "must advertise NOMMU_MAP_COPY for MAP_PRIVATE, use MAP_SHARED")
+            raise KernelError(E.ENODEV, "validate_mmap_request.private_needs_copy", why)
         if prot & PROT_WRITE and caps & NOMMU_MAP_DIRECT:
             caps &= ~NOMMU_MAP_DIRECT
             k.trace.emit(_DECISION, "validate_mmap_request.private_write_copies",
@@ -311,9 +320,9 @@ def do_mmap(
     ps = k.page_size
     length = (length + ps - 1) & -ps  # PAGE_ALIGN; validate ruled out the wrap to 0
     vm_flags = determine_vm_flags(file, prot, flags, caps, task.ptraced)
-    k._next_id += 2
-    region = VmRegion(k._next_id - 1, 0, 0, 0, vm_flags, pgoff, file)
-    vma = VmArea(k._next_id, 0, 0, vm_flags, pgoff, file, region)
+    # ids are taken once nothing can fail any more (take_ids): a refusal takes none
+    region = VmRegion(0, 0, 0, 0, vm_flags, pgoff, file)
+    vma = VmArea(0, 0, 0, vm_flags, pgoff, file, region)
 
     if is_nommu_shared_mapping(vm_flags):
         assert file is not None
@@ -339,11 +348,8 @@ def do_mmap(
                              "the driver declined to map {} in place (ENOSYS): a copy will be made",
                              file.path)
             else:
-                if got in k.region_tree:
-                    raise KernelBug("add_nommu_region.duplicate_start",
-                                    f"a region already starts at {got:#x}; the real kernel hits "
-                                    "BUG() here (two mappings of one device with different lengths "
-                                    "at the same offset). The model refused the call instead")
+                check_region_start(k, got, "two mappings of one device or file with different "
+                                   "lengths at the same offset each want a region of their own")
                 vma.vm_start = region.vm_start = got
                 vma.vm_end = region.vm_end = got + length
                 k.trace.emit(_DECISION, "do_mmap.get_unmapped_area",
@@ -351,6 +357,7 @@ def do_mmap(
 
     if file is not None and vm_flags & VM_SHARED:
         do_mmap_shared_file(k, vma)
+        take_ids(k, region, vma)
     else:
         do_mmap_private(k, task, vma, region, length, caps)
 
@@ -378,6 +385,16 @@ def do_mmap(
     mm.total_vm += length // ps
     _attach_vma(k, mm, vma, new_region=True)
     return vma.vm_start
+
+
+def take_ids(k: Kernel, region: VmRegion, vma: VmArea) -> None:
+    """Number a new mapping: its region's id, then its VMA's (after the last check).
+
+    A mapping that reuses an existing region takes two ids as well (the first
+    unused), so numbering does not depend on which requests were shared.
+    """
+    region.id = k.next_id()
+    vma.id = k.next_id()
 
 
 def _find_shareable_region(k: Kernel, file: File, length: int, pgoff: int, caps: int) -> VmRegion | None:
@@ -423,6 +440,8 @@ def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: in
     else:
         # the driver is told about every new VMA on a direct region
         do_mmap_shared_file(k, vma)
+    k.next_id()  # the region id a new mapping would have had (take_ids)
+    vma.id = k.next_id()
     r.vm_usage += 1
     assert vma.vm_file is not None
     k.fget(vma.vm_file)
@@ -500,6 +519,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         if ret == 0:
             region.vm_top = region.vm_end
             vma.vm_ops = vm_ops_of(file)
+            take_ids(k, region, vma)
             k.trace.emit(_DECISION, "do_mmap_private.direct",
                          "{} is mapped in place at {:#x}: no copy, no pages allocated{}",
                          file.path, region.vm_start,
@@ -519,7 +539,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     trim = k.nr_trim_pages
     if trim and total - point >= trim:
         total = point
-    pfn = k.mem.alloc_pages_exact(total)  # a failed allocation changes nothing
+    pfn = k.mem.next_block(order)  # where the copy will go; nothing is taken yet
     if pfn is None:
         largest = k.mem.largest_free_order()
         raise KernelError(E.ENOMEM, "do_mmap_private.alloc_failed",
@@ -528,6 +548,15 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
                           f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
                           "needs physically contiguous memory: ask for less")
     base = k.mem.pfn_to_addr(pfn)
+    if file is not None:
+        # kernel_read(file, base, len, &fpos) begins with rw_verify_area; fpos is a loff_t
+        fpos = slong((vma.vm_pgoff << k.mem.page_shift) & ULONG, "fpos")
+        rw_verify_area(fpos, length, "read that fills the private copy (kernel_read)")
+    check_region_start(k, base, "the new copy's first page is that region's start")
+    # ---- the last check is behind us: number the mapping and take the pages ----
+    take_ids(k, region, vma)
+    got = k.mem.alloc_pages_exact(total)
+    assert got == pfn
     k.mmap_pages_allocated += total
     vma.vm_flags |= VM_MAPPED_COPY
     region.vm_flags = vma.vm_flags
@@ -609,14 +638,42 @@ def do_munmap(k: Kernel, task: Process, start: int, length: int) -> None:
     if end != vma.vm_end and end % ps:
         raise KernelError(E.EINVAL, "do_munmap.unaligned_end",
                           f"{end:#x} is not page aligned")
-    if start != vma.vm_start and end != vma.vm_end:
+    # split_vma re-adds the upper part at `start`, shrink_vma a head-cut region at `end`
+    hole = start != vma.vm_start and end != vma.vm_end
+    if hole:
         if mm.map_count >= k.max_map_count:
             raise KernelError(E.ENOMEM, "split_vma.max_map_count",
                               "this process has max_map_count mappings already; a hole would need one more")
+        check_region_start(k, start, "unmapping this hole would split the mapping there")
+    if hole or start == vma.vm_start:
+        check_region_start(k, end, "unmapping this part moves the mapping's start there")
+    if hole:
         k.trace.emit(_HAZARD, "kernel_bug.6.hole_warning",
                      "punching a hole works, but Linux 6.12 logs a WARNING while doing it")
         split_vma(k, mm, vma, start)
     shrink_vma(k, mm, vma, start, end)
+
+
+def check_region_start(k: Kernel, start: int, why: str) -> None:
+    """``add_nommu_region``'s ``BUG()`` as a check made before anything changes.
+
+    Two regions may never start at one address. Every path that adds a region
+    or moves a region's start asks here first, so the refusal (``KernelBug``)
+    leaves the machine as it was; Linux 6.12 stops with a kernel BUG.
+    """
+    other = k.region_tree.get(start)
+    if other is None:
+        return
+    what = f"the {'copy' if other.is_copy else 'direct'} region of {other.path or 'anonymous memory'}"
+    freed = (not other.is_copy and k.mem.contains(start)
+             and k.mem.state[k.mem.addr_to_pfn(start)] in (PageState.FREE, PageState.TRIMMED))
+    raise KernelBug("add_nommu_region.duplicate_start",
+                    f"{what} already starts at {start:#x}"
+                    + (" (its page was freed under it when its file shrank, and the allocator "
+                       "hands that page out again)" if freed else "")
+                    + f", and {why}: two regions would share one start, which is a kernel BUG() "
+                    "in add_nommu_region on Linux 6.12 (the machine stops). The model refused "
+                    "the call and changed nothing; unmap that mapping first")
 
 
 def split_vma(k: Kernel, mm: MmStruct, vma: VmArea, addr: int) -> VmArea:

@@ -2,28 +2,29 @@
 
 Every public method that is a syscall runs through :func:`syscall`, which
 numbers the call, records it in the trace, records a refusal with its rule,
-and tells the views afterwards. Arguments are converted the way the C ABI
-would: integers become 64-bit register values (a negative length is a huge
-unsigned one), anything that is not an integer is a ``TypeError`` and an
-integer that fits no register a ``ValueError``, before the kernel is entered.
+and tells the views afterwards. Arguments are converted by :mod:`.abi`, the
+one conversion layer both kernels share, before the kernel is entered:
+integers become 64-bit register values (a negative length is a huge unsigned
+one), anything that is not an integer is a ``TypeError`` and an integer that
+fits no register a ``ValueError``.
 """
 
 from __future__ import annotations
 
 import errno as E
 import functools
-import operator
 import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .abi import as_argv, as_bytes, as_int, as_path, cint, slong, ulong
 from .constants import (
     CLONE_VFORK,
     CLONE_VM,
     MAP_ANONYMOUS,
-    MAP_HUGETLB,
     O_ACCMODE,
     O_APPEND,
+    O_CLOEXEC,
     O_CREAT,
     O_EXCL,
     O_TRUNC,
@@ -32,7 +33,7 @@ from .constants import (
     S_IFSOCK,
     VM_WRITE,
 )
-from .errors import ArgumentRangeError, ArgumentTypeError, KernelError
+from .errors import ArgumentRangeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
 from .region import RegionInfo
@@ -45,70 +46,17 @@ from .vfs import (
     Inode,
     PipeOps,
     SocketOps,
+    generic_write_check_limits,
+    inode_newsize_ok,
+    rw_verify_area,
 )
 
 if TYPE_CHECKING:
     from .kernel import Kernel, Stat
 
 ULONG = (1 << 64) - 1
+PEEK_MAX = 1 << 24  # the model reads at most 16 MiB of memory in one peek
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-# ---------------------------------------------------------------------------
-# the C ABI at the Python boundary
-# ---------------------------------------------------------------------------
-def _as_int(v: Any, what: str) -> int:
-    if isinstance(v, bool):
-        return int(v)
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise ArgumentTypeError(f"{what} must be an integer, not {type(v).__name__}") from None
-
-
-def ulong(v: Any, what: str) -> int:
-    """An ``unsigned long`` register value (negative numbers wrap, as in C)."""
-    if type(v) is int and 0 <= v <= ULONG:
-        return v
-    i = _as_int(v, what)
-    if not -(1 << 63) <= i <= ULONG:
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit register")
-    return i & ULONG
-
-
-def slong(v: Any, what: str) -> int:
-    """A signed 64-bit value (``off_t``)."""
-    if type(v) is int and -(1 << 63) <= v < (1 << 63):
-        return v
-    i = _as_int(v, what)
-    if not -(1 << 63) <= i < (1 << 63):
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 64-bit off_t")
-    return i
-
-
-def cint(v: Any, what: str) -> int:
-    """A C ``int`` (fds, flags of open)."""
-    if type(v) is int and -(1 << 31) <= v < (1 << 31):
-        return v
-    i = _as_int(v, what)
-    if not -(1 << 31) <= i < (1 << 32):
-        raise ArgumentRangeError(f"{what}={i} does not fit in a 32-bit int")
-    return i - (1 << 32) if i >= 1 << 31 else i
-
-
-def as_bytes(v: Any, what: str = "data") -> bytes:
-    """Bytes from bytes, bytearray or memoryview (a str is a TypeError)."""
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v)
-    raise ArgumentTypeError(f"{what} must be bytes, not {type(v).__name__}")
-
-
-def as_path(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ArgumentTypeError(f"path must be a str, not {type(v).__name__}")
-    if not v or "\0" in v:
-        raise ArgumentRangeError("path must be a non-empty string without NUL bytes")
-    return v
 
 
 _SYSCALL = EventKind.SYSCALL
@@ -178,6 +126,7 @@ class Process:
         self.name = name
         self.mm = mm
         self.fds: dict[int, File] = {}
+        self.close_on_exec: set[int] = set()  # fds with FD_CLOEXEC (opened O_CLOEXEC)
         self.parent: Process | None = None
         self.vfork_child: Process | None = None  # set while we wait for it
         self.vfork_parent: Process | None = None
@@ -189,10 +138,15 @@ class Process:
         self.loader_mapping = False  # set while a binfmt loader maps for us
 
     def __repr__(self) -> str:
-        state = "running" if self.alive else "exited"
+        if not self.alive:
+            return f"<{type(self).__name__} {self.pid} {self.name!r} exited ({self.exit_code})>"
+        state = "running"
         if self.vfork_child is not None:
             state = f"waiting for vfork child {self.vfork_child.pid}"
-        return f"<Process {self.pid} {self.name!r} {state}>"
+        elif self.futex_wait is not None:
+            state = f"sleeping in FUTEX_WAIT on {self.futex_wait:#x}"
+        n = len(self.mm.vmas)
+        return f"<{type(self).__name__} {self.pid} {self.name!r} {state}, {n} VMA{'' if n == 1 else 's'}>"
 
     # ------------------------------------------------------------ plumbing
     def _check_runnable(self, name: str) -> None:
@@ -208,13 +162,26 @@ class Process:
                               f"process {self.pid} sleeps in FUTEX_WAIT on {self.futex_wait:#x}; "
                               "another process must FUTEX_WAKE it first")
 
-    def _install_fd(self, file: File) -> int:
+    def _install_fd(self, file: File, cloexec: bool = False) -> int:
+        """``fd_install`` at the lowest free number; ``cloexec`` sets FD_CLOEXEC."""
         fd = 0
         while fd in self.fds:
             fd += 1
         self.fds[fd] = file
+        if cloexec:
+            self.close_on_exec.add(fd)
         file.refs += 1
         return fd
+
+    def _do_close_on_exec(self) -> None:
+        """``do_close_on_exec`` (``begin_new_exec``): close every FD_CLOEXEC fd."""
+        k = self.kernel
+        for fd in sorted(self.close_on_exec):
+            f = self.fds.pop(fd)
+            k.fput(f)
+            k.trace.emit(EventKind.DECISION, "do_close_on_exec",
+                         "fd {} ({}) was opened with O_CLOEXEC: execve closes it", fd, f.path)
+        self.close_on_exec.clear()
 
     def _file(self, fd: Any) -> File:
         fd = cint(fd, "fd")
@@ -247,8 +214,12 @@ class Process:
         """
         addr = ulong(addr, "addr")
         n = ulong(n, "n")
-        if n > 1 << 24:
+        if n > PEEK_MAX:
             raise ArgumentRangeError("peek at most 16 MiB at a time")
+        return self._peek(addr, n)
+
+    def _peek(self, addr: int, n: int) -> bytes:
+        """The load itself: no MMU, so the physical address is read."""
         return self.kernel.phys_read(addr, n)
 
     @syscall
@@ -276,7 +247,7 @@ class Process:
         """The checks before the CPU runs a program: (kernel, instructions, pc)."""
         k = self.kernel
         self._check_runnable("run")
-        n = _as_int(instructions, "instructions")
+        n = as_int(instructions, "instructions")
         if n < 0:
             raise ArgumentRangeError("instructions must be >= 0")
         pc = self.mm.entry
@@ -361,6 +332,8 @@ class Process:
         if created:
             inode = k.create_file(path, mode=mode & 0o7777)
         assert inode is not None
+        if inode.key == 0:  # a /proc/<pid> file made for this open: numbered once it is sure
+            inode.ino, inode.key = inode.sb.new_ino(), k.next_id()
         # O_TRUNC asks for write permission itself (build_open_flags), so Linux
         # truncates even with O_RDONLY
         if flags & O_TRUNC and inode.is_reg and inode.size:
@@ -370,7 +343,7 @@ class Process:
         if inode.fops.can_read:
             fmode |= FMODE_CAN_READ
         inode.opened += 1
-        return self._install_fd(File(inode, path, fmode, flags, refs=0))
+        return self._install_fd(File(inode, path, fmode, flags, refs=0), bool(flags & O_CLOEXEC))
 
     def _proc_pid_file(self, path: str) -> Inode | None:
         """``/proc/self/maps`` and ``/proc/<pid>/maps``: readable, no mmap method."""
@@ -384,7 +357,7 @@ class Process:
         k = self.kernel
         if pid not in k.processes:
             return None
-        node = k._new_inode(k.mounts["/proc"].sb, S_IFREG | 0o444, k._proc_ops)
+        node = Inode(0, S_IFREG | 0o444, k.mounts["/proc"].sb, k._proc_ops)  # numbered by open
         node.nlink = 0
         node.target = functools.partial(_pid_maps_text, pid)
         return node
@@ -393,38 +366,62 @@ class Process:
     def close(self, fd: Any) -> int:
         """``close(2)``."""
         f = self._file(fd)
-        del self.fds[cint(fd, "fd")]
+        fd = cint(fd, "fd")
+        del self.fds[fd]
+        self.close_on_exec.discard(fd)
         self.kernel.fput(f)
         return 0
 
     @syscall
     def dup(self, fd: Any) -> int:
-        """``dup(2)``: another fd for the same open file."""
+        """``dup(2)``: another fd for the same open file (without FD_CLOEXEC)."""
         return self._install_fd(self._file(fd))
 
+    def _access_ok(self, count: int) -> None:
+        """``access_ok`` on the caller's buffer: always true without an MMU."""
+
+    def _driver_refusal(self, f: File, err: int, rule: str, sentence: str) -> KernelError:
+        """The refusal for a driver's ``-errno``: the driver's own rule when it names one."""
+        rule, sentence = f.fops.refusals.get(err, (rule, sentence))
+        return KernelError(err, rule, sentence)
+
     def _read(self, f: File, n: int, pos: int) -> bytes:
+        """``vfs_read``: open for reading, a read method, the buffer, ``rw_verify_area``;
+        then the driver, for at most as many bytes as the machine has RAM (the model's
+        ``MAX_RW_COUNT``: no process can hold a larger buffer)."""
         if not f.f_mode & FMODE_READ:
             raise KernelError(E.EBADF, "vfs_read.not_open_for_read", "the file was not opened for reading")
-        data = f.fops.read(f, n, pos)
+        if not f.f_mode & FMODE_CAN_READ:
+            raise KernelError(E.EINVAL, "vfs_read.no_read_method",
+                              f"{f.path}'s driver has no read method: it cannot be read")
+        self._access_ok(n)
+        rw_verify_area(pos, n, "read")
+        data = f.fops.read(f, min(n, self.kernel.mem.ram_size), pos)
         if isinstance(data, int):
-            raise KernelError(-data, "vfs_read.driver", f"reading {f.path} failed")
+            raise self._driver_refusal(f, -data, "vfs_read.driver", f"reading {f.path} failed")
         return data
 
     def _write(self, f: File, data: bytes, pos: int) -> int:
+        """``vfs_write``: open for writing, the buffer, ``rw_verify_area``, and for a regular
+        file ``generic_write_check_limits``; then the driver."""
         if not f.f_mode & FMODE_WRITE:
             raise KernelError(E.EBADF, "vfs_write.not_open_for_write", "the file was not opened for writing")
-        ret = f.fops.write(f, data, pos)
+        self._access_ok(len(data))
+        rw_verify_area(pos, len(data), "write")
+        count = min(len(data), self.kernel.mem.ram_size)
+        if count and f.inode.is_reg:
+            count = generic_write_check_limits(f, pos, count)
+        ret = f.fops.write(f, data[:count] if count < len(data) else data, pos)
         if ret < 0:
-            raise KernelError(-ret, "vfs_write.driver",
-                              f"writing {f.path} failed ({E.errorcode.get(-ret, -ret)})")
+            raise self._driver_refusal(f, -ret, "vfs_write.driver",
+                                       f"writing {f.path} failed ({E.errorcode.get(-ret, -ret)})")
         return ret
 
     @syscall
     def read(self, fd: Any, n: Any) -> bytes:
         """``read(2)``: up to n bytes from the file position."""
         f = self._file(fd)
-        n = min(ulong(n, "n"), 1 << 26)
-        data = self._read(f, n, f.pos)
+        data = self._read(f, ulong(n, "n"), f.pos)
         f.pos += len(data)
         return data
 
@@ -433,10 +430,9 @@ class Process:
         """``write(2)`` at the file position (the end with O_APPEND)."""
         f = self._file(fd)
         data = as_bytes(data)
-        if f.flags & O_APPEND:
-            f.pos = f.inode.size
-        n = self._write(f, data, f.pos)
-        f.pos += n
+        pos = f.inode.size if f.flags & O_APPEND else f.pos
+        n = self._write(f, data, pos)
+        f.pos = pos + n  # a refused write leaves the position where it was
         return n
 
     def _seekable(self, f: File) -> None:
@@ -445,36 +441,41 @@ class Process:
 
     @syscall
     def pread(self, fd: Any, n: Any, offset: Any) -> bytes:
-        """``pread(2)``."""
-        f = self._file(fd)
-        n, offset = min(ulong(n, "n"), 1 << 26), slong(offset, "offset")
-        self._seekable(f)
+        """``pread(2)`` (``ksys_pread64``: a negative offset is refused before the fd)."""
+        n, offset = ulong(n, "n"), slong(offset, "offset")
         if offset < 0:
             raise KernelError(E.EINVAL, "vfs.negative_offset", "the offset must not be negative")
+        f = self._file(fd)
+        self._seekable(f)
         return self._read(f, n, offset)
 
     @syscall
     def pwrite(self, fd: Any, data: Any, offset: Any) -> int:
-        """``pwrite(2)``."""
-        f = self._file(fd)
+        """``pwrite(2)`` (``ksys_pwrite64``: a negative offset is refused before the fd)."""
         data, offset = as_bytes(data), slong(offset, "offset")
-        self._seekable(f)
         if offset < 0:
             raise KernelError(E.EINVAL, "vfs.negative_offset", "the offset must not be negative")
+        f = self._file(fd)
+        self._seekable(f)
         return self._write(f, data, offset)
 
     @syscall
     def ftruncate(self, fd: Any, length: Any) -> int:
-        """``ftruncate(2)``; on ramfs, growing an empty file gathers contiguous pages."""
-        f = self._file(fd)
+        """``ftruncate(2)`` (``do_sys_ftruncate``, then ``inode_newsize_ok`` and the
+        filesystem); on no-MMU ramfs, growing an empty file gathers contiguous pages."""
         length = slong(length, "length")
         if length < 0:
             raise KernelError(E.EINVAL, "do_ftruncate.negative", "the length must not be negative")
+        f = self._file(fd)
         if f.inode.kind != S_IFREG or not f.f_mode & FMODE_WRITE:
             raise KernelError(E.EINVAL, "do_ftruncate.not_writable_file",
                               "ftruncate needs a regular file opened for writing")
+        if f.inode.append_only:
+            raise KernelError(E.EPERM, "do_ftruncate.append_only",
+                              "an append-only file cannot be truncated")
         if f.inode.sb.readonly:
             raise KernelError(E.EROFS, "do_ftruncate.erofs", "read-only filesystem")
+        inode_newsize_ok(f.inode, length)
         ret = f.fops.truncate(f.inode, length)
         if ret < 0:
             rule, why = self._truncate_refusals.get(
@@ -556,7 +557,7 @@ class Process:
         prot = ulong(prot, "prot")
         flags = ulong(flags, "flags")
         fd = cint(fd, "fd")
-        offset = slong(offset, "offset")  # off_t: signed
+        offset = slong(offset, "offset")  # off_t: signed, whichever way it is spelled
         k = self.kernel
         if offset & (k.page_size - 1):
             raise KernelError(E.EINVAL, "sys_mmap.unaligned_offset",
@@ -568,13 +569,12 @@ class Process:
             if file is None:
                 raise KernelError(E.EBADF, "ksys_mmap_pgoff.bad_fd",
                                   f"fd {fd} is not open: pass an open fd, or MAP_ANONYMOUS")
-            if flags & MAP_HUGETLB:
-                raise KernelError(E.EINVAL, "ksys_mmap_pgoff.hugetlb_file",
-                                  "MAP_HUGETLB needs a hugetlbfs file; there is none here")
-        elif flags & MAP_HUGETLB:
-            raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
-                              "huge pages need hugetlbfs, which this board's kernel does not have")
+        self._hugetlb_checks(file, flags)
         return self._do_mmap(k, self, file, addr, length, prot, flags, pgoff)
+
+    def _hugetlb_checks(self, file: File | None, flags: int) -> None:
+        """``ksys_mmap_pgoff`` in mm/nommu.c has none: MAP_HUGETLB (and the MAP_HUGE_*
+        size bits) are ignored and the request is mapped like any other."""
 
     # the kernel's mm functions, one place for each kernel (the MMU kernel swaps them)
     _do_mmap = staticmethod(do_mmap)
@@ -702,6 +702,7 @@ class Process:
         for fd, f in self.fds.items():
             child.fds[fd] = f
             f.refs += 1
+        child.close_on_exec = set(self.close_on_exec)  # dup_fd copies the FD_CLOEXEC bits
         k.processes[child.pid] = child
         return child
 
@@ -723,6 +724,7 @@ class Process:
         for f in list(self.fds.values()):
             k.fput(f)
         self.fds.clear()
+        self.close_on_exec.clear()
         self._wake_vfork_parent("exit")
         self.alive = False
         self.exit_code = code
@@ -757,8 +759,7 @@ class Process:
         from .binfmt import do_execve
 
         path = as_path(path)
-        args = [path] if argv is None else [as_path(a) if a else "" for a in argv]
-        do_execve(self.kernel, self, posixpath.normpath(path), args)
+        do_execve(self.kernel, self, posixpath.normpath(path), as_argv(argv, path))
         return 0
 
     # ------------------------------------------------------ IPC and futex
@@ -792,12 +793,17 @@ class Process:
 
     @syscall
     def shm_open(self, name: Any, flags: Any, mode: Any = 0o600) -> int:
-        """``shm_open(3)``: open ``/dev/shm/<name>`` (ramfs on no-MMU)."""
+        """``shm_open(3)``: open ``/dev/shm/<name>`` (ramfs on no-MMU).
+
+        glibc adds O_CLOEXEC (POSIX: FD_CLOEXEC is set), so execve closes it.
+        """
         name = as_path(name)
+        flags = cint(flags, "flags")
         if not name.startswith("/") or "/" in name[1:] or name in ("/", "/.", "/.."):
             raise KernelError(E.EINVAL, "shm_open.bad_name",
                               "a POSIX shm name is one '/' followed by a name without '/'")
-        return Process.open.__wrapped__(self, "/dev/shm" + name, flags, mode)  # type: ignore[attr-defined]
+        return Process.open.__wrapped__(self, "/dev/shm" + name,  # type: ignore[attr-defined]
+                                        flags | O_CLOEXEC, mode)
 
     @syscall
     def shm_unlink(self, name: Any) -> int:

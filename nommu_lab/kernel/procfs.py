@@ -31,14 +31,21 @@ def _line(start: int, end: int, flags: int, offset: int, file: File | None, tag:
     return head.ljust(width) + " " + name
 
 
+def _offset(pgoff: int, page_size: int) -> int:
+    """``(loff_t)pgoff << PAGE_SHIFT`` as the 64 bits ``%llx`` prints (an offset of
+    1 << 63 keeps pgoff 0xfff8000000000000 and prints 8000000000000000)."""
+    return (pgoff * page_size) & ((1 << 64) - 1)
+
+
 def region_line(r: VmRegion, page_size: int, width: int) -> str:
     """One line of /proc/maps: a region, with the region's own flags."""
-    return _line(r.vm_start, r.vm_end, r.vm_flags, r.vm_pgoff * page_size, r.vm_file, None, width)
+    return _line(r.vm_start, r.vm_end, r.vm_flags, _offset(r.vm_pgoff, page_size), r.vm_file,
+                 None, width)
 
 
 def vma_line(v: VmArea, mm: MmStruct, page_size: int, width: int) -> str:
     """One line of /proc/<pid>/maps: offsets only for files, ``[stack]`` tag."""
-    offset = v.vm_pgoff * page_size if v.vm_file is not None else 0
+    offset = _offset(v.vm_pgoff, page_size) if v.vm_file is not None else 0
     tag = None
     if v.vm_file is None and mm.start_stack and v.vm_start <= mm.start_stack <= v.vm_end:
         tag = "[stack]"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .constants import VM_MAPPED_COPY, VM_MAYOVERLAY, VM_MAYSHARE, VM_SHARED
+from .errors import KernelBug
 
 if TYPE_CHECKING:
     from .vfs import File
@@ -34,6 +35,14 @@ def perm_string(flags: int) -> str:
         + ("x" if flags & 0x4 else "-")
         + share
     )
+
+
+def region_repr(kind: str, start: int, end: int, top: int, flags: int, copy: bool, usage: int,
+                path: str | None) -> str:
+    """One line for a region: range (and allocated top), perms, copy or direct, users, path."""
+    top_s = f" top={top:#x}" if top != end else ""
+    return (f"<{kind} {start:#x}-{end:#x}{top_s} {perm_string(flags)} "
+            f"{'copy' if copy else 'direct'} usage={usage} {path or 'anonymous'}>")
 
 
 @dataclass(eq=False, slots=True)
@@ -67,10 +76,8 @@ class VmRegion:
         return self.vm_file.path if self.vm_file is not None else None
 
     def __repr__(self) -> str:
-        return (
-            f"VmRegion({self.vm_start:#x}-{self.vm_end:#x} top={self.vm_top:#x} "
-            f"{perm_string(self.vm_flags)} usage={self.vm_usage} {self.path or 'anon'})"
-        )
+        return region_repr("VmRegion", self.vm_start, self.vm_end, self.vm_top, self.vm_flags,
+                           self.is_copy, self.vm_usage, self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,10 @@ class RegionInfo:
     pgoff: int
     path: str | None
     copy: bool
+
+    def __repr__(self) -> str:
+        return region_repr("region", self.start, self.end, self.top, self.flags, self.copy,
+                           self.usage, self.path)
 
     @property
     def perms(self) -> str:
@@ -125,8 +136,24 @@ class RegionTree:
     def __contains__(self, start: int) -> bool:
         return start in self._by_start
 
+    def get(self, start: int) -> VmRegion | None:
+        """The region starting exactly at ``start``, if any."""
+        return self._by_start.get(start)
+
     def add(self, region: VmRegion) -> None:
-        """``add_nommu_region`` (the caller has checked the start is free)."""
+        """``add_nommu_region``: insert a region; a start that is taken is a kernel BUG.
+
+        Callers check first (:func:`~nommu_lab.kernel.mmap.check_region_start`),
+        so that a refused call changes nothing; the tree refuses anyway and
+        never overwrites, so no future path can put two regions at one start.
+        """
+        other = self._by_start.get(region.vm_start)
+        if other is region:
+            return  # already in the tree (add_nommu_region returns too)
+        if other is not None:
+            raise KernelBug("add_nommu_region.duplicate_start",
+                            f"a region already starts at {region.vm_start:#x}; the real kernel "
+                            "calls BUG() here. The model refused to add a second one")
         bisect.insort(self._starts, region.vm_start)
         self._by_start[region.vm_start] = region
 

@@ -31,6 +31,7 @@ from .constants import (
     S_IFREG,
     S_IFSOCK,
 )
+from .errors import KernelError
 from .region import is_nommu_shared_mapping
 from .trace import EventKind
 
@@ -42,10 +43,53 @@ FMODE_READ = 0x1
 FMODE_WRITE = 0x2
 FMODE_CAN_READ = 0x20000
 
+MAX_LFS_FILESIZE = (1 << 63) - 1  # the largest file offset on a 64-bit kernel (LLONG_MAX)
+
 
 def page_align(x: int, page_size: int) -> int:
     """``PAGE_ALIGN`` with the wrap-around of unsigned arithmetic."""
     return (x + page_size - 1) & ~(page_size - 1) & ((1 << 64) - 1)
+
+
+# ---------------------------------------------------------------------------
+# the VFS checks every read and write passes (fs/read_write.c, mm/filemap.c)
+# ---------------------------------------------------------------------------
+def rw_verify_area(pos: int, count: int, what: str) -> None:
+    """``rw_verify_area``: the count must fit a signed size, and ``pos + count`` must not
+    pass the largest file offset (2**63 - 1): EINVAL. (Only /dev/mem-like files, with
+    FMODE_UNSIGNED_OFFSET, are exempt; the board has none.)"""
+    if count > MAX_LFS_FILESIZE:
+        raise KernelError(E.EINVAL, "rw_verify_area.count",
+                          f"a {what} of {count:#x} bytes is more than a signed size can say; "
+                          "ask for less")
+    if pos < 0:
+        raise KernelError(E.EINVAL, "rw_verify_area.negative_pos",
+                          f"the file position {pos} is negative: the {what} is refused")
+    if pos + count > MAX_LFS_FILESIZE:
+        raise KernelError(E.EINVAL, "rw_verify_area.overflow",
+                          f"position {pos:#x} plus {count:#x} bytes runs past the largest file "
+                          f"offset (2**63 - 1): the {what} is refused; use a smaller offset")
+
+
+def generic_write_check_limits(file: File, pos: int, count: int) -> int:
+    """``generic_write_check_limits``: a regular file never grows past its filesystem's
+    ``s_maxbytes``: a write starting there is EFBIG, one crossing it is cut short.
+    Returns how many bytes may be written."""
+    max_size = file.inode.sb.s_maxbytes
+    if pos >= max_size:
+        raise KernelError(E.EFBIG, "generic_write_check_limits.s_maxbytes",
+                          f"offset {pos:#x} is at or past the largest file this filesystem "
+                          f"({file.inode.sb.fstype}) can hold, {max_size:#x} bytes; write "
+                          "lower in the file")
+    return min(count, max_size - pos)
+
+
+def inode_newsize_ok(inode: Inode, size: int) -> None:
+    """``inode_newsize_ok`` (from ``setattr_prepare``): no size past ``s_maxbytes`` (EFBIG)."""
+    if size > inode.sb.s_maxbytes:
+        raise KernelError(E.EFBIG, "inode_newsize_ok.s_maxbytes",
+                          f"{size:#x} bytes is more than the largest file this filesystem "
+                          f"({inode.sb.fstype}) can hold, {inode.sb.s_maxbytes:#x} bytes")
 
 
 # ---------------------------------------------------------------------------
@@ -61,6 +105,8 @@ class FileOperations:
 
     name = "generic"
     kernel: Kernel
+    #: why the driver's ``-errno`` refused a read, write or truncate: errno -> (rule, sentence)
+    refusals: dict[int, tuple[str, str]] = {}  # noqa: RUF012 (read-only per class)
 
     # absent unless a subclass provides them
     mmap_capabilities: Any = None
@@ -90,6 +136,9 @@ class FileOperations:
 
     def vm_close(self, vma: VmArea) -> None:
         """``vm_ops->close``: called once for every VMA removed."""
+
+    def evict_inode(self, inode: Inode) -> None:
+        """``evict_inode``: the last link and the last user are gone; free what it holds."""
 
     def describe(self) -> str:
         """One line for the devices view."""
@@ -132,6 +181,11 @@ class SuperBlock:
     source: str = "none"
     next_ino: int = 1
     file_ops: Any = None  # file operations of regular files created here
+    s_maxbytes: int = MAX_LFS_FILESIZE  # the largest file size (EFBIG past it)
+    s_blocksize: int = 0  # a block filesystem's block size (0: not counted in blocks)
+    blocks_count: int = 0  # blocks on the device
+    free_blocks: int = 0  # s_free_blocks_count
+    meta_blocks: int = 0  # blocks mkfs used for itself (boot block, tables, root, lost+found)
 
     def new_ino(self) -> int:
         ino = self.next_ino
@@ -151,8 +205,8 @@ class Inode:
     nlink: int = 1
     append_only: bool = False
     children: dict[str, Inode] = field(default_factory=dict)  # directories
-    pages: list[int | None] = field(default_factory=list)  # ramfs page cache pfns
-    blob: bytearray = field(default_factory=bytearray)  # disk-fs file data
+    pages: dict[int, int] = field(default_factory=dict)  # page cache: page index -> pfn
+    blocks: dict[int, bytearray] = field(default_factory=dict)  # disk fs: block index -> data
     data_offset: int = 0  # romfs: byte offset of the data in the image
     rdev: tuple[int, int] = (0, 0)  # device nodes
     opened: int = 0  # open File objects still referring to this inode
@@ -210,6 +264,11 @@ class RamfsFileOps(FileOperations):
     """
 
     name = "ramfs"
+    refusals = {  # noqa: RUF012
+        E.ENOSPC: ("simple_write_begin.no_memory",
+                   "there are not enough free pages in RAM for the page cache this write needs; "
+                   "free some memory (unmap, unlink files) or write less"),
+    }
 
     def mmap_capabilities(self, file: File) -> int:
         """``ramfs_mmap_capabilities``."""
@@ -232,8 +291,10 @@ class RamfsFileOps(FileOperations):
                          "ramfs: pages {}..{} are not all inside the file ({} pages): ENOSYS",
                          pgoff, pgoff + lpages - 1, maxpages)
             return -E.ENOSYS
-        pfns = inode.pages[pgoff:pgoff + lpages]
-        if len(pfns) < lpages or any(p is None for p in pfns):
+        pages = inode.pages
+        # more pages wanted than the file has at all: a hole, without looking at each index
+        pfns = [pages.get(i) for i in range(pgoff, pgoff + lpages)] if lpages <= len(pages) else [None]
+        if None in pfns:
             k.trace.emit(EventKind.DECISION, "ramfs_nommu_get_unmapped_area.hole",
                          "ramfs: a page of the range has never been allocated: ENOSYS")
             return -E.ENOSYS
@@ -264,8 +325,85 @@ class RamfsFileOps(FileOperations):
 
 
 # ---------------------------------------------------------------------------
-# a disk filesystem (ext2-like) on a block device: copies only
+# a disk filesystem (ext2) on a block device: copies only
 # ---------------------------------------------------------------------------
+EXT2_BLOCK_SIZE = 1024  # mke2fs -b 1024 (the default for disks this small)
+EXT2_NDIR_BLOCKS = 12  # direct block pointers in an inode
+EXT2_INODE_RATIO = 8192  # mke2fs.conf "floppy" (under 3 MiB): one inode per 8 KiB
+EXT2_INODE_SIZE = 256
+
+
+def ext2_max_size(bits: int) -> int:
+    """``ext2_max_size``: the largest file the block tree addresses (``s_maxbytes``).
+
+    12 direct blocks, then single, double and triple indirect blocks of
+    ``2**(bits-2)`` pointers each, as long as data and indirect blocks together
+    stay under 2**32 - 1 sectors (``i_blocks``); capped at MAX_LFS_FILESIZE.
+    """
+    ppb = 1 << (bits - 2)
+    res = EXT2_NDIR_BLOCKS + ppb + ppb * ppb + ppb ** 3
+    meta = 1 + (1 + ppb) + (1 + ppb + ppb * ppb)
+    upper = ((1 << 32) - 1) >> (bits - 9)
+    if res + meta > upper:
+        res = upper
+        upper -= EXT2_NDIR_BLOCKS + ppb
+        meta = 1
+        if upper < ppb * ppb:
+            meta += 1 + -(-upper // ppb)
+        else:
+            meta += 1 + ppb
+            upper -= ppb * ppb
+            meta += 1 + -(-upper // ppb) + -(-upper // (ppb * ppb))
+        res -= meta
+    return min(res << bits, MAX_LFS_FILESIZE)
+
+
+def ext2_fill_super(sb: SuperBlock, device_bytes: int) -> None:
+    """``ext2_fill_super`` on a disk made by ``mke2fs -t ext2 -b 1024``: block size,
+    ``s_maxbytes`` and the free blocks a fresh filesystem of one block group has.
+
+    mke2fs spends, besides boot block 0: the superblock, the group descriptors, 3
+    reserved descriptor blocks (resize_inode), two bitmaps, the inode table, the root
+    directory, lost+found (12 blocks) and the resize inode's block. A 1 MiB disk: 1024
+    blocks, 128 inodes, 970 free (checked with dumpe2fs). Root may use the 5 %
+    reserved for it, and the model's processes are root.
+    """
+    bs = EXT2_BLOCK_SIZE
+    nblocks = device_bytes // bs
+    inode_table = (device_bytes // EXT2_INODE_RATIO) * EXT2_INODE_SIZE // bs
+    overhead = 1 + 1 + 3 + 2 + inode_table + 1 + 12 + 1
+    sb.s_blocksize = bs
+    sb.s_maxbytes = ext2_max_size(bs.bit_length() - 1)
+    sb.blocks_count = nblocks
+    sb.meta_blocks = 1 + overhead
+    sb.free_blocks = nblocks - sb.meta_blocks
+
+
+def ext2_indirect_blocks(indexes: Any) -> set[tuple[int, ...]]:
+    """The indirect blocks (``ext2_get_branch``) that data blocks ``indexes`` hang from."""
+    ppb = EXT2_BLOCK_SIZE // 4
+    out: set[tuple[int, ...]] = set()
+    for b in indexes:
+        b -= EXT2_NDIR_BLOCKS
+        if b < 0:
+            continue
+        if b < ppb:
+            out.add((1,))
+            continue
+        b -= ppb
+        if b < ppb * ppb:
+            out.update(((2,), (2, b // ppb)))
+            continue
+        b -= ppb * ppb
+        out.update(((3,), (3, b // (ppb * ppb)), (3, b // ppb)))
+    return out
+
+
+def ext2_blocks_used(inode: Inode) -> int:
+    """Blocks a file holds on its disk: data blocks and the indirect blocks above them."""
+    return len(inode.blocks) + len(ext2_indirect_blocks(inode.blocks))
+
+
 class DiskFileOps(FileOperations):
     """A disk filesystem's regular files (ext2 on no-MMU).
 
@@ -273,32 +411,96 @@ class DiskFileOps(FileOperations):
     ENOSYS; there is no ``get_unmapped_area`` and no ``mmap_capabilities``, so
     the regular-file default ``COPY`` applies: private mappings are copies,
     shared ones fail with ENODEV.
+
+    Data lives in 1 KiB blocks, kept only where written (a hole reads as
+    zeros and takes no block). Every data block and every indirect block a
+    file needs is counted against the superblock's free blocks: a write takes
+    whole pages while they fit (``generic_perform_write``), then stops short;
+    if not even its first page fits it is ENOSPC. Directories and inodes are
+    not counted beyond one block per directory.
     """
 
     name = "ext2"
+    refusals = {  # noqa: RUF012
+        E.ENOSPC: ("ext2_new_blocks.enospc",
+                   "the disk has no free blocks left for this write; truncate or unlink a "
+                   "file on it first, or write less"),
+    }
 
     def mmap(self, file: File, vma: VmArea) -> int:
         """``generic_file_mmap`` on no-MMU."""
         return -E.ENOSYS
 
     def read(self, file: File, n: int, pos: int) -> bytes:
-        return bytes(file.inode.blob[pos:pos + n])
+        inode = file.inode
+        n = max(0, min(n, inode.size - pos))
+        if not n:
+            return b""
+        bs = EXT2_BLOCK_SIZE
+        out = bytearray(n)
+        for idx in range(pos // bs, (pos + n - 1) // bs + 1):
+            blk = inode.blocks.get(idx)
+            if blk is not None:
+                lo, hi = max(pos, idx * bs), min(pos + n, (idx + 1) * bs)
+                out[lo - pos:hi - pos] = blk[lo - idx * bs:hi - idx * bs]
+        return bytes(out)
 
     def write(self, file: File, data: bytes, pos: int) -> int:
-        blob = file.inode.blob
-        if pos > len(blob):
-            blob.extend(bytes(pos - len(blob)))
-        blob[pos:pos + len(data)] = data
-        file.inode.size = len(blob)
-        return len(data)
+        """``generic_perform_write`` through ``ext2_write_begin``: page by page, blocks
+        allocated as they are touched; a page whose blocks do not fit ends the write."""
+        if not data:
+            return 0
+        inode = file.inode
+        sb = inode.sb
+        ps, bs = self.kernel.page_size, EXT2_BLOCK_SIZE
+        blocks = inode.blocks
+        indirect = ext2_indirect_blocks(blocks)
+        done = 0
+        view = memoryview(data)
+        while done < len(data):
+            at = pos + done
+            chunk = min(ps - at % ps, len(data) - done)
+            new = [i for i in range(at // bs, (at + chunk - 1) // bs + 1) if i not in blocks]
+            new_indirect = ext2_indirect_blocks(new) - indirect
+            if len(new) + len(new_indirect) > sb.free_blocks:
+                break
+            sb.free_blocks -= len(new) + len(new_indirect)
+            indirect |= new_indirect
+            for i in new:
+                blocks[i] = bytearray(bs)
+            for idx in range(at // bs, (at + chunk - 1) // bs + 1):
+                lo, hi = max(at, idx * bs), min(at + chunk, (idx + 1) * bs)
+                blocks[idx][lo - idx * bs:hi - idx * bs] = view[done + lo - at:done + hi - at]
+            done += chunk
+        if not done:
+            return -E.ENOSPC
+        if done < len(data):
+            self.kernel.trace.emit(EventKind.DECISION, "generic_perform_write.short",
+                                   "the disk filled up: {} of {} bytes written (a short write)",
+                                   done, len(data))
+        inode.size = max(inode.size, pos + done)
+        return done
 
     def truncate(self, inode: Inode, size: int) -> int:
-        if size < len(inode.blob):
-            del inode.blob[size:]
-        else:
-            inode.blob.extend(bytes(size - len(inode.blob)))
+        """``ext2_setsize``: cutting frees the blocks past the end (and indirect blocks that
+        point at nothing any more) and clears the rest of the last block; growing takes none."""
+        bs = EXT2_BLOCK_SIZE
+        if size < inode.size:
+            blocks = inode.blocks
+            keep = -(-size // bs)
+            before = ext2_blocks_used(inode)
+            for i in [i for i in blocks if i >= keep]:
+                del blocks[i]
+            last = blocks.get(keep - 1)
+            if size % bs and last is not None:
+                last[size % bs:] = bytes(bs - size % bs)
+            inode.sb.free_blocks += before - ext2_blocks_used(inode)
         inode.size = size
         return 0
+
+    def evict_inode(self, inode: Inode) -> None:
+        """``ext2_evict_inode``: every block of a deleted file goes back to the disk."""
+        self.truncate(inode, 0)
 
 
 # ---------------------------------------------------------------------------

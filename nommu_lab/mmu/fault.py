@@ -125,9 +125,7 @@ def file_size(inode: Inode) -> int:
 
 def pagecache_lookup(inode: Inode, index: int) -> int | None:
     """``filemap_get_folio``: the frame caching page ``index``, or None."""
-    if index < len(inode.pages):
-        return inode.pages[index]
-    return None
+    return inode.pages.get(index)
 
 
 def filemap_get_page(k: MmuKernel, file: File, index: int) -> int:
@@ -160,8 +158,6 @@ def filemap_get_page(k: MmuKernel, file: File, index: int) -> int:
                      "page {} of {} read from the device into page-cache frame {}",
                      index, file.path, pfn, frames=(pfn, 1))
     k.mem.mark(pfn, 1, PageState.PAGECACHE, inode.key)
-    if len(inode.pages) <= index:
-        inode.pages.extend([None] * (index + 1 - len(inode.pages)))
     inode.pages[index] = pfn
     k.cache_inodes[inode.key] = inode
     return pfn

@@ -23,13 +23,14 @@ is the last page of the kernel image (it lives in the kernel's ``.bss``).
 from __future__ import annotations
 
 import errno as E
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..kernel.abi import INT_MAX, INT_MIN
 from ..kernel.constants import S_IFREG, VM_SHARED, VM_WRITE
 from ..kernel.errors import KernelError
-from ..kernel.kernel import Kernel, MiB, kernel_call
+from ..kernel.kernel import Kernel, MiB, Sysctl, kernel_call
 from ..kernel.memory import FREE_STATES, PageState
 from ..kernel.region import RegionInfo
 from ..kernel.trace import EventKind
@@ -49,7 +50,17 @@ class MmuKernel(Kernel):
     """
 
     mmu = True
-    SYSCTLS = ("vm.overcommit_memory", "vm.overcommit_ratio", "vm.max_map_count")
+    SYSCTLS: ClassVar[dict[str, Sysctl]] = {
+        "vm.overcommit_memory": Sysctl("overcommit_memory", 0, 2,
+                                       "0 (heuristic), 1 (always) or 2 (strict)"),
+        "vm.overcommit_ratio": Sysctl("overcommit_ratio", INT_MIN, INT_MAX,
+                                      "a percentage of RAM (a C int)"),
+        "vm.max_map_count": Sysctl("max_map_count", 0, INT_MAX, "a whole number from 0 upwards"),
+    }
+    SYSCTLS_ELSEWHERE: ClassVar[dict[str, str]] = {
+        "vm.nr_trim_pages": " (vm.nr_trim_pages exists only without an MMU: nothing is "
+                            "allocated at mmap time, so there is no power-of-two excess to trim)",
+    }
 
     def __init__(self, ram_size: int = 8 * MiB, **kwargs: Any) -> None:
         kwargs.pop("mmu", None)
@@ -90,22 +101,23 @@ class MmuKernel(Kernel):
 
     # ------------------------------------------------------------ page cache
     def pagecache_write(self, inode: Inode, pos: int, data: bytes) -> int:
-        """ramfs ``write()``: the base model's page-cache write, remembered for :meth:`check`."""
-        self.cache_inodes[inode.key] = inode
-        return super().pagecache_write(inode, pos, data)
+        """ramfs ``write()``: the base model's page-cache write, remembered for :meth:`check`
+        once it has taken pages (a refused write leaves the list as it was)."""
+        n = super().pagecache_write(inode, pos, data)
+        if n > 0:
+            self.cache_inodes[inode.key] = inode
+        return n
 
     def maybe_evict(self, inode: Inode) -> None:
         """``evict`` for ramfs; for a device-backed file nobody has open any more, its
         clean page cache is reclaimed at once (Linux keeps it until memory is short,
         the model gives it back so memory returns to its boot value)."""
-        if not is_memory_fs(self, inode) and inode.opened <= 0 and any(
-                p is not None for p in inode.pages):
-            n = sum(1 for p in inode.pages if p is not None)
+        if not is_memory_fs(self, inode) and inode.opened <= 0 and inode.pages:
+            n = len(inode.pages)
             self._free_cache_pages(inode, 0)
             self.trace.emit(EventKind.FREE, "shrink_page_list.reclaim",
                             "nobody has {} open any more: its {} clean page-cache page(s) are "
                             "reclaimed", getattr(inode, "ino", "?"), n)
-            return
         super().maybe_evict(inode)
 
     def ramfs_resize(self, inode: Inode, newsize: int) -> int:
@@ -138,11 +150,11 @@ class MmuKernel(Kernel):
                 first = v.vm_start + max(0, keep - v.vm_pgoff) * ps
                 if first < v.vm_end and v.kind != "anon":
                     unmapped += zap_pte_range(self, mm, first, v.vm_end)[0]
-        had = sum(1 for p in inode.pages[keep:] if p is not None)
+        had = sum(1 for i in inode.pages if i >= keep)
         self._free_cache_pages(inode, keep)
-        if newsize % ps and keep - 1 < len(inode.pages) and inode.pages[keep - 1] is not None:
-            a = inode.pages[keep - 1] * ps  # type: ignore[operator]
-            self.mem.data[a + newsize % ps:a + ps] = 0
+        last = inode.pages.get(keep - 1)
+        if newsize % ps and last is not None:
+            self.mem.data[last * ps + newsize % ps:(last + 1) * ps] = 0
         if unmapped or had:
             self.trace.emit(EventKind.FREE, "truncate_pagecache",
                             "file cut to {} bytes: {} mapped page(s) unmapped from every process, "
@@ -160,6 +172,10 @@ class MmuKernel(Kernel):
             refresh_cached_pages(self, file, max(0, newsize - 1), 1)
 
     # ------------------------------------------------------------- observers
+    def _repr_mappings(self) -> str:
+        n = sum(len(mm.vmas) for mm in self.all_mms())
+        return f"{n} VMA{'' if n == 1 else 's'} (no regions with an MMU)"
+
     def regions(self) -> list[RegionInfo]:
         """Always ``[]``: an MMU kernel has no machine-wide regions, only per-process VMAs."""
         return []
@@ -188,7 +204,7 @@ class MmuKernel(Kernel):
         shmem = 0
         for inode in self.cache_inodes.values():
             if inode.sb.fstype in ("tmpfs", "shm"):
-                shmem += sum(1 for p in inode.pages if p is not None)
+                shmem += len(inode.pages)
         return {
             "MemTotal": (self.mem.nr_pages - self.mem.nr_reserved) * kb,
             "MemFree": self.mem.nr_free * kb,
@@ -211,42 +227,12 @@ class MmuKernel(Kernel):
                     total += (v.vm_end - v.vm_start) // self.page_size
         return total
 
-    @kernel_call
-    def sysctl(self, name: str, value: int | None = None) -> int:
-        """Read or write an MMU sysctl: ``vm.overcommit_memory`` (0 heuristic, 1 always,
-        2 strict), ``vm.overcommit_ratio`` (percent of RAM for mode 2), ``vm.max_map_count``."""
-        if not isinstance(name, str):
-            raise TypeError("sysctl name must be a str")
-        key = name.replace("/", ".").removeprefix("proc.sys.")
-        if key not in self.SYSCTLS:
-            extra = (" (vm.nr_trim_pages exists only without an MMU: nothing is allocated at "
-                     "mmap time, so there is no power-of-two excess to trim)"
-                     if key == "vm.nr_trim_pages" else "")
-            raise KernelError(E.ENOENT, "sysctl.unknown",
-                              f"there is no sysctl {name!r} on this kernel{extra}; known: "
-                              f"{', '.join(self.SYSCTLS)}")
-        attr = {"vm.overcommit_memory": "overcommit_memory",
-                "vm.overcommit_ratio": "overcommit_ratio",
-                "vm.max_map_count": "max_map_count"}[key]
-        if value is None:
-            return int(getattr(self, attr))
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError("sysctl value must be an int")
-        if value < 0 or (key == "vm.overcommit_memory" and value > 2) or value >= 1 << 31:
-            raise KernelError(E.EINVAL, f"sysctl.{attr}_range",
-                              f"{key} does not take {value}"
-                              + (" (0, 1 or 2)" if key == "vm.overcommit_memory" else ""))
-        old = getattr(self, attr)
-        setattr(self, attr, value)
-        self.trace.emit(EventKind.DECISION, f"sysctl.{attr}", "{} {} -> {}", key, old, value)
-        self.notify()
-        return value
-
     # ------------------------------------------------------------ invariants
     def check(self) -> None:
         """Assert the MMU invariants (tests call this after every step)."""
         mem = self.mem
         mem.check()
+        self.check_disk_blocks()
         ps = self.page_size
         shift = mem.page_shift
         st = mem.state
@@ -288,10 +274,9 @@ class MmuKernel(Kernel):
             assert st[pfn] != PageState.PAGECACHE, f"page-cache frame {pfn} writable in a private map"
         owned = np.zeros(mem.nr_pages, dtype=np.int32)
         for inode in self.cache_inodes.values():
-            for pfn in inode.pages:
-                if pfn is not None:
-                    owned[pfn] += 1
-                    assert mem.owner[pfn] == inode.key, f"frame {pfn} owner is not its inode"
+            for pfn in inode.pages.values():
+                owned[pfn] += 1
+                assert mem.owner[pfn] == inode.key, f"frame {pfn} owner is not its inode"
         assert owned.max(initial=0) <= 1, "a frame sits in two page caches"
         cache = st == PageState.PAGECACHE
         assert (owned[cache] == 1).all(), "a page-cache frame belongs to no file (leaked)"
@@ -332,7 +317,7 @@ class MmuKernel(Kernel):
     def _digest_files(self, h: Any) -> None:
         super()._digest_files(h)
         for key, inode in sorted(self.cache_inodes.items()):
-            h.update(repr((key, inode.size, inode.opened, list(inode.pages))).encode())
+            h.update(repr((key, inode.size, inode.opened, sorted(inode.pages.items()))).encode())
 
 
 def _meminfo_text(k: Kernel) -> str:

@@ -543,13 +543,26 @@ def remap_pfn_range(k: MmuKernel, mm: MmuMm, vma: MmuVma) -> None:
 
 
 def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
-    """``__mm_populate`` (MAP_POPULATE): fault every page in now; writable private pages
-    with a write fault, so copy-on-write is broken up front. Stops quietly when RAM runs out."""
+    """``__mm_populate`` (MAP_POPULATE, mlock): fault every page in now; writable private
+    pages with a write fault, so copy-on-write is broken up front. Stops quietly when RAM
+    runs out.
+
+    A read fault on anonymous memory maps the zero page and takes no frame, but Linux
+    needs page-table pages for every entry, which the model does not charge. So one
+    populate makes at most as many entries as the machine has frames: past that a real
+    machine this size would be out of memory for page tables (the trace says so).
+    """
     from .fault import handle_mm_fault
 
     mm = task.mm
     ps = k.page_size
     done = 0
+    if length // ps > k.mem.nr_pages:
+        k.trace.emit(EventKind.DECISION, "mm_populate.page_table_limit",
+                     "{} pages asked for: the model populates at most {} (as many as the "
+                     "machine has frames); Linux would need page-table pages for the rest and "
+                     "run out of memory", length // ps, k.mem.nr_pages)
+        length = k.mem.nr_pages * ps
     for va in range(addr, addr + length, ps):
         vma = mm.vma_lookup(va)
         if vma is None or vma.pfnmap:
@@ -572,9 +585,12 @@ def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
 # ---------------------------------------------------------------------------
 # munmap
 # ---------------------------------------------------------------------------
-def do_munmap(k: MmuKernel, task: MmuProcess, start: int, length: int) -> None:
-    """``__vm_munmap`` → ``do_vmi_munmap``: any page range; unmapping nothing is fine."""
-    mm = task.mm
+def munmap_check(k: MmuKernel, mm: MmuMm, start: int, length: int) -> tuple[int, list[MmuVma]]:
+    """The checks of ``do_vmi_munmap``, changing nothing: returns (end, VMAs in the range).
+
+    ``mremap_to`` asks here before it unmaps anything, so that a refusal found
+    late changes nothing.
+    """
     ps = k.page_size
     if start % ps or start > TASK_SIZE or length > TASK_SIZE - start:
         raise KernelError(E.EINVAL, "do_vmi_munmap.bad_range",
@@ -585,14 +601,21 @@ def do_munmap(k: MmuKernel, task: MmuProcess, start: int, length: int) -> None:
         raise KernelError(E.EINVAL, "do_vmi_munmap.zero_length", "munmap of length 0 is refused")
     end = start + length
     found = mm.overlapping(start, end)
-    if not found:
-        k.trace.emit(EventKind.DECISION, "do_vmi_munmap.nothing_mapped",
-                     "nothing is mapped in {:#x}-{:#x}: with an MMU that is not an error", start, end)
-        return
     if (len(found) == 1 and found[0].vm_start < start and end < found[0].vm_end
             and mm.map_count >= k.max_map_count):
         raise KernelError(E.ENOMEM, "do_vmi_align_munmap.max_map_count",
                           "punching a hole needs one more VMA than vm.max_map_count allows")
+    return end, found
+
+
+def do_munmap(k: MmuKernel, task: MmuProcess, start: int, length: int) -> None:
+    """``__vm_munmap`` → ``do_vmi_munmap``: any page range; unmapping nothing is fine."""
+    mm = task.mm
+    end, found = munmap_check(k, mm, start, length)
+    if not found:
+        k.trace.emit(EventKind.DECISION, "do_vmi_munmap.nothing_mapped",
+                     "nothing is mapped in {:#x}-{:#x}: with an MMU that is not an error", start, end)
+        return
     pages = freed = 0
     victims = carve(k, mm, start, end)
     for v in victims:
@@ -720,6 +743,8 @@ def do_mremap(k: MmuKernel, task: MmuProcess, addr: int, old_len: int, new_len: 
         raise KernelError(E.EINVAL, "mremap.zero_length",
                           "mremap needs non-zero lengths (the model does not duplicate shared "
                           "mappings with old_len 0)")
+    if mm.vma_lookup(addr) is None:
+        raise KernelError(E.EFAULT, "vma_to_resize.no_vma", f"nothing is mapped at {addr:#x}")
     if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP):
         return _mremap_to(k, task, addr, old_len, new_len, flags, new_addr)
     if old_len >= new_len:
@@ -757,8 +782,11 @@ def _mremap_to(k: MmuKernel, task: MmuProcess, addr: int, old_len: int, new_len:
                flags: int, new_addr: int) -> int:
     """``mremap_to``: MREMAP_FIXED (move to ``new_addr``) or MREMAP_DONTUNMAP.
 
-    Linux unmaps the target range before it looks at the source; the model
-    validates the source first so a refused call changes nothing.
+    Linux unmaps the target range, then cuts the old tail, and only then asks
+    ``vma_to_resize`` whether the move is possible: a late refusal leaves the
+    target (and the tail) unmapped. The model makes every check first, in
+    Linux's order, and changes nothing when one fails; the trace says what
+    Linux would have left behind.
     """
     mm = task.mm
     ps = k.page_size
@@ -768,11 +796,41 @@ def _mremap_to(k: MmuKernel, task: MmuProcess, addr: int, old_len: int, new_len:
         if new_len > TASK_SIZE or new_addr > TASK_SIZE - new_len:
             raise KernelError(E.EINVAL, "mremap_to.beyond_task_size",
                               "the new range runs past the user address space")
-        if addr + old_len > new_addr and new_addr + new_len > addr:
+        # unsigned long arithmetic: addr + old_len may wrap (old_len = -PAGE_SIZE, say)
+        if (addr + old_len) & ULONG > new_addr and new_addr + new_len > addr:
             raise KernelError(E.EINVAL, "mremap_to.overlap",
                               "the old and new ranges overlap")
+    if mm.map_count + 2 >= k.max_map_count - 3:
+        raise KernelError(E.ENOMEM, "mremap_to.max_map_count",
+                          "moving could split two mappings: too close to vm.max_map_count")
+    # what Linux would have unmapped by the time each later check runs
+    undone: list[str] = []
+
+    def refuse(e: KernelError) -> KernelError:
+        if undone:
+            k.trace.emit(EventKind.HAZARD, "mremap_to.linux_partial_effect",
+                         "Linux 6.12 had already unmapped {} when it found this error, and does "
+                         "not map them back; the model checks first and changes nothing",
+                         " and ".join(undone))
+        return e
+
+    if flags & MREMAP_FIXED:
+        _end, hit = munmap_check(k, mm, new_addr, new_len)
+        if hit:
+            undone.append(f"the target {new_addr:#x}-{new_addr + new_len:#x}")
+    if old_len > new_len:
+        try:
+            _end, hit = munmap_check(k, mm, addr + new_len, old_len - new_len)
+        except KernelError as e:
+            raise refuse(e) from None
+        if hit:
+            undone.append(f"the old tail {addr + new_len:#x}-{addr + old_len:#x}")
     length = min(old_len, new_len)
-    vma = vma_to_resize(k, mm, addr, length, new_len, flags)
+    try:
+        vma_to_resize(k, mm, addr, length, new_len, flags)
+    except KernelError as e:
+        raise refuse(e) from None
+    # ---- nothing can fail from here on ----
     if flags & MREMAP_FIXED:
         target = new_addr
         if mm.overlapping(new_addr, new_addr + new_len):

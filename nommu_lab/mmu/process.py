@@ -17,6 +17,7 @@ import posixpath
 import struct
 from typing import Any, ClassVar
 
+from ..kernel.abi import ULONG, as_argv, as_bytes, as_path, cint, ulong
 from ..kernel.binfmt import (
     ELF_MAGIC,
     FLAT_MAGIC,
@@ -34,6 +35,7 @@ from ..kernel.constants import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_GROWSDOWN,
+    MAP_HUGETLB,
     MAP_PRIVATE,
     MAP_SHARED,
     O_TRUNC,
@@ -48,8 +50,9 @@ from ..kernel.constants import (
     VM_WRITE,
 )
 from ..kernel.errors import KernelError
+from ..kernel.ipc import ShmFile
 from ..kernel.mm import VmaInfo
-from ..kernel.process import Process, as_bytes, as_path, cint, syscall, ulong
+from ..kernel.process import Process, syscall
 from ..kernel.trace import EventKind
 from ..kernel.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, File, page_align
 from .fault import access_vm, handle_mm_fault, read_nofault, zap_pte_range
@@ -95,7 +98,7 @@ def maps_text(p: MmuProcess) -> str:
         dev, ino, off = (0, 0), 0, 0
         if v.vm_file is not None:
             dev, ino = v.vm_file.inode.sb.dev, v.vm_file.inode.ino
-            off = v.vm_pgoff * k.page_size
+            off = (v.vm_pgoff << k.mem.page_shift) & ULONG  # loff_t, printed as 64 bits
         head = (f"{v.vm_start:08x}-{v.vm_end:08x} {perms(v.vm_flags)} {off:08x} "
                 f"{dev[0]:02x}:{dev[1]:02x} {ino} ")
         name = vma_name(v, p.mm)
@@ -136,17 +139,13 @@ class MmuProcess(Process):
         ps = self.kernel.page_size
         return {vpn * ps: pte.pfn for vpn, pte in sorted(self.mm.pte.items())}
 
-    def peek(self, addr: Any, n: Any) -> bytes:
+    def _peek(self, addr: int, n: int) -> bytes:
         """A load by this process (or by /proc/PID/mem): pages fault in as on a real CPU.
 
         Reading untouched anonymous memory maps the zero page; reading a file
         mapping brings the page into the page cache. Unmapped or PROT_NONE
         memory raises EFAULT (the process would get SIGSEGV).
         """
-        addr = ulong(addr, "addr")
-        n = ulong(n, "n")
-        if n > 1 << 24:
-            raise ValueError("peek at most 16 MiB at a time")
         return access_vm(self.kernel, self.mm, addr, n, None, False, self.pid)
 
     @syscall
@@ -184,6 +183,13 @@ class MmuProcess(Process):
         return n
 
     # -------------------------------------------------------------- files
+    def _access_ok(self, count: int) -> None:
+        """``access_ok``: no user buffer can be longer than the address space (EFAULT)."""
+        if count > TASK_SIZE:
+            raise KernelError(E.EFAULT, "access_ok.range",
+                              f"a buffer of {count:#x} bytes is larger than the whole user address "
+                              "space: the copy would fault")
+
     @syscall
     def open(self, path: Any, flags: Any = 0, mode: Any = 0o644) -> int:
         """``open(2)``; O_TRUNC on a mapped file also drops its cached pages (SIGBUS after)."""
@@ -205,6 +211,17 @@ class MmuProcess(Process):
         self.kernel.after_truncate(f, length)
 
     # ------------------------------------------------------------- memory
+    def _hugetlb_checks(self, file: File | None, flags: int) -> None:
+        """``ksys_mmap_pgoff`` in mm/mmap.c: MAP_HUGETLB needs a hugetlbfs file, and anonymous
+        huge pages need hugetlbfs, which the board's kernel does not have."""
+        if not flags & MAP_HUGETLB:
+            return
+        if file is not None:
+            raise KernelError(E.EINVAL, "ksys_mmap_pgoff.hugetlb_file",
+                              "MAP_HUGETLB needs a hugetlbfs file; there is none here")
+        raise KernelError(E.ENOSYS, "ksys_mmap_pgoff.no_hugetlbfs",
+                          "huge pages need hugetlbfs, which this board's kernel does not have")
+
     # with an MMU: hints and MAP_FIXED honoured, frames on first touch; munmap of
     # any range (holes are fine); mremap may move
     _do_mmap = staticmethod(do_mmap)
@@ -348,7 +365,7 @@ class MmuProcess(Process):
     def execve(self, path: Any, argv: Any = None) -> int:
         """``execve(2)`` through ``binfmt_elf`` (an MMU RISC-V kernel has no bFLT loader)."""
         path = posixpath.normpath(as_path(path))
-        args = [path] if argv is None else [as_path(a) if a else "" for a in argv]
+        args = as_argv(argv, path)
         k = self.kernel
         inode, probe = open_exec(k, path)
         img = inode.fops.read(probe, inode.size, 0)
@@ -384,6 +401,7 @@ class MmuProcess(Process):
         mm = self.mm
         mm.exe = path
         self._wake_vfork_parent("execve")
+        self._do_close_on_exec()
         self.name = path.rsplit("/", 1)[-1]
         inode.opened += 1
         file = File(inode, path, FMODE_READ | FMODE_CAN_READ, 0, refs=0)
@@ -450,7 +468,7 @@ class MmuProcess(Process):
         prot = PROT_READ | (0 if flags & SHM_RDONLY else PROT_WRITE) | (PROT_EXEC if flags & SHM_EXEC else 0)
         fmode = FMODE_READ | FMODE_CAN_READ | (0 if flags & SHM_RDONLY else FMODE_WRITE)
         seg.inode.opened += 1
-        file = File(seg.inode, f"/SYSV{seg.key & 0xFFFFFFFF:08x}", fmode, 0, refs=0)
+        file = ShmFile(seg.inode, f"/SYSV{seg.key & 0xFFFFFFFF:08x}", fmode, 0, refs=0)
         try:
             got = do_mmap(k, self, file, addr, seg.size, prot, mflags, 0)
         except KernelError:
@@ -461,21 +479,34 @@ class MmuProcess(Process):
 
     @syscall
     def shmdt(self, addr: Any) -> int:
-        """``shmdt(2)``: unmap the segment attached at ``addr``."""
+        """``ksys_shmdt``: detach the segment attached at ``addr``.
+
+        The first VMA at or above ``addr`` that maps a segment (``shm_vm_ops``)
+        with ``(vm_start - addr) / PAGE_SIZE == vm_pgoff`` names the segment
+        and its size; then every VMA of that same attach within the size is
+        unmapped too (fragments left by munmap or mprotect).
+        """
         addr = ulong(addr, "addr")
         k = self.kernel
-        v = self.mm.vma_lookup(addr)
-        segs = {seg.inode.key: seg for seg in k.shm_segments.values()}
-        if (v is None or v.vm_start != addr or v.vm_file is None
-                or not v.vm_file.path.startswith("/SYSV")):
+        ps = k.page_size
+        if addr % ps:
+            raise KernelError(E.EINVAL, "ksys_shmdt.unaligned", f"{addr:#x} is not page aligned")
+
+        def attach_at(v: MmuVma) -> bool:
+            return isinstance(v.vm_file, ShmFile) and (v.vm_start - addr) // ps == v.vm_pgoff
+
+        first = next((v for v in self.mm.vmas if v.vm_start >= addr and attach_at(v)), None)
+        if first is None:
             raise KernelError(E.EINVAL, "ksys_shmdt.not_attached",
                               f"no shm segment is attached at {addr:#x}")
-        inode = v.vm_file.inode
-        end = addr + page_align(inode.size, k.page_size)
-        for w in list(self.mm.overlapping(addr, end)):
-            if w.vm_file is not None and w.vm_file.inode is inode:
-                do_munmap(k, self, w.vm_start, w.vm_end - w.vm_start)
-        seg = segs.get(inode.key)
+        file = first.vm_file
+        assert file is not None
+        size = page_align(file.inode.size, ps)
+        doomed = [first] + [v for v in self.mm.vmas if v.vm_start > first.vm_start
+                            and v.vm_end - addr <= size and attach_at(v) and v.vm_file is file]
+        for v in doomed:
+            do_munmap(k, self, v.vm_start, v.vm_end - v.vm_start)
+        seg = next((g for g in k.shm_segments.values() if g.inode is file.inode), None)
         if seg is not None:
             seg.nattch -= 1
         return 0
@@ -496,9 +527,10 @@ class MmuProcess(Process):
         waiters = k.futex_waiters  # by the waiter's own address, as on the no-MMU kernel
         if cmd == FUTEX_WAKE:
             woken: list[MmuProcess] = []
+            nr_wake = max(1, val)  # futex_wake wakes one before it compares with nr_wake
             for where, q in list(waiters.items()):
                 for w in list(q):
-                    if len(woken) < max(0, val) and k.futex_keys.get(w.pid) == key:
+                    if len(woken) < nr_wake and k.futex_keys.get(w.pid) == key:
                         q.remove(w)
                         woken.append(w)
                 if not q:
