@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..kernel import Kernel
 
 NONE = -1  # option value meaning "nothing selected"
-EVENT_ROWS = 300  # newest events listed in the log
+EVENT_ROWS = 100  # newest events listed in the log (older ones stay in k.trace); each call resends them
 ALL_CAPS = ("COPY", "DIRECT", "READ", "WRITE", "EXEC")
 
 
