@@ -1,4 +1,5 @@
-"""Small helpers the exercises share: finding a VMA, measuring a charge, catching a refusal."""
+"""Small helpers the exercises share: finding a VMA, measuring a charge, catching a refusal,
+and marking the "why does this fail?" answer several exercises ask for."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..kernel.errors import KernelError
+from .framework import Marker, Stop, errno_value
 
 PS = 4096
 
@@ -46,3 +48,37 @@ def is_int(v: Any) -> bool:
 def hexa(v: Any) -> str:
     """An address as hex, or whatever the learner gave, shown as it is."""
     return f"{v:#x}" if is_int(v) else repr(v)
+
+
+def refusal_of(program: Callable[[], Any], what: str) -> KernelError:
+    """Run a program the exercise says is refused, and return the refusal.
+
+    The expected answer is read from the model at check time; a model that
+    accepted the program is a broken exercise, not a wrong answer.
+    """
+    try:
+        program()
+    except KernelError as e:
+        return e
+    raise RuntimeError(f"{what} was not refused: the model changed")
+
+
+def mark_diagnosis(m: Marker, diagnosis: Any, e: KernelError, cause: str, *,
+                   errno_hint: str, cause_good: str, cause_bad: str) -> None:
+    """Mark a ``diagnosis()`` that returns ``(errno, rule, cause letter)`` for refusal ``e``.
+
+    Half a point for the errno, half for the rule (both read from the
+    refusal itself), one for the cause letter ``cause``. ``errno_hint`` says
+    how to find the errno; ``cause_good``/``cause_bad`` word the cause.
+    """
+    got = m.answer(diagnosis, what="diagnosis()")
+    if not (isinstance(got, tuple) and len(got) == 3):
+        raise Stop("diagnosis() must return (errno, rule, cause letter), e.g. "
+                   "(\"EINVAL\", \"some_function.some_check\", \"A\")")
+    err, rule, letter = got
+    m.award(errno_value(err) == e.errno, 0.5, f"the errno is {e.errno_name}",
+            f"{err!r} is not the errno {errno_hint}")
+    m.award(isinstance(rule, str) and rule.strip() == e.rule, 0.5, f"the rule is {e.rule}",
+            f"{rule!r} is not the rule that refused it (.rule)")
+    m.award(isinstance(letter, str) and letter.strip().upper() == cause, 1, cause_good,
+            f"cause {letter!r} does not explain {e.errno_name} from {e.rule}: {cause_bad}")

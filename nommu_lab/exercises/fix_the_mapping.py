@@ -25,7 +25,8 @@ from typing import Any
 from ..boards import default
 from ..kernel.constants import O_CREAT, O_RDWR, VM_SHARED
 from ..kernel.errors import KernelError
-from .framework import Exercise, Marker, Stop, errno_value, part
+from .common import mark_diagnosis, refusal_of
+from .framework import Exercise, Marker, part
 
 PS = 4096
 REVISIT = ("the tutorial's notebooks on the mapping cases (anonymous, private file, "
@@ -177,30 +178,17 @@ class FixTheMapping(Exercise):
     def refusal(self) -> KernelError:
         """Run the broken program on a fresh board: the refusal the learner must explain."""
         k = self.board()
-        try:
-            self.program()(k.spawn("app"))
-        except KernelError as e:
-            return e
-        raise RuntimeError(f"the {self.params['bug']} program was not refused: the model changed")
+        return refusal_of(lambda: self.program()(k.spawn("app")),
+                          f"the {self.params['bug']} program")
 
     @part("fix-diagnosis", 2, "Which errno, which rule, and why", REVISIT)
     def check_diagnosis(self, m: Marker, diagnosis: Any) -> None:
-        got = m.answer(diagnosis, what="diagnosis()")
-        if not (isinstance(got, tuple) and len(got) == 3):
-            raise Stop("diagnosis() must return (errno, rule, cause letter), e.g. "
-                       "(\"EINVAL\", \"some_function.some_check\", \"A\")")
-        err, rule, cause = got
-        e = self.refusal()
-        m.award(errno_value(err) == e.errno, 0.5, f"the errno is {e.errno_name}",
-                f"{err!r} is not the errno the call fails with: run program(p) and catch "
-                "nl.KernelError (its .errno)")
-        m.award(isinstance(rule, str) and rule.strip() == e.rule, 0.5,
-                f"the rule is {e.rule}", f"{rule!r} is not the rule that refused it (.rule)")
         right = self.bug.cause
-        m.award(isinstance(cause, str) and cause.strip().upper() == right, 1,
-                f"cause {right}: {CAUSES[right]}",
-                f"cause {cause!r} does not explain {e.errno_name} from {e.rule}: find the "
-                "check with that name in mm/nommu.c and what it tests")
+        mark_diagnosis(m, diagnosis, self.refusal(), right,
+                       errno_hint="the call fails with: run program(p) and catch nl.KernelError "
+                                  "(its .errno)",
+                       cause_good=f"cause {right}: {CAUSES[right]}",
+                       cause_bad="find the check with that name in mm/nommu.c and what it tests")
 
     @part("fix-program", 3, "A fixed program that reaches the goal", REVISIT)
     def check_program(self, m: Marker, fixed_program: Any) -> None:

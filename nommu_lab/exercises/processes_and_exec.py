@@ -29,7 +29,8 @@ from typing import Any
 from ..boards import default, program_files
 from ..kernel.constants import O_RDONLY
 from ..kernel.errors import KernelError
-from .framework import Exercise, Marker, Stop, errno_value, part
+from .common import mark_diagnosis, refusal_of
+from .framework import Exercise, Marker, Stop, part
 
 REVISIT = ("the tutorial's notebook 06-processes: vfork then execve, the bFLT and "
            "ELF-FDPIC loaders, and which text regions are shared")
@@ -254,29 +255,18 @@ class ProcessesAndExec(Exercise):
     def refusal(self) -> KernelError:
         """Run the broken launcher on a fresh board: the refusal the learner must explain."""
         k = self.board()
-        try:
-            self.launcher()(k.spawn("shell"))
-        except KernelError as e:
-            return e
-        raise RuntimeError(f"the {self.params['launcher']} launcher was not refused: the model changed")
+        return refusal_of(lambda: self.launcher()(k.spawn("shell")),
+                          f"the {self.params['launcher']} launcher")
 
     @part("exec-diagnose", 2, "Why does this launcher fail?", REVISIT)
     def check_diagnose(self, m: Marker, diagnosis: Any) -> None:
-        got = m.answer(diagnosis, what="diagnosis()")
-        if not (isinstance(got, tuple) and len(got) == 3):
-            raise Stop("diagnosis() must return (errno, rule, cause letter)")
-        err, rule, cause = got
-        e = self.refusal()
-        m.award(errno_value(err) == e.errno, 0.5, f"the errno is {e.errno_name}",
-                f"{err!r} is not the errno the launcher fails with: run it on ex.board() and "
-                "catch nl.KernelError")
-        m.award(isinstance(rule, str) and rule.strip() == e.rule, 0.5, f"the rule is {e.rule}",
-                f"{rule!r} is not the rule that refused it (.rule)")
         right = LAUNCHERS[self.params["launcher"]][0]
-        m.award(isinstance(cause, str) and cause.strip().upper() == right, 1,
-                f"cause {right}: {CAUSES[right]}",
-                f"cause {cause!r} does not explain {e.errno_name} from {e.rule}: the rule names "
-                "the kernel function and the check that refused the call")
+        mark_diagnosis(m, diagnosis, self.refusal(), right,
+                       errno_hint="the launcher fails with: run it on ex.board() and catch "
+                                  "nl.KernelError",
+                       cause_good=f"cause {right}: {CAUSES[right]}",
+                       cause_bad="the rule names the kernel function and the check that "
+                                 "refused the call")
 
     # -- part 3: brk and the stack ------------------------------------------------
     def layout(self, argv: list[str] | None = None) -> tuple[int, int]:

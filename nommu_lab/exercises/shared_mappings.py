@@ -41,8 +41,8 @@ from ..kernel.constants import (
     VM_WRITE,
 )
 from ..kernel.errors import KernelError
-from .common import PS, hexa, read, vma_at
-from .framework import Exercise, Marker, Stop, errno_value, part
+from .common import PS, hexa, mark_diagnosis, read, refusal_of, vma_at
+from .framework import Exercise, Marker, Stop, part
 
 REVISIT = ("notebook 04-shared-file-mappings (cases 5 to 8): validate_mmap_request needs "
            "NOMMU_MAP_DIRECT for MAP_SHARED, then the file's get_unmapped_area must place it")
@@ -187,32 +187,22 @@ class SharedMappings(Exercise):
 
     def refusal(self) -> KernelError:
         """The colleague's program on the impossible object, on a fresh board: the refusal."""
-        try:
-            colleague_program(self.board().spawn("app"), self.params["other_path"], 2 * PS, 0)
-        except KernelError as e:
-            return e
-        raise RuntimeError(f"{self.params['other_path']} was mapped shared: the model changed")
+        other = self.params["other_path"]
+        return refusal_of(lambda: colleague_program(self.board().spawn("app"), other, 2 * PS, 0),
+                          f"mapping {other} shared")
 
     # -- part 1 --------------------------------------------------------------
     @part("sm-diagnose", 2, "Why the other object can never be mapped shared and writable", REVISIT)
     def check_diagnose(self, m: Marker, diagnosis: Any) -> None:
-        got = m.answer(diagnosis, what="diagnosis()")
-        if not (isinstance(got, tuple) and len(got) == 3):
-            raise Stop("diagnosis() must return (errno, rule, cause letter), e.g. "
-                       "(\"EINVAL\", \"some_function.some_check\", \"A\")")
-        err, rule, cause = got
-        e = self.refusal()
-        m.award(errno_value(err) == e.errno, 0.5, f"the errno is {e.errno_name}",
-                f"{err!r} is not the errno the colleague's program gets for "
-                f"{self.params['other_path']}: run it and catch nl.KernelError (.errno_name)")
-        m.award(isinstance(rule, str) and rule.strip() == e.rule, 0.5, f"the rule is {e.rule}",
-                f"{rule!r} is not the rule that refused it (.rule)")
+        other = self.params["other_path"]
         obj = IMPOSSIBLE[self.params["other"]]
-        m.award(isinstance(cause, str) and cause.strip().upper() == obj.cause, 1,
-                f"cause {obj.cause} (the document's case {obj.case}): {CAUSES[obj.cause]}",
-                f"cause {cause!r} does not explain {e.errno_name} from {e.rule} for "
-                f"{self.params['other_path']}: what kind of file is it, and which capability "
-                "does its driver or filesystem offer?")
+        mark_diagnosis(m, diagnosis, self.refusal(), obj.cause,
+                       errno_hint=f"the colleague's program gets for {other}: run it and catch "
+                                  "nl.KernelError (.errno_name)",
+                       cause_good=f"cause {obj.cause} (the document's case {obj.case}): "
+                                  f"{CAUSES[obj.cause]}",
+                       cause_bad=f"for {other}: what kind of file is it, and which capability "
+                                 "does its driver or filesystem offer?")
 
     # -- part 2 --------------------------------------------------------------
     def _contents(self, k: Any) -> bytes | None:
