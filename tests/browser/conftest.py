@@ -143,73 +143,64 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
 
 
+@contextlib.contextmanager
+def _serve(base: Path, env: dict[str, str], name: str, argv: list[str], ready: str,
+           token: str = "") -> Iterator[Server]:
+    """Start a server (``{port}`` in ``argv`` is filled in), wait for ``ready``, stop it after."""
+    port = free_port()
+    log = base / f"{name}.log"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([a.format(port=port) for a in argv], cwd=base / "work", env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + ready, proc=proc)
+        yield Server(url, token, proc, log, {"server_ready_s": time.monotonic() - t0})
+    finally:
+        _stop(proc)
+
+
+def _jupyter(base: Path, app: str, token: str, extra: list[str]) -> list[str]:
+    """A Jupyter server app on 127.0.0.1 serving copies of the notebooks."""
+    return [str(VENV_BIN / "jupyter"), app, "--no-browser", "--ip", "127.0.0.1",
+            "--port", "{port}", f"--ServerApp.token={token}", "--allow-root",
+            f"--ServerApp.root_dir={base / 'work'}", "--ServerApp.port_retries=0", *extra]
+
+
 @pytest.fixture(scope="session")
 def jupyterlab(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
     """JupyterLab on 127.0.0.1 serving copies of the notebooks."""
     base, env = jupyter_home
-    port, token = free_port(), secrets.token_hex(16)
-    log = base / "jupyterlab.log"
-    t0 = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip", "127.0.0.1",
-             "--port", str(port), f"--ServerApp.token={token}", "--allow-root",
-             f"--ServerApp.root_dir={base / 'work'}", "--ServerApp.port_retries=0",
-             "--LabApp.news_url=None",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
-             f"--LabApp.app_settings_dir={base / 'settings'}"],
-            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/api/status?token={token}", proc=proc)
-        yield Server(url, token, proc, log, {"server_ready_s": time.monotonic() - t0})
-    finally:
-        _stop(proc)
+    token = secrets.token_hex(16)
+    argv = _jupyter(base, "lab", token, [
+        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.app_settings_dir={base / 'settings'}"])
+    with _serve(base, env, "jupyterlab", argv, f"/api/status?token={token}", token) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def notebook7(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
     """Notebook 7 (the ``notebook`` package) on 127.0.0.1 serving copies of the notebooks."""
     base, env = jupyter_home
-    port, token = free_port(), secrets.token_hex(16)
-    log = base / "notebook7.log"
-    t0 = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "jupyter"), "notebook", "--no-browser", "--ip", "127.0.0.1",
-             "--port", str(port), f"--ServerApp.token={token}", "--allow-root",
-             f"--ServerApp.root_dir={base / 'work'}", "--ServerApp.port_retries=0",
-             # (no app_settings_dir: Notebook 7 fails on JupyterLab's overrides with a page error)
-             "--JupyterNotebookApp.expose_app_in_browser=True"],
-            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/api/status?token={token}", proc=proc)
-        yield Server(url, token, proc, log, {"server_ready_s": time.monotonic() - t0})
-    finally:
-        _stop(proc)
+    token = secrets.token_hex(16)
+    # (no app_settings_dir: Notebook 7 fails on JupyterLab's overrides with a page error)
+    argv = _jupyter(base, "notebook", token, ["--JupyterNotebookApp.expose_app_in_browser=True"])
+    with _serve(base, env, "notebook7", argv, f"/api/status?token={token}", token) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def voila(jupyter_home: tuple[Path, dict[str, str]]) -> Iterator[Server]:
     """Voila serving the presenter notebook on 127.0.0.1."""
     base, env = jupyter_home
-    port = free_port()
-    log = base / "voila.log"
-    t0 = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "voila"), "presenter.ipynb", "--no-browser", "--port", str(port),
-             "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0"],
-            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        # GET / would start a kernel and run the notebook: probe a static file instead
-        wait_http(f"{url}/voila/static/favicon.ico", proc=proc)
-        yield Server(url, "", proc, log, {"server_ready_s": time.monotonic() - t0})
-    finally:
-        _stop(proc)
+    argv = [str(VENV_BIN / "voila"), "presenter.ipynb", "--no-browser", "--port", "{port}",
+            "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0"]
+    # GET / would start a kernel and run the notebook: probe a static file instead
+    with _serve(base, env, "voila", argv, "/voila/static/favicon.ico") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

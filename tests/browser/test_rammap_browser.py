@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import itertools
 import struct
-import subprocess
 import time
 import zlib
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from nommu_lab.widgets.palette import PALETTE, palette_index
 from nommu_lab.widgets.ramgrid import layout_for
 from nommu_lab.widgets.rammap import LEARNER, PRESENTER
 
-from .conftest import VENV_BIN, Server, _stop, free_port, wait_http
+from .conftest import VENV_BIN, Server, _serve
 
 pytestmark = pytest.mark.browser
 
@@ -146,19 +145,10 @@ def voila_tree(jupyter_home: tuple[Path, dict[str, str]],
                rammap_notebooks: dict[str, str]) -> Iterator[Server]:
     """Voila serving the whole work folder (``/voila/render/<notebook>``)."""
     base, env = jupyter_home
-    port = free_port()
-    log = base / "voila-tree.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "voila"), "--no-browser", "--port", str(port),
-             "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0"],
-            cwd=base / "work", env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/voila/static/voila.js", proc=proc)
-        yield Server(url, "", proc, log)
-    finally:
-        _stop(proc)
+    argv = [str(VENV_BIN / "voila"), "--no-browser", "--port", "{port}", "--Voila.ip=127.0.0.1",
+            "--ServerApp.port_retries=0"]
+    with _serve(base, env, "voila-tree", argv, "/voila/static/voila.js") as server:
+        yield server
 
 
 # ------------------------------------------------------------------ pages
