@@ -31,6 +31,8 @@ from .constants import (
     S_IFIFO,
     S_IFREG,
     S_IFSOCK,
+    SIGILL,
+    SIGNAL_NAMES,
     VM_WRITE,
 )
 from .errors import ArgumentRangeError, KernelError
@@ -84,6 +86,8 @@ def syscall(fn: F) -> F:
             if not self.alive or self.vfork_child is not None or self.futex_wait is not None:
                 self._check_runnable(name)
             result = fn(self, *args, **kwargs)
+            if self.fatal_signal and self.alive:  # killed during the call (the OOM killer)
+                self._die_of_signal(self.fatal_signal)
         except KernelError as e:
             if k.exam:
                 e.hide_advice()
@@ -132,6 +136,8 @@ class Process:
         self.vfork_parent: Process | None = None
         self.alive = True
         self.exit_code: int | None = None
+        self.fatal_signal = 0  # a SIGKILL sent during our own call, delivered when it returns
+        self.killed_by: int | None = None  # the signal that ended us, if one did
         self.ptraced = False
         self.personality = 0
         self.futex_wait: int | None = None
@@ -139,7 +145,9 @@ class Process:
 
     def __repr__(self) -> str:
         if not self.alive:
-            return f"<{type(self).__name__} {self.pid} {self.name!r} exited ({self.exit_code})>"
+            how = (f"killed by {SIGNAL_NAMES.get(self.killed_by, self.killed_by)}"
+                   if self.killed_by else f"exited ({self.exit_code})")
+            return f"<{type(self).__name__} {self.pid} {self.name!r} {how}>"
         state = "running"
         if self.vfork_child is not None:
             state = f"waiting for vfork child {self.vfork_child.pid}"
@@ -276,8 +284,7 @@ class Process:
                              "process {} fetched {:#010x} at {:#x}: an illegal instruction. Its "
                              "text is executed in place from flash, and the chip is answering with "
                              "status bytes instead of code: SIGILL", self.pid, word, pc + 4 * i)
-                self._do_exit(128 + 4)
-                k.notify()
+                self._die_of_signal(SIGILL)
                 return i
         k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
                      self.pid, n, pc)
@@ -717,6 +724,27 @@ class Process:
         """``exit(2)``: release the mm (if last user), close files, wake a vfork parent."""
         code = cint(code, "code")
         self._do_exit(code)
+
+    def _die_of_signal(self, sig: int) -> None:
+        """Killed by ``sig``: off any futex queue, then ``do_exit`` (a shell shows 128 + sig)."""
+        self._leave_futex_queue()
+        self.killed_by = sig
+        self.fatal_signal = 0
+        self._do_exit(128 + sig)
+        self.kernel.notify()
+
+    def _leave_futex_queue(self) -> None:
+        """A sleeper that dies leaves its futex wait queue."""
+        addr = self.futex_wait
+        if addr is None:
+            return
+        waiters = self.kernel.futex_waiters
+        q = waiters.get(addr, [])
+        if self in q:
+            q.remove(self)
+        if not q:
+            waiters.pop(addr, None)
+        self.futex_wait = None
 
     def _do_exit(self, code: int) -> None:
         k = self.kernel

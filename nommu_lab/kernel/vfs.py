@@ -261,14 +261,11 @@ class RamfsFileOps(FileOperations):
     only where the file's pages are present and physically consecutive, which
     truncating an *empty* file to a size guarantees
     (``ramfs_nommu_expand_for_mapping``) and writing usually does not.
+    A write is never refused for want of memory: its pages come one at a time,
+    and when RAM has none the OOM killer makes room (see ``kernel/oom.py``).
     """
 
     name = "ramfs"
-    refusals = {  # noqa: RUF012
-        E.ENOSPC: ("simple_write_begin.no_memory",
-                   "there are not enough free pages in RAM for the page cache this write needs; "
-                   "free some memory (unmap, unlink files) or write less"),
-    }
 
     def mmap_capabilities(self, file: File) -> int:
         """``ramfs_mmap_capabilities``."""
@@ -317,7 +314,7 @@ class RamfsFileOps(FileOperations):
         return self.kernel.pagecache_read(file.inode, pos, n)
 
     def write(self, file: File, data: bytes, pos: int) -> int:
-        return self.kernel.pagecache_write(file.inode, pos, data)
+        return self.kernel.pagecache_write(file.inode, pos, data, file.path)
 
     def truncate(self, inode: Inode, size: int) -> int:
         """``ramfs_nommu_setattr`` → ``ramfs_nommu_resize``."""

@@ -99,11 +99,20 @@ class MmuKernel(Kernel):
         inode.opened += 1
         return File(inode, "/dev/zero", FMODE_READ | FMODE_WRITE | FMODE_CAN_READ, 0, refs=0)
 
+    # ------------------------------------------------------------ the OOM killer
+    counts_rss = True
+
+    def oom_badness(self, p: Any) -> int:
+        """``oom_badness`` with an MMU: the pages ``p``'s page tables map (``get_mm_rss``;
+        the model keeps no page-table pages to add, and the zero page and device frames,
+        which are special, count for nothing)."""
+        return sum(1 for pte in p.mm.pte.values() if not pte.special)
+
     # ------------------------------------------------------------ page cache
-    def pagecache_write(self, inode: Inode, pos: int, data: bytes) -> int:
+    def pagecache_write(self, inode: Inode, pos: int, data: bytes, path: str = "a file") -> int:
         """ramfs ``write()``: the base model's page-cache write, remembered for :meth:`check`
         once it has taken pages (a refused write leaves the list as it was)."""
-        n = super().pagecache_write(inode, pos, data)
+        n = super().pagecache_write(inode, pos, data, path)
         if n > 0:
             self.cache_inodes[inode.key] = inode
         return n

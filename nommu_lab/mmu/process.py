@@ -46,6 +46,7 @@ from ..kernel.constants import (
     SHM_RDONLY,
     SHM_REMAP,
     SHM_RND,
+    SIGSEGV,
     VM_READ,
     VM_WRITE,
 )
@@ -173,8 +174,7 @@ class MmuProcess(Process):
                 k.trace.emit(EventKind.HAZARD, "do_page_fault.instruction_fault",
                              "process {} fetched from {:#x}, which is not mapped executable: "
                              "SIGSEGV", self.pid, pc + 4 * i)
-                self._do_exit(128 + 11)
-                k.notify()
+                self._die_of_signal(SIGSEGV)
                 return i
             access_vm(k, self.mm, pc + 4 * i, 4, None, True, self.pid)
         k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
@@ -345,6 +345,11 @@ class MmuProcess(Process):
         self.kernel.trace.emit(EventKind.PROCESS, "clone.copy",
                                "clone: child {} gets a copy-on-write copy of the parent's mm "
                                "(like fork)", child.pid)
+
+    def _leave_futex_queue(self) -> None:
+        """A sleeper that dies leaves its wait queue and its key."""
+        super()._leave_futex_queue()
+        self.kernel.futex_keys.pop(self.pid, None)
 
     def _release_mm(self) -> None:
         """``mmput`` → ``exit_mmap``: the last user unmaps everything."""
