@@ -336,3 +336,69 @@ def test_state_digest_sees_block_device_and_flash_writes(k, p):
     assert k.state_digest() != d3
     k2 = nl.Kernel.restore(k.snapshot())
     assert k2.state_digest() == k.state_digest()
+
+
+# --- the driver calls, named in the trace (polish item 1) --------------------------
+def _driver_events(k, seq):
+    return [e for e in k.trace.since(seq) if e.kind == nl.EventKind.DEVICE]
+
+
+def test_do_mmap_driver_get_unmapped_area_and_call_mmap_are_traced(k, p):
+    """A new direct shared mapping: do_mmap asks get_unmapped_area, do_mmap_shared_file
+    calls f_op->mmap; each call is one DEVICE event naming the driver and its answer, one
+    for each call the driver itself logged."""
+    drv = k.register_driver("/dev/plain", SimpleDriver("plain", memory_pages=4))
+    fd = p.open("/dev/plain", O_RDWR)
+    seq = k.trace.last_seq
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    ev = _driver_events(k, seq)
+    assert [e.rule for e in ev] == ["do_mmap.driver_get_unmapped_area", "do_mmap_shared_file.call_mmap"]
+    assert f"get_unmapped_area(len=0x2000, pgoff=0): it answered {a:#x}" in ev[0].text
+    assert "plain's mmap for the VMA" in ev[1].text and "answered 0 (accepted)" in ev[1].text
+    assert len(ev) == len(drv.calls)
+    seq = k.trace.last_seq
+    refused(k, p.mmap, 0, 8 * PS, PROT_READ, MAP_SHARED, fd, 0, errno=EINVAL)
+    (gua,) = _driver_events(k, seq)
+    assert "answered -EINVAL (a refusal)" in gua.text
+
+
+def test_do_mmap_shared_file_call_mmap_on_reuse(k, p):
+    """The share path: no get_unmapped_area, but the driver's mmap is called again for
+    the new VMA (Linux 6.12; the document says sharing does not notify the driver)."""
+    drv = k.register_driver("/dev/plain", SimpleDriver("plain", memory_pages=4))
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, p.open("/dev/plain", O_RDWR), 0)
+    q = k.spawn()
+    calls = len(drv.calls)
+    seq = k.trace.last_seq
+    b = q.mmap(0, PS, RW, MAP_SHARED, q.open("/dev/plain", O_RDWR), PS)
+    (ev,) = _driver_events(k, seq)
+    assert b == a + PS and drv.calls[calls:] == [f"mmap(vma={b:#x}-{b + PS:#x})"]
+    assert ev.rule == "do_mmap_shared_file.call_mmap"
+    assert f"on the region it reuses ({a:#x}-{a + 2 * PS:#x}" in ev.text
+    assert "without notifying" not in ev.text and "does not notify it" in ev.text
+    assert ev.touched == {"region": region_of(k, a).id}
+
+
+def test_do_mmap_private_call_mmap_named_for_a_direct_private_map(k, p):
+    """A read-only private map of an XIP romfs file is direct: do_mmap_private calls the
+    driver's mmap; a private map of /dev/mtd0 is refused by mtdchar's mmap (-EACCES)."""
+    seq = k.trace.last_seq
+    p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/bin/hello", O_RDONLY), 0)
+    assert [e.rule for e in _driver_events(k, seq)] == ["do_mmap.driver_get_unmapped_area",
+                                                         "do_mmap_private.call_mmap"]
+    seq = k.trace.last_seq
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/mtd0", O_RDONLY), 0, errno=EACCES)
+    ev = _driver_events(k, seq)
+    assert ev[-1].rule == "do_mmap_private.call_mmap" and "mtdchar's mmap" in ev[-1].text
+    assert "answered -EACCES (a refusal)" in ev[-1].text
+
+
+def test_mmap_region_call_mmap_named_with_an_mmu():
+    """The MMU kernel names the driver's mmap too (mmap_region → call_mmap)."""
+    k = nl.boards.default(mmu=True)
+    drv = k.register_driver("/dev/plain", SimpleDriver("plain", memory_pages=4))
+    p = k.spawn()
+    seq = k.trace.last_seq
+    p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/plain", O_RDWR), 0)
+    (ev,) = _driver_events(k, seq)
+    assert ev.rule == "mmap_region.call_mmap" and "answered 0" in ev.text and len(drv.calls) == 1

@@ -330,7 +330,7 @@ def do_mmap(
         if shared is not None:
             return _share_region(k, task, shared, vma, length, pgoff)
         if caps & NOMMU_MAP_DIRECT:
-            got = file.fops.get_unmapped_area(file, 0, length, pgoff, flags)
+            got = driver_get_unmapped_area(k, file, length, pgoff, flags)
             if got < 0:
                 if got != -E.ENOSYS:
                     raise KernelError(-got, "do_mmap.get_unmapped_area_failed",
@@ -438,8 +438,8 @@ def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: in
     if r.vm_flags & VM_MAPPED_COPY:
         vma.vm_flags |= VM_MAPPED_COPY
     else:
-        # the driver is told about every new VMA on a direct region
-        do_mmap_shared_file(k, vma)
+        # Linux 6.12 tells the driver about every new VMA on a direct region
+        do_mmap_shared_file(k, vma, reusing=r)
     k.next_id()  # the region id a new mapping would have had (take_ids)
     vma.id = k.next_id()
     r.vm_usage += 1
@@ -486,11 +486,50 @@ def vm_ops_of(file: File) -> FileOperations | None:
     return fops if type(fops).vm_close is not FileOperations.vm_close else None
 
 
-def do_mmap_shared_file(k: Kernel, vma: VmArea) -> None:
+def driver_answer(ret: int) -> str:
+    """A driver's answer as its C code would spell it: an address, 0 or -ENAME."""
+    if ret < 0:
+        return f"-{E.errorcode.get(-ret, str(-ret))}"
+    return f"{ret:#x}" if ret else "0"
+
+
+def driver_get_unmapped_area(k: Kernel, file: File, length: int, pgoff: int, flags: int) -> int:
+    """``file->f_op->get_unmapped_area`` as ``do_mmap`` calls it, named in the trace."""
+    got = file.fops.get_unmapped_area(file, 0, length, pgoff, flags)
+    k.trace.emit(_DEVICE, "do_mmap.driver_get_unmapped_area",
+                 "do_mmap called {}'s get_unmapped_area(len={:#x}, pgoff={}): it answered {}{}",
+                 file.fops.name, length, pgoff, driver_answer(got),
+                 " (where the mapping lives)" if got >= 0 else
+                 " (ENOSYS: it will not say)" if got == -E.ENOSYS else " (a refusal)")
+    return got
+
+
+def call_mmap(k: Kernel, file: File, vma: VmArea, caller: str, reusing: VmRegion | None = None) -> int:
+    """``call_mmap``: the driver's ``f_op->mmap`` for a new VMA, named in the trace.
+
+    ``reusing`` is the region a new VMA shares: Linux 6.12 asks the driver
+    again for it, where the document says an existing mapping is shared
+    "without notifying the driver".
+    """
+    ret = file.fops.mmap(file, vma)
+    touched = {} if reusing is None else {"region": reusing.id}
+    k.trace.emit(_DEVICE, f"{caller}.call_mmap",
+                 "{} called {}'s mmap for the VMA {:#x}-{:#x}{}: it answered {}{}",
+                 caller, file.fops.name, vma.vm_start, vma.vm_end,
+                 "" if reusing is None else
+                 f" on the region it reuses ({reusing.vm_start:#x}-{reusing.vm_end:#x}; Linux 6.12 asks "
+                 "the driver about every new VMA, where the document says sharing does not notify it)",
+                 driver_answer(ret),
+                 " (accepted)" if ret == 0 else " (ENOSYS: map a copy instead)" if ret == -E.ENOSYS
+                 else " (a refusal)", **touched)
+    return ret
+
+
+def do_mmap_shared_file(k: Kernel, vma: VmArea, reusing: VmRegion | None = None) -> None:
     """``do_mmap_shared_file``: let the driver accept the VMA; ENOSYS becomes ENODEV."""
     file = vma.vm_file
     assert file is not None
-    ret = file.fops.mmap(file, vma)
+    ret = call_mmap(k, file, vma, "do_mmap_shared_file", reusing)
     if ret == 0:
         vma.vm_region.vm_top = vma.vm_region.vm_end
         vma.vm_ops = vm_ops_of(file)
@@ -510,7 +549,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     ps = k.page_size
     if caps & NOMMU_MAP_DIRECT:
         assert file is not None
-        ret = file.fops.mmap(file, vma)
+        ret = call_mmap(k, file, vma, "do_mmap_private")
         if not is_nommu_shared_mapping(vma.vm_flags):
             k.trace.emit(_HAZARD, "do_mmap_private.warn_not_shareable",
                          "WARNING (once per boot on 6.3+): a direct-capable private mapping by a "

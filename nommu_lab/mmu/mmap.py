@@ -69,7 +69,7 @@ from ..kernel.devices import (
     ZeroOps,
 )
 from ..kernel.errors import KernelError
-from ..kernel.mmap import check_shared_file_modes
+from ..kernel.mmap import check_shared_file_modes, driver_answer
 from ..kernel.trace import EventKind
 from ..kernel.vfs import (
     FMODE_READ,
@@ -328,6 +328,9 @@ def mmu_file_mmap(k: MmuKernel, file: File, vm_flags: int, pgoff: int, length: i
         # a driver with device memory maps it with remap_pfn_range; its own answer decides
         probe = MmuVma(0, addr, addr + length, vm_flags, pgoff, file)
         ret = ops.mmap(file, probe)  # type: ignore[arg-type]
+        k.trace.emit(EventKind.DEVICE, "mmap_region.call_mmap",
+                     "mmap_region called {}'s mmap for the VMA {:#x}-{:#x}: it answered {}",
+                     ops.name, addr, addr + length, driver_answer(ret))
         if ret < 0:
             raise KernelError(-ret, "call_mmap.driver_refused",
                               f"the driver of {file.path} refused the mapping "
