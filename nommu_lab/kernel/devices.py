@@ -143,6 +143,8 @@ class MtdCharOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         return self.mtd.mmap_capabilities()
 
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
+
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         """``mtdchar_get_unmapped_area``: range checks, then point; 'not supported' → ENODEV."""
         ps = self.kernel.page_size
@@ -304,6 +306,8 @@ class ContiguousRamdiskOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         return NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ | NOMMU_MAP_WRITE | NOMMU_MAP_EXEC
 
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
+
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         off = pgoff * self.kernel.page_size
         if off >= self.size or length > self.size - off:
@@ -364,6 +368,8 @@ class ZeroOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         return NOMMU_MAP_COPY
 
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
+
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         return -E.ENOSYS
 
@@ -422,6 +428,10 @@ class SimpleDriver(FileOperations):
     def _caps(self, file: File) -> int:
         self.calls.append("mmap_capabilities")
         return int(self.capabilities or 0)
+
+    def peek_mmap_capabilities(self, file: File | None) -> int | None:
+        """The configured word, for views: no call is logged, since the kernel made none."""
+        return None if self.capabilities is None else int(self.capabilities)
 
     def _gua(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         self.calls.append(f"get_unmapped_area(len={length:#x}, pgoff={pgoff})")

@@ -121,24 +121,43 @@ class _Caps:
 # ---------------------------------------------------------------------------
 # validate_mmap_request
 # ---------------------------------------------------------------------------
-def mmap_capabilities_of(fops: FileOperations, kind: int, file: File | None = None) -> tuple[int | None, str]:
+#: ``mmap_capabilities_of(..., observe=True)``: only calling the driver could tell
+CAPS_NOT_ASKED = -2
+
+
+def mmap_capabilities_of(fops: FileOperations, kind: int, file: File | None = None, *,
+                         observe: bool = False) -> tuple[int | None, str]:
     """The capability word ``validate_mmap_request`` starts from, and its source.
 
     ``(None, ...)``: the file has no mmap method (ENODEV). ``(-1, ...)``: no
     ``mmap_capabilities`` and no default for this inode type (EINVAL).
     Otherwise the driver's own word, or the default by inode type: regular
     files and block devices COPY, character devices DIRECT|READ|WRITE.
-    Views use this too, so the table lives in one place.
+    Views use this too, so the table lives in one place; they pass
+    ``observe=True``, which never calls into the driver (``peek_mmap_capabilities``)
+    and answers ``CAPS_NOT_ASKED`` where only the driver's method could tell.
     """
     if fops.mmap is None:
         return None, "no mmap method"
     if fops.mmap_capabilities is not None:
+        if observe:
+            word = fops.peek_mmap_capabilities(file)
+            if word is None:
+                return CAPS_NOT_ASKED, f"{fops.name}'s own mmap_capabilities, asked when a file is mapped"
+            return word, f"{fops.name}'s mmap_capabilities"
         return fops.mmap_capabilities(file), f"{fops.name}'s mmap_capabilities"
     if kind in (S_IFREG, S_IFBLK):
         return NOMMU_MAP_COPY, f"the default for a {file_type_name(kind)}"
     if kind == S_IFCHR:
         return NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE, "the default for a character device"
     return -1, f"no default for a {file_type_name(kind)}"
+
+def capabilities_last_answered(k: Kernel, path: str) -> int | None:
+    """The word the driver of ``path`` gave ``validate_mmap_request`` the last time
+    it was asked (read from the trace), or None if the trace does not hold one."""
+    ev = k.trace.latest("validate_mmap_request.capabilities", path)
+    return None if ev is None else ev.args[1].c
+
 
 def validate_mmap_request(
     k: Kernel, task: Process, file: File | None, addr: int, length: int,

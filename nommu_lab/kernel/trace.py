@@ -134,6 +134,14 @@ class Trace:
         """Every event of the most recent syscall."""
         return [Event(*raw) for raw in self._events if raw[7] == self.call]
 
+    def latest(self, rule: str, first_arg: Any) -> Event | None:
+        """The newest event of ``rule`` whose first argument is ``first_arg`` (None if
+        the log holds none); it reads the stored tuples, making no Event on the way."""
+        for raw in reversed(self._events):
+            if raw[2] == rule and raw[4] and raw[4][0] == first_arg:
+                return Event(*raw)
+        return None
+
     def rules(self, since: int = 0) -> list[str]:
         """Rule ids of events newer than ``since`` (handy in tests)."""
         return [e.rule for e in self.since(since)]

@@ -112,6 +112,13 @@ class FileOperations:
     mmap_capabilities: Any = None
     get_unmapped_area: Any = None
 
+    def peek_mmap_capabilities(self, file: File | None) -> int | None:
+        """What ``mmap_capabilities`` would answer, for a view that must not call into
+        the driver: None when only asking it could tell (a learner's driver may log or
+        count its calls). The model's drivers answer from their state, without side effects.
+        """
+        return None
+
     def mmap(self, file: File, vma: VmArea) -> int:
         """``f_op->mmap``: 0 to accept the VMA, or ``-errno``."""
         return -E.ENOSYS
@@ -270,6 +277,8 @@ class RamfsFileOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:
         """``ramfs_mmap_capabilities``."""
         return NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ | NOMMU_MAP_WRITE | NOMMU_MAP_EXEC
+
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``ramfs_nommu_get_unmapped_area``: the page-cache address, or -ENOSYS.
@@ -520,6 +529,8 @@ class RomfsFileOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         """``romfs_mmap_capabilities``: whatever the MTD allows (COPY on a block device)."""
         return self.mtd.mmap_capabilities() if self.mtd is not None else NOMMU_MAP_COPY
+
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         """``romfs_get_unmapped_area``: no MTD (a block device) means ENOSYS: copy."""
