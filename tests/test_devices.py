@@ -275,7 +275,27 @@ def test_xip_program_dies_with_sigill_while_flash_busy(k):
     p.execve("/rom/bin/hello")
     assert p.run(4) == 4
     k.mtd_erase(0xF0000)
-    assert p.run(4) == 0 and not p.alive
+    seq = k.trace.last_seq
+    assert p.run(4) == 0 and not p.alive and p.killed_by == SIGILL
+    (ev,) = [e for e in k.trace.since(seq) if e.rule == "cpu.illegal_instruction"]
+    assert "executed in place from flash" in ev.text
+    k.mtd_complete()
+    k.check()
+
+
+@pytest.mark.parametrize("program", ["/rom/bin/hello", "/rom/bin/hello-fdpic"])
+def test_mtd_program_kills_a_program_executing_in_place(k, program):
+    """The flash hazard holds for every XIP program, now that ELF-FDPIC programs start at
+    their entry in the flash text too (bFLT ROM text, FDPIC read-only text segment);
+    the RAM builds survive."""
+    p, ram = k.spawn(), k.spawn()
+    p.execve(program)
+    ram.execve("/rom/bin/hello-ram")
+    assert FLASH_BASE <= p.mm.entry < FLASH_BASE + 0x100000
+    assert p.run(8) == 8
+    k.mtd_program(0xF0000, b"config")
+    assert p.run(8) == 0 and p.killed_by == SIGILL
+    assert ram.run(8) == 8 and ram.alive
     k.mtd_complete()
     k.check()
 

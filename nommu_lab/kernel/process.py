@@ -35,6 +35,7 @@ from .constants import (
     SIGNAL_NAMES,
     VM_WRITE,
 )
+from .devices import FlashMode
 from .errors import ArgumentRangeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
@@ -259,6 +260,10 @@ class Process:
         if n < 0:
             raise ArgumentRangeError("instructions must be >= 0")
         pc = self.mm.entry
+        if not pc and self.mm.exe:
+            raise KernelError(E.ENOEXEC, "cpu.no_entry",
+                              f"{self.mm.exe}'s entry point (e_entry) lies in none of its loaded "
+                              "segments, so it would start at address 0 and fault: the program is broken")
         if not pc:
             raise KernelError(E.ENOEXEC, "cpu.no_program",
                               f"process {self.pid} has not exec'd a program; call execve() first")
@@ -280,10 +285,15 @@ class Process:
         for i in range(n):
             (word,) = struct.unpack("<I", k.phys_read(pc + 4 * i, 4))
             if word in (0, 0xFFFFFFFF):
+                at = pc + 4 * i
+                chip = next((c for c in k.bus if c.contains(at)), None)
                 k.trace.emit(EventKind.HAZARD, "cpu.illegal_instruction",
-                             "process {} fetched {:#010x} at {:#x}: an illegal instruction. Its "
-                             "text is executed in place from flash, and the chip is answering with "
-                             "status bytes instead of code: SIGILL", self.pid, word, pc + 4 * i)
+                             "process {} fetched {:#010x} at {:#x}: an illegal instruction{}: SIGILL",
+                             self.pid, word, at,
+                             ". Its text is executed in place from flash, and the chip is answering "
+                             "with status bytes instead of code" if chip is not None
+                             and chip.mode is not FlashMode.READ_ARRAY else
+                             " (an all-zero or all-ones word is never an instruction on RISC-V)")
                 self._die_of_signal(SIGILL)
                 return i
         k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
@@ -757,7 +767,11 @@ class Process:
         self.alive = False
         self.exit_code = code
         k.processes.pop(self.pid, None)
-        k.trace.emit(EventKind.PROCESS, "do_exit", "process {} exited with {}", self.pid, code)
+        if self.killed_by:
+            k.trace.emit(EventKind.PROCESS, "do_exit", "process {} was killed by {} (a shell shows "
+                         "status {})", self.pid, SIGNAL_NAMES.get(self.killed_by, self.killed_by), code)
+        else:
+            k.trace.emit(EventKind.PROCESS, "do_exit", "process {} exited with {}", self.pid, code)
 
     def _release_mm(self) -> None:
         """``mmput``: the last user of an mm tears down every VMA (``exit_mmap``)."""

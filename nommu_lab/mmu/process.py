@@ -22,7 +22,6 @@ from ..kernel.binfmt import (
     ELF_MAGIC,
     FLAT_MAGIC,
     PT_GNU_STACK,
-    PT_LOAD,
     _prot,
     open_exec,
     parse_elf,
@@ -382,8 +381,8 @@ class MmuProcess(Process):
         if img[:4] != ELF_MAGIC:
             raise KernelError(E.ENOEXEC, "search_binary_handler.no_handler",
                               f"{path} is not an ELF file")
-        _flags, segs = parse_elf(img)
-        loads = [s for s in segs if s.type == PT_LOAD]
+        elf = parse_elf(img)
+        segs, loads = elf.segments, elf.loads
         if not loads:
             raise KernelError(E.ENOEXEC, "load_elf_binary.no_load", "the program has no PT_LOAD segment")
         if k.mem.nr_free < 2 * len(loads) + 2:
@@ -391,9 +390,8 @@ class MmuProcess(Process):
         ps = k.page_size
         private = sum(page_align(s.memsz + s.vaddr % ps, ps) for s in loads if s.flags & 2)
         vm_enough_memory(k, (private + STACK_EXPAND + ps) // ps, "the new program's data and stack")
-        (entry,) = struct.unpack_from("<Q", img, 24)
         self._load_elf(path, inode, loads, segs, args)
-        self.mm.entry = self.mm.start_code + entry
+        self.mm.entry = self.mm.start_code + elf.entry  # load_elf_binary: e_entry + load_bias
         return 0
 
     def _load_elf(self, path: str, inode: Any, loads: list[Any], segs: list[Any],
