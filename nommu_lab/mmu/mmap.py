@@ -89,6 +89,7 @@ from .mm import (
     TASK_SIZE,
     MmuMm,
     MmuVma,
+    is_cow_mapping,
 )
 
 if TYPE_CHECKING:
@@ -506,8 +507,10 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
     if kind == "pfn":
         assert pfn_base is not None
         vma.pfn_base = pfn_base
-        if not vm_flags & VM_SHARED:
-            vma.vm_pgoff = vma.pfn_base  # remap_pfn_range on a COW mapping
+        if is_cow_mapping(vm_flags):
+            # remap_pfn_range marks a COW mapping's original frames by vm_pgoff = pfn,
+            # so /proc/PID/maps shows the device's physical address as the offset
+            vma.vm_pgoff = k.mem.pfn_to_addr(pfn_base) >> k.mem.page_shift
     mm.add(vma)
     mm.total_vm += length // ps
     what = _describe(vma)
