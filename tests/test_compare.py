@@ -501,7 +501,7 @@ def test_a_kernel_bug_refusal_is_flagged_too():
     assert a.errno == "BUG" and not a.ok and a.kernel_bugs == ["add_nommu_region.duplicate_start"]
     assert b.ok and r.row(3).mark == "*!"
     assert "BUG [add_nommu_region.duplicate_start]" in r.calls_text()
-    assert "no-MMU: add_nommu_region.duplicate_start: a region already starts at" in str(r)
+    assert "no-MMU: add_nommu_region.duplicate_start: the direct region of /dev/fb0 already starts at" in str(r)
 
 
 def test_reports_without_a_kernel_bug_say_nothing_about_bugs(results):

@@ -422,3 +422,41 @@ def test_mmap_region_call_mmap_named_with_an_mmu():
     p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/plain", O_RDWR), 0)
     (ev,) = _driver_events(k, seq)
     assert ev.rule == "mmap_region.call_mmap" and "answered 0" in ev.text and len(drv.calls) == 1
+
+
+# --- sentences that fit the case (polish item 2) -----------------------------------
+def test_do_mmap_private_driver_refused_mtdchar_says_shared_only(k, p):
+    """mtdchar_mmap accepts only VM_SHARED VMAs without an MMU: EACCES for a private
+    read-only map, and the sentence says what does work."""
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/mtd0", O_RDONLY), 0,
+                errno=EACCES, rule="do_mmap_private.driver_refused")
+    assert "accepts only shared mappings" in e.sentence and "MAP_SHARED" in e.sentence
+
+
+def test_do_mmap_get_unmapped_area_enosys_advice_fits_the_file(k, p):
+    """ENOSYS from get_unmapped_area with no COPY: ramfs advice (ftruncate an empty file)
+    only for a ramfs file; a character device is told that only its driver can help."""
+    k.register_driver("/dev/gua", SimpleDriver("gua", unmapped_area="enosys"))
+    e = refused(k, p.mmap, 0, PS, RW, MAP_SHARED, p.open("/dev/gua", O_RDWR), 0,
+                errno=ENODEV, rule="do_mmap.get_unmapped_area_enosys")
+    assert "ftruncate" not in e.sentence and "ramfs" not in e.sentence
+    assert "only the driver can place it" in e.sentence
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/gua", O_RDWR), 0,
+                errno=ENODEV)
+    assert "ftruncate" not in e.sentence
+    fd = p.open("/tmp/w", O_CREAT | O_RDWR)
+    p.pwrite(fd, b"x", 2 * PS)  # pages 0 and 1 are a hole
+    e = refused(k, p.mmap, 0, 3 * PS, RW, MAP_SHARED, fd, 0, errno=ENODEV,
+                rule="do_mmap.get_unmapped_area_enosys")
+    assert "ftruncate on an empty file" in e.sentence
+
+
+def test_validate_mmap_request_no_mmap_method_of_a_directory(k, p):
+    """A directory has no mmap method (ENODEV); reading it is EISDIR, so the advice is
+    not 'read() it instead' (which stays for a tty)."""
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/tmp", O_RDONLY), 0,
+                errno=ENODEV, rule="validate_mmap_request.no_mmap_method")
+    assert "read() it instead" not in e.sentence and "EISDIR" in e.sentence
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, p.open("/dev/ttyS0", O_RDWR), 0,
+                errno=ENODEV, rule="validate_mmap_request.no_mmap_method")
+    assert "read() it instead" in e.sentence

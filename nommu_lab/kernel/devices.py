@@ -35,7 +35,7 @@ from .constants import (
     VM_PFNMAP,
     VM_SHARED,
 )
-from .trace import EventKind
+from .trace import EventKind, plural
 from .vfs import FMODE_WRITE, File, FileOperations, Inode, NoMmapOps
 
 if TYPE_CHECKING:
@@ -136,6 +136,11 @@ class MtdCharOps(FileOperations):
     """``/dev/mtdN`` (``drivers/mtd/mtdchar.c``)."""
 
     name = "mtdchar"
+    mmap_refusals = {  # noqa: RUF012
+        E.EACCES: "without an MMU mtdchar's mmap accepts only shared mappings (VM_SHARED); "
+                  "map it MAP_SHARED to read the flash in place, or add PROT_WRITE to get a "
+                  "private copy",
+    }
 
     def __init__(self, mtd: Mtd) -> None:
         self.mtd = mtd
@@ -463,4 +468,4 @@ class SimpleDriver(FileOperations):
         return len(data)
 
     def describe(self) -> str:
-        return f"{self.name} ({self.memory_pages} pages at {self.base:#x})"
+        return f"{self.name} ({plural(self.memory_pages, 'page')} at {self.base:#x})"

@@ -20,7 +20,7 @@ from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
 from .errors import KernelError
 from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
-from .trace import EventKind, Trace
+from .trace import Count, EventKind, Trace, plural
 from .vfs import (
     FMODE_WRITE,
     DirOps,
@@ -488,7 +488,7 @@ class Kernel:
             freed.append(pfn)
         if freed:
             self.trace.emit(EventKind.FREE, "truncate_inode_pages",
-                            "{} page-cache page(s) freed", len(freed), pfns=tuple(freed))
+                            "{} freed", Count(len(freed), "page-cache page"), pfns=tuple(freed))
             for r in self.region_tree:
                 if (not r.is_copy and r.vm_file is not None and r.vm_file.inode is inode
                         and not r.vm_flags & VM_SHARED):
@@ -548,9 +548,9 @@ class Kernel:
             return -E.EFBIG
         if not self.mem.can_alloc(order):
             self.trace.emit(EventKind.HAZARD, "ramfs_nommu_expand_for_mapping.enomem_size_kept",
-                            "no contiguous block of {} pages: ENOMEM (Linux sets the new size "
+                            "no contiguous block of {}: ENOMEM (Linux sets the new size "
                             "before allocating and leaves it set; the model changes nothing)",
-                            1 << order)
+                            Count(1 << order))
             return -E.ENOMEM
         return 0
 
@@ -572,8 +572,8 @@ class Kernel:
         inode.pages = {i: pfn + i for i in range(npages)}
         inode.size = newsize
         self.trace.emit(EventKind.ALLOC, "ramfs_nommu_expand_for_mapping",
-                        "truncate from size 0: {} contiguous page(s) at {:#x} gathered for "
-                        "shared mapping (order-{} block, {} excess freed)", npages,
+                        "truncate from size 0: {} at {:#x} gathered for "
+                        "shared mapping (order-{} block, {} excess freed)", Count(npages, "contiguous page"),
                         self.mem.pfn_to_addr(pfn), order, (1 << order) - npages,
                         frames=(pfn, npages))
         return 0
@@ -768,7 +768,7 @@ class Kernel:
         order = get_order(npages)
         if not self.mem.can_alloc(order):
             raise KernelError(E.ENOMEM, "reserve_device_memory.no_block",
-                              f"no free block of {1 << order} contiguous pages")
+                              f"no free block of {plural(1 << order, 'contiguous page')}")
         pfn = self.mem.alloc_pages_exact(npages)
         assert pfn is not None
         self.mem.mark(pfn, npages, PageState.DEVICE)
@@ -800,7 +800,7 @@ class Kernel:
         direct = self.direct_flash_regions()
         if guard and direct:
             raise KernelError(E.EBUSY, "mtd.guard.direct_mappings",
-                              f"{len(direct)} region(s) map the chip directly (e.g. "
+                              f"{plural(len(direct), 'region maps', 'regions map')} the chip directly (e.g. "
                               f"{direct[0].path} at {direct[0].vm_start:#x}); a careful driver "
                               "refuses to leave read-array mode while anyone could be reading or "
                               "executing from it: unmap them (or use copies) first")

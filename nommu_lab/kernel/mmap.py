@@ -55,12 +55,13 @@ from .errors import KernelBug, KernelError
 from .memory import PageState, get_order
 from .mm import MmStruct, VmArea
 from .region import VmRegion, is_nommu_shared_mapping
-from .trace import EventKind
+from .trace import Count, EventKind, plural
 from .vfs import (
     FMODE_READ,
     FMODE_WRITE,
     File,
     FileOperations,
+    RamfsFileOps,
     capability_names,
     file_type_name,
     page_align,
@@ -99,11 +100,12 @@ class _TrimNote:
         if block == self.point:
             return "no excess"
         if self.total == self.point:
-            return f"{block - self.total} excess page(s) trimmed (nr_trim_pages={self.trim})"
+            return f"{plural(block - self.total, 'excess page')} trimmed (nr_trim_pages={self.trim})"
+        slack = plural(self.total - self.point, "page")
         if self.trim:
-            return (f"{self.total - self.point} page(s) of slack kept (excess "
-                    f"{self.total - self.point} < nr_trim_pages={self.trim})")
-        return f"{self.total - self.point} page(s) of slack kept (nr_trim_pages=0: never trim)"
+            return (f"{slack} of slack kept (excess {self.total - self.point} < "
+                    f"nr_trim_pages={self.trim})")
+        return f"{slack} of slack kept (nr_trim_pages=0: never trim)"
 
 
 class _Caps:
@@ -159,6 +161,14 @@ def capabilities_last_answered(k: Kernel, path: str) -> int | None:
     return None if ev is None else ev.args[1].c
 
 
+def no_mmap_method_refusal(file: File) -> str:
+    """Why a file without an mmap method cannot be mapped, and what to do instead."""
+    return (f"{file.path} is a {file_type_name(file.inode.mode)} whose driver has no mmap "
+            "method, so it cannot be mapped at all; "
+            + ("a directory holds no data to map (read() on it is EISDIR too)"
+               if file.inode.is_dir else "read() it instead"))
+
+
 def validate_mmap_request(
     k: Kernel, task: Process, file: File | None, addr: int, length: int,
     prot: int, flags: int, pgoff: int,
@@ -198,9 +208,7 @@ def validate_mmap_request(
     path = file.path
     caps, source = mmap_capabilities_of(fops, file.inode.kind, file)
     if caps is None:
-        raise KernelError(E.ENODEV, "validate_mmap_request.no_mmap_method",
-                          f"{path} is a {file_type_name(file.inode.mode)} whose driver has no "
-                          "mmap method, so it cannot be mapped at all; read() it instead")
+        raise KernelError(E.ENODEV, "validate_mmap_request.no_mmap_method", no_mmap_method_refusal(file))
     if caps < 0:
         raise KernelError(E.EINVAL, "validate_mmap_request.no_default_capabilities",
                           f"{path} is a {file_type_name(file.inode.mode)}: it declares no "
@@ -224,10 +232,17 @@ def validate_mmap_request(
     if flags & MAP_SHARED:
         check_shared_file_modes(file, prot, "validate_mmap_request")
         if not caps & NOMMU_MAP_DIRECT:
+            if file.inode.is_reg:
+                instead = ("use MAP_PRIVATE for a copy, or put the file on ramfs/tmpfs, "
+                           "which can map it in place")
+            elif caps & NOMMU_MAP_COPY:
+                instead = "use MAP_PRIVATE for a copy of what it holds now"
+            else:
+                instead = "use read() and write() instead"
             raise KernelError(E.ENODEV, "validate_mmap_request.shared_needs_direct",
                               f"{path} cannot be mapped in place (capabilities "
                               f"{_caps(caps)}), and a shared mapping is never turned into a "
-                              "private copy; use MAP_PRIVATE, or put the file on ramfs/tmpfs")
+                              f"private copy; {instead}")
         caps &= ~NOMMU_MAP_COPY
     else:
         if not caps & NOMMU_MAP_COPY:
@@ -256,7 +271,7 @@ def validate_mmap_request(
             caps &= ~NOMMU_MAP_DIRECT
             if flags & MAP_SHARED:
                 raise KernelError(E.EINVAL, "validate_mmap_request.shared_prot_unsupported",
-                                  f"the device cannot be mapped directly with "
+                                  f"{path} cannot be mapped directly with "
                                   f"PROT_{'|PROT_'.join(missing)} (capabilities {_caps(caps | NOMMU_MAP_DIRECT)}); "
                                   "drop that protection bit")
             k.trace.emit(_DECISION, "validate_mmap_request.prot_not_direct",
@@ -355,13 +370,10 @@ def do_mmap(
                     raise KernelError(-got, "do_mmap.get_unmapped_area_failed",
                                       f"the driver of {file.path} refused to place the mapping "
                                       f"({E.errorcode.get(-got, -got)}): check the offset and length "
-                                      "against the device's size")
+                                      f"against the {'file' if file.inode.is_reg else 'device'}'s size")
                 if not caps & NOMMU_MAP_COPY:
                     raise KernelError(E.ENODEV, "do_mmap.get_unmapped_area_enosys",
-                                      f"{file.path} cannot be mapped in place here "
-                                      "(get_unmapped_area said ENOSYS) and a shared mapping cannot "
-                                      "be a copy; for ramfs, create the file with ftruncate on an "
-                                      "empty file so its pages are contiguous")
+                                      _enosys_refusal(file, flags))
                 caps &= ~NOMMU_MAP_DIRECT
                 k.trace.emit(_DECISION, "do_mmap.get_unmapped_area_enosys_copy",
                              "the driver declined to map {} in place (ENOSYS): a copy will be made",
@@ -404,6 +416,21 @@ def do_mmap(
     mm.total_vm += length // ps
     _attach_vma(k, mm, vma, new_region=True)
     return vma.vm_start
+
+
+def _enosys_refusal(file: File, flags: int) -> str:
+    """Why a mapping ``get_unmapped_area`` declined (ENOSYS) cannot be made, and what helps."""
+    why = (f"{file.path} cannot be mapped in place here (its driver's get_unmapped_area "
+           "answered ENOSYS) and ")
+    if isinstance(file.fops, RamfsFileOps):
+        return (why + "a shared mapping is never a copy: its pages are missing or not "
+                "physically consecutive. Create the file with ftruncate on an empty file "
+                "(that gathers contiguous pages), then map it")
+    if flags & MAP_SHARED:
+        return (why + "a shared mapping is never a copy: only the driver can place it (by "
+                "answering with the address of its memory); use read() and write() instead")
+    return (why + "the driver allows no copy (no NOMMU_MAP_COPY) for a private mapping; "
+            "use read() instead")
 
 
 def take_ids(k: Kernel, region: VmRegion, vma: VmArea) -> None:
@@ -544,6 +571,13 @@ def call_mmap(k: Kernel, file: File, vma: VmArea, caller: str, reusing: VmRegion
     return ret
 
 
+def _driver_refusal(file: File, ret: int, what: str) -> str:
+    """The sentence for a driver's mmap refusal: its own reason when it has one."""
+    why = file.fops.mmap_refusals.get(-ret)
+    return (f"the driver of {file.path} refused {what} ({E.errorcode.get(-ret, -ret)})"
+            + (f": {why}" if why else ""))
+
+
 def do_mmap_shared_file(k: Kernel, vma: VmArea, reusing: VmRegion | None = None) -> None:
     """``do_mmap_shared_file``: let the driver accept the VMA; ENOSYS becomes ENODEV."""
     file = vma.vm_file
@@ -555,8 +589,7 @@ def do_mmap_shared_file(k: Kernel, vma: VmArea, reusing: VmRegion | None = None)
         return
     if ret != -E.ENOSYS:
         raise KernelError(-ret, "do_mmap_shared_file.driver_refused",
-                          f"the driver of {file.path} refused the shared mapping "
-                          f"({E.errorcode.get(-ret, -ret)})")
+                          _driver_refusal(file, ret, "the shared mapping"))
     raise KernelError(E.ENODEV, "do_mmap_shared_file.enosys",
                       f"the driver of {file.path} cannot share this mapping (ENOSYS); "
                       "a shared mapping cannot fall back to a copy")
@@ -586,8 +619,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
             return
         if ret != -E.ENOSYS:
             raise KernelError(-ret, "do_mmap_private.driver_refused",
-                              f"the driver of {file.path} refused the mapping "
-                              f"({E.errorcode.get(-ret, -ret)})")
+                              _driver_refusal(file, ret, "the private mapping"))
         k.trace.emit(_DECISION, "do_mmap_private.direct_enosys",
                      "the driver's mmap said ENOSYS: a private copy will be made instead")
 
@@ -600,11 +632,13 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     pfn = k.mem.next_block(order)  # where the copy will go; nothing is taken yet
     if pfn is None:
         largest = k.mem.largest_free_order()
+        want = "page" if order == 0 else f"block of 2^{order} = {1 << order} contiguous pages"
+        have = (f"the largest free block is {plural(1 << largest, 'page')}" if largest >= 0
+                else "no page is free at all")
         raise KernelError(E.ENOMEM, "do_mmap_private.alloc_failed",
-                          f"no free block of 2^{order} = {1 << order} contiguous pages "
-                          f"(largest free block: {(1 << largest) if largest >= 0 else 0} pages, "
-                          f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
-                          "needs physically contiguous memory: ask for less")
+                          f"no free {want} ({have}; the largest possible is "
+                          f"{1 << k.mem.max_order} pages); without an MMU a mapping needs "
+                          "physically contiguous memory: ask for less, or free memory first")
     base = k.mem.pfn_to_addr(pfn)
     if file is not None:
         # kernel_read(file, base, len, &fpos) begins with rw_verify_area; fpos is a loff_t
@@ -634,8 +668,8 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         mem.state[pfn + total:pfn + (1 << order)] = _TRIMMED
     mem.version += 1
     k.trace.emit(_ALLOC, "do_mmap_private.alloc",
-                 "{} page(s) wanted: order-{} block of {} pages at {:#x}; {}",
-                 point, order, 1 << order, base, _TrimNote(point, order, total, trim),
+                 "{} wanted: order-{} block of {} at {:#x}; {}",
+                 Count(point), order, Count(1 << order), base, _TrimNote(point, order, total, trim),
                  region=region.id, frames=(pfn, total))
     if file is not None:
         pos = vma.vm_pgoff * ps
@@ -775,7 +809,7 @@ def shrink_vma(k: Kernel, mm: MmStruct, vma: VmArea, frm: int, to: int) -> None:
     k.region_tree.add(region)
     free_page_series(k, frm, to, PageState.TRIMMED)
     k.trace.emit(_FREE, "shrink_vma",
-                 "unmapped {:#x}-{:#x}: {} page(s) freed{}", frm, to, (to - frm) // k.page_size,
+                 "unmapped {:#x}-{:#x}: {} freed{}", frm, to, Count((to - frm) // k.page_size),
                  " (the untrimmed slack went with the tail)" if to > vma.vm_end and frm >= vma.vm_end else "",
                  region=region.id)
 
@@ -806,8 +840,8 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     region.vm_usage -= 1
     if region.vm_usage:
         k.trace.emit(_REGION, "put_nommu_region.still_used",
-                     "VMA removed; region {:#x} still used by {} mapping(s)", region.vm_start,
-                     region.vm_usage, region=region.id)
+                     "VMA removed; region {:#x} still used by {}", region.vm_start,
+                     Count(region.vm_usage, "mapping"), region=region.id)
         return
     if region.vm_top > region.vm_start:
         k.region_tree.remove(region)
@@ -816,8 +850,8 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     if region.is_copy:
         free_page_series(k, region.vm_start, region.vm_top)
         k.trace.emit(_FREE, "put_nommu_region.free_copy",
-                     "VMA removed; region {:#x}-{:#x} released: {} page(s) back to the allocator",
-                     region.vm_start, region.vm_top, (region.vm_top - region.vm_start) // k.page_size,
+                     "VMA removed; region {:#x}-{:#x} released: {} back to the allocator",
+                     region.vm_start, region.vm_top, Count((region.vm_top - region.vm_start) // k.page_size),
                      region=region.id)
     else:
         k.trace.emit(_REGION, "put_nommu_region.direct",

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import SIGKILL
-from .trace import EventKind
+from .trace import EventKind, plural
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -64,7 +64,7 @@ def out_of_memory(k: Kernel, current: Process, need: str) -> bool:
     if victim is None:
         return False
     points = k.oom_badness(victim)
-    why = (f"its rss is {points} page(s), the most" if k.counts_rss else
+    why = (f"its rss is {plural(points, 'page')}, the most" if k.counts_rss else
            "without an MMU no process has any rss, so every process scores 0 and the "
            "newest is chosen")
     for p in [victim, *(o for o in k.processes.values() if o is not victim and o.mm is victim.mm)]:

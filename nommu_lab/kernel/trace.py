@@ -31,6 +31,27 @@ class EventKind(StrEnum):
     PROCESS = "process"  # spawn, vfork, exec, exit
 
 
+def plural(n: int, noun: str, nouns: str = "") -> str:
+    """``1 page``, ``3 pages`` (``nouns``: an irregular plural, ``entries``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
+
+
+class Count(int):
+    """A number and its noun as a trace argument: still the number for whoever reads
+    the event's arguments, worded with its noun when the sentence is formatted."""
+
+    noun: str
+    nouns: str
+
+    def __new__(cls, n: int, noun: str = "page", nouns: str = "") -> Count:
+        self = super().__new__(cls, n)
+        self.noun, self.nouns = noun, nouns
+        return self
+
+    def __format__(self, spec: str) -> str:
+        return format(int(self), spec) if spec else plural(int(self), self.noun, self.nouns)
+
+
 _NOTHING: dict[str, Any] = {}  # shared by events that touched nothing: never mutate
 #: args: (call name, positional arguments as passed, keyword arguments as passed)
 SYSCALL_TEMPLATE = "{}({})"

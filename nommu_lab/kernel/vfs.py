@@ -33,7 +33,7 @@ from .constants import (
 )
 from .errors import KernelError
 from .region import is_nommu_shared_mapping
-from .trace import EventKind
+from .trace import Count, EventKind
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -107,6 +107,8 @@ class FileOperations:
     kernel: Kernel
     #: why the driver's ``-errno`` refused a read, write or truncate: errno -> (rule, sentence)
     refusals: dict[int, tuple[str, str]] = {}  # noqa: RUF012 (read-only per class)
+    #: why its ``mmap`` answers ``-errno`` (what a student can do about it), by errno
+    mmap_refusals: dict[int, str] = {}  # noqa: RUF012 (read-only per class)
 
     # absent unless a subclass provides them
     mmap_capabilities: Any = None
@@ -294,8 +296,9 @@ class RamfsFileOps(FileOperations):
         maxpages = (inode.size + ps - 1) // ps
         if pgoff >= maxpages or maxpages - pgoff < lpages:
             k.trace.emit(EventKind.DECISION, "ramfs_nommu_get_unmapped_area.beyond_eof",
-                         "ramfs: pages {}..{} are not all inside the file ({} pages): ENOSYS",
-                         pgoff, pgoff + lpages - 1, maxpages)
+                         "ramfs: {} not all inside the file ({}): ENOSYS",
+                         f"page {pgoff} is" if lpages == 1 else f"pages {pgoff}..{pgoff + lpages - 1} are",
+                         Count(maxpages))
             return -E.ENOSYS
         pages = inode.pages
         # more pages wanted than the file has at all: a hole, without looking at each index
