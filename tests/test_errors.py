@@ -382,7 +382,9 @@ def test_do_mmap_private_alloc_failed_says_no_free_page():
     p = k.spawn()
     fill = p.open("/tmp/fill", O_CREAT | O_RDWR)
     p.write(fill, b"f" * (k.mem.nr_free * PS))  # every page becomes page cache
-    e = pytest.raises(nl.KernelError, p.mmap, 0, PS, RW, ANON).value
+    with pytest.raises(nl.KernelError) as ei:
+        p.mmap(0, PS, RW, ANON)
+    e = ei.value
     assert e.rule == "do_mmap_private.alloc_failed"
     assert "no free page (no page is free at all;" in e.sentence
     assert not _WRONG_NUMBER.search(e.sentence) and "0 pages" not in e.sentence

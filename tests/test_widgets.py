@@ -146,6 +146,7 @@ def test_devices_view_never_calls_mmap_capabilities():
     assert "/dev/sensor" in dev.describe()
     assert "DIRECT|READ (sensor's mmap_capabilities, as answered at the last mmap)" in dev.describe()
     assert "page cache" not in dev.describe()  # a driver's own memory is not /dev's page cache
+    assert "/dev/sensor driver memory: RAM set aside for the driver; direct: R" in dev.describe()
 
 
 def test_event_log_newest_first_and_selecting_highlights_touched_frames():

@@ -560,8 +560,11 @@ def call_mmap(k: Kernel, file: File, vma: VmArea, caller: str, reusing: VmRegion
     ret = file.fops.mmap(file, vma)
     touched = {} if reusing is None else {"region": reusing.id}
     k.trace.emit(_DEVICE, f"{caller}.call_mmap",
-                 "{} called {}'s mmap for the VMA {:#x}-{:#x}{}: it answered {}{}",
-                 caller, file.fops.name, vma.vm_start, vma.vm_end,
+                 "{} called {}'s mmap for {}{}: it answered {}{}",
+                 caller, file.fops.name,
+                 f"the VMA {vma.vm_start:#x}-{vma.vm_end:#x}" if vma.vm_end else
+                 "a VMA not placed yet (a mapping that cannot be shared never asks "
+                 "get_unmapped_area where to go)",
                  "" if reusing is None else
                  f" on the region it reuses ({reusing.vm_start:#x}-{reusing.vm_end:#x}; Linux 6.12 asks "
                  "the driver about every new VMA, where the document says sharing does not notify it)",

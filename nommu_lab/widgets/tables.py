@@ -313,6 +313,13 @@ class DevicesView(View):
             out.append((f"{fb.name} frame buffer {fb.screen_base:#x}-{fb.screen_base + fb.size:#x}",
                         "RAM set aside at boot",
                         self._direct_regions(fb.screen_base, fb.screen_base + fb.size)))
+        shown = {r for _, _, regs in out for r in regs}
+        for path in sorted(k.devices):  # a driver's own RAM (a ramdisk, a learner's device)
+            regs = [f"R{r.id} {r.start:#x}-{r.end:#x} {r.path} (usage {r.usage})"
+                    for r in k.regions() if not r.copy and r.path == path and k.mem.contains(r.start)]
+            regs = [r for r in regs if r not in shown]
+            if regs:
+                out.append((f"{path} driver memory", "RAM set aside for the driver", regs))
         for path, m in sorted(k.mounts.items()):
             if m.sb.fstype in ("ramfs", "tmpfs", "rootfs", "devtmpfs"):
                 regs = [f"R{r.id} {r.start:#x}-{r.end:#x} {r.path} (usage {r.usage})"
