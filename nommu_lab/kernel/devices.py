@@ -35,7 +35,7 @@ from .constants import (
     VM_PFNMAP,
     VM_SHARED,
 )
-from .trace import EventKind, plural
+from .trace import plural
 from .vfs import FMODE_WRITE, File, FileOperations, Inode, NoMmapOps
 
 if TYPE_CHECKING:
@@ -136,10 +136,11 @@ class MtdCharOps(FileOperations):
     """``/dev/mtdN`` (``drivers/mtd/mtdchar.c``)."""
 
     name = "mtdchar"
+    kernel_read_refused = True  # mtdchar_read is a plain read method (no read_iter)
     mmap_refusals = {  # noqa: RUF012
         E.EACCES: "without an MMU mtdchar's mmap accepts only shared mappings (VM_SHARED); "
-                  "map it MAP_SHARED to read the flash in place, or add PROT_WRITE to get a "
-                  "private copy",
+                  "map it MAP_SHARED to read the flash in place, or read() it (a private "
+                  "copy needs a kernel read of the device, which Linux 6.12 refuses: kernel bug 7)",
     }
 
     def __init__(self, mtd: Mtd) -> None:
@@ -363,9 +364,9 @@ class ZeroOps(FileOperations):
     """``/dev/zero``: capability COPY only, its mmap is ENOSYS on no-MMU.
 
     A private mapping is a zero-filled copy. (Linux 6.12 actually fails it
-    with EINVAL because ``kernel_read`` refuses a file that has both ``read``
+    with EINVAL because ``__kernel_read`` refuses a file that has both ``read``
     and ``read_iter``; the model follows the intended behaviour and the trace
-    names the bug.)
+    names the bug when the copy is filled, ``kernel_read_refused``.)
     """
 
     name = "zero"
@@ -381,10 +382,9 @@ class ZeroOps(FileOperations):
     def mmap(self, file: File, vma: VmArea) -> int:
         return -E.ENOSYS
 
+    kernel_read_refused = True  # read_zero and read_iter_zero: both wired up
+
     def read(self, file: File, n: int, pos: int) -> bytes:
-        self.kernel.trace.emit(EventKind.HAZARD, "kernel_bug.7.dev_zero_kernel_read",
-                               "Linux 6.12 refuses to read /dev/zero from inside the kernel "
-                               "(EINVAL, 'kernel read not supported'); the model gives zeroes")
         return bytes(n)
 
     def write(self, file: File, data: bytes, pos: int) -> int:

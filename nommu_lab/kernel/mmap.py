@@ -676,14 +676,21 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
                  region=region.id, frames=(pfn, total))
     if file is not None:
         pos = vma.vm_pgoff * ps
+        if file.fops.kernel_read_refused:
+            k.trace.emit(_HAZARD, "kernel_bug.7.kernel_read_unsupported",
+                         "Linux 6.12 cannot fill this copy: __kernel_read refuses {}, whose driver "
+                         "has a plain read method ('kernel read not supported'), so there this "
+                         "mmap fails with EINVAL; the model makes the copy the document describes",
+                         file.path, region=region.id)
         data = file.fops.read(file, length, pos)
         assert isinstance(data, bytes)
         k.phys_write(base, data)
         if len(data) < length:
             k.mem.zero(base + len(data), length - len(data))
         k.trace.emit(_DECISION, "do_mmap_private.read_file",
-                     "copied {} bytes of {} from offset {:#x}{}", len(data), file.path, pos,
-                     f"; {length - len(data)} bytes after EOF cleared" if len(data) < length else "")
+                     "copied {} of {} from offset {:#x}{}", Count(len(data), "byte"), file.path, pos,
+                     f"; {plural(length - len(data), 'byte')} after EOF cleared"
+                     if len(data) < length else "")
 
 
 # ---------------------------------------------------------------------------

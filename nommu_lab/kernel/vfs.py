@@ -109,6 +109,9 @@ class FileOperations:
     refusals: dict[int, tuple[str, str]] = {}  # noqa: RUF012 (read-only per class)
     #: why its ``mmap`` answers ``-errno`` (what a student can do about it), by errno
     mmap_refusals: dict[int, str] = {}  # noqa: RUF012 (read-only per class)
+    #: Linux 6.12's ``__kernel_read`` refuses the file (its driver has a plain ``read``
+    #: method, with or without ``read_iter``): kernel bug 7 when a private copy is filled
+    kernel_read_refused = False
 
     # absent unless a subclass provides them
     mmap_capabilities: Any = None
