@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .constants import FUTEX_CMD_MASK, FUTEX_WAIT, FUTEX_WAKE
 from .errors import KernelError
-from .trace import Count, EventKind
+from .trace import EventKind
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -46,7 +46,7 @@ def do_futex(k: Kernel, task: Process, addr: int, op: int, val: int, timeout: in
         for w in woken:
             w.futex_wait = None
         k.trace.emit(EventKind.DECISION, "futex_wake",
-                     "woke {} on {:#x} (key: the address alone, since 6.7)", Count(len(woken), "waiter"),
+                     "woke {:n waiter} on {:#x} (key: the address alone, since 6.7)", len(woken),
                      addr)
         return len(woken)
     if not k.addressable(addr, 4):

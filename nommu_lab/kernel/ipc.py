@@ -32,7 +32,7 @@ from .constants import (
     SHM_REMAP,
 )
 from .errors import KernelError
-from .trace import Count, EventKind
+from .trace import EventKind
 from .vfs import FMODE_READ, FMODE_WRITE, File, FileOperations, Inode
 
 if TYPE_CHECKING:
@@ -116,8 +116,8 @@ def do_shmget(k: Kernel, task: Process, key: int, size: int, flags: int) -> int:
     wrapper = Inode(inode.ino, S_IFREG | 0o600, inode.sb, wrapper_ops, key=k.next_id())
     shmid = k.next_id()
     k.shm_segments[shmid] = ShmSegment(shmid, key, size, inode, wrapper)
-    k.trace.emit(EventKind.ALLOC, "newseg", "SysV segment {} ({} bytes, {}) allocated at "
-                 "shmget time, contiguous", shmid, size, Count((size + ps - 1) // ps))
+    k.trace.emit(EventKind.ALLOC, "newseg", "SysV segment {} ({} bytes, {:n page}) allocated at "
+                 "shmget time, contiguous", shmid, size, (size + ps - 1) // ps)
     return shmid
 
 

@@ -20,7 +20,7 @@ from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
 from .errors import KernelError
 from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
-from .trace import Count, EventKind, Trace, plural
+from .trace import EventKind, Trace, plural
 from .vfs import (
     FMODE_WRITE,
     DirOps,
@@ -488,7 +488,7 @@ class Kernel:
             freed.append(pfn)
         if freed:
             self.trace.emit(EventKind.FREE, "truncate_inode_pages",
-                            "{} freed", Count(len(freed), "page-cache page"), pfns=tuple(freed))
+                            "{:n page-cache page} freed", len(freed), pfns=tuple(freed))
             for r in self.region_tree:
                 if (not r.is_copy and r.vm_file is not None and r.vm_file.inode is inode
                         and not r.vm_flags & VM_SHARED):
@@ -548,9 +548,9 @@ class Kernel:
             return -E.EFBIG
         if not self.mem.can_alloc(order):
             self.trace.emit(EventKind.HAZARD, "ramfs_nommu_expand_for_mapping.enomem_size_kept",
-                            "no contiguous block of {}: ENOMEM (Linux sets the new size "
+                            "no contiguous block of {:n page}: ENOMEM (Linux sets the new size "
                             "before allocating and leaves it set; the model changes nothing)",
-                            Count(1 << order))
+                            1 << order)
             return -E.ENOMEM
         return 0
 
@@ -572,8 +572,8 @@ class Kernel:
         inode.pages = {i: pfn + i for i in range(npages)}
         inode.size = newsize
         self.trace.emit(EventKind.ALLOC, "ramfs_nommu_expand_for_mapping",
-                        "truncate from size 0: {} at {:#x} gathered for "
-                        "shared mapping (order-{} block, {} excess freed)", Count(npages, "contiguous page"),
+                        "truncate from size 0: {:n contiguous page} at {:#x} gathered for "
+                        "shared mapping (order-{} block, {} excess freed)", npages,
                         self.mem.pfn_to_addr(pfn), order, (1 << order) - npages,
                         frames=(pfn, npages))
         return 0

@@ -55,7 +55,7 @@ from .errors import KernelBug, KernelError
 from .memory import PageState, get_order
 from .mm import MmStruct, VmArea
 from .region import VmRegion, is_nommu_shared_mapping
-from .trace import Count, EventKind, plural
+from .trace import EventKind, plural
 from .vfs import (
     FMODE_READ,
     FMODE_WRITE,
@@ -671,8 +671,8 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         mem.state[pfn + total:pfn + (1 << order)] = _TRIMMED
     mem.version += 1
     k.trace.emit(_ALLOC, "do_mmap_private.alloc",
-                 "{} wanted: order-{} block of {} at {:#x}; {}",
-                 Count(point), order, Count(1 << order), base, _TrimNote(point, order, total, trim),
+                 "{:n page} wanted: order-{} block of {:n page} at {:#x}; {}",
+                 point, order, 1 << order, base, _TrimNote(point, order, total, trim),
                  region=region.id, frames=(pfn, total))
     if file is not None:
         pos = vma.vm_pgoff * ps
@@ -688,7 +688,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         if len(data) < length:
             k.mem.zero(base + len(data), length - len(data))
         k.trace.emit(_DECISION, "do_mmap_private.read_file",
-                     "copied {} of {} from offset {:#x}{}", Count(len(data), "byte"), file.path, pos,
+                     "copied {:n byte} of {} from offset {:#x}{}", len(data), file.path, pos,
                      f"; {plural(length - len(data), 'byte')} after EOF cleared"
                      if len(data) < length else "")
 
@@ -819,7 +819,7 @@ def shrink_vma(k: Kernel, mm: MmStruct, vma: VmArea, frm: int, to: int) -> None:
     k.region_tree.add(region)
     free_page_series(k, frm, to, PageState.TRIMMED)
     k.trace.emit(_FREE, "shrink_vma",
-                 "unmapped {:#x}-{:#x}: {} freed{}", frm, to, Count((to - frm) // k.page_size),
+                 "unmapped {:#x}-{:#x}: {:n page} freed{}", frm, to, (to - frm) // k.page_size,
                  " (the untrimmed slack went with the tail)" if to > vma.vm_end and frm >= vma.vm_end else "",
                  region=region.id)
 
@@ -850,8 +850,8 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     region.vm_usage -= 1
     if region.vm_usage:
         k.trace.emit(_REGION, "put_nommu_region.still_used",
-                     "VMA removed; region {:#x} still used by {}", region.vm_start,
-                     Count(region.vm_usage, "mapping"), region=region.id)
+                     "VMA removed; region {:#x} still used by {:n mapping}", region.vm_start,
+                     region.vm_usage, region=region.id)
         return
     if region.vm_top > region.vm_start:
         k.region_tree.remove(region)
@@ -860,8 +860,8 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     if region.is_copy:
         free_page_series(k, region.vm_start, region.vm_top)
         k.trace.emit(_FREE, "put_nommu_region.free_copy",
-                     "VMA removed; region {:#x}-{:#x} released: {} back to the allocator",
-                     region.vm_start, region.vm_top, Count((region.vm_top - region.vm_start) // k.page_size),
+                     "VMA removed; region {:#x}-{:#x} released: {:n page} back to the allocator",
+                     region.vm_start, region.vm_top, (region.vm_top - region.vm_start) // k.page_size,
                      region=region.id)
     else:
         k.trace.emit(_REGION, "put_nommu_region.direct",

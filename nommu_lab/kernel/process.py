@@ -40,7 +40,7 @@ from .errors import ArgumentRangeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
 from .region import RegionInfo
-from .trace import SYSCALL_TEMPLATE, Count, EventKind
+from .trace import SYSCALL_TEMPLATE, EventKind
 from .vfs import (
     FMODE_CAN_READ,
     FMODE_READ,
@@ -296,8 +296,8 @@ class Process:
                              " (an all-zero or all-ones word is never an instruction on RISC-V)")
                 self._die_of_signal(SIGILL)
                 return i
-        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} from {:#x}",
-                     self.pid, Count(n, "instruction"), pc)
+        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {:n instruction} from {:#x}",
+                     self.pid, n, pc)
         self.mm.entry = pc  # the model's programs loop over their first words
         k.notify()
         return n

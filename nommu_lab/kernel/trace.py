@@ -1,7 +1,8 @@
 """The event log: every decision the kernel model takes, with its rule.
 
 Events are cheap to record: the sentence is a template plus arguments and is
-only formatted when somebody reads ``.text``. The log is bounded (a ring of
+only formatted when somebody reads ``.text`` (where ``{:n page}`` words a plain
+int argument with its noun: ``1 page``, ``3 pages``). The log is bounded (a ring of
 ``capacity`` events) so a long workload never grows memory without limit.
 """
 
@@ -11,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from string import Formatter
 from typing import Any
 
 from .callfmt import format_call
@@ -36,20 +38,19 @@ def plural(n: int, noun: str, nouns: str = "") -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
 
 
-class Count(int):
-    """A number and its noun as a trace argument: still the number for whoever reads
-    the event's arguments, worded with its noun when the sentence is formatted."""
+class _CountingFormatter(Formatter):
+    """``str.format`` plus one spec: ``{:n page}`` words a number with its noun
+    (``1 page``, ``3 pages``; ``{:n entry|entries}`` for an irregular plural), so a
+    template keeps plain ints as its arguments and nothing is made at emit time."""
 
-    noun: str
-    nouns: str
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec.startswith("n "):
+            noun, _, nouns = format_spec[2:].partition("|")
+            return plural(value, noun, nouns)
+        return super().format_field(value, format_spec)
 
-    def __new__(cls, n: int, noun: str = "page", nouns: str = "") -> Count:
-        self = super().__new__(cls, n)
-        self.noun, self.nouns = noun, nouns
-        return self
 
-    def __format__(self, spec: str) -> str:
-        return format(int(self), spec) if spec else plural(int(self), self.noun, self.nouns)
+_COUNTING = _CountingFormatter()
 
 
 _NOTHING: dict[str, Any] = {}  # shared by events that touched nothing: never mutate
@@ -79,7 +80,11 @@ class Event:
         """The sentence explaining the decision."""
         if self.template is SYSCALL_TEMPLATE:
             return format_call(*self.args)
-        return self.template.format(*self.args) if self.args else self.template
+        if not self.args:
+            return self.template
+        if "{:n " in self.template:
+            return _COUNTING.format(self.template, *self.args)
+        return self.template.format(*self.args)
 
     def __repr__(self) -> str:
         return f"<{self.seq} {self.kind.value} {self.rule}: {self.text}>"

@@ -33,7 +33,7 @@ from .constants import (
 )
 from .errors import KernelError
 from .region import is_nommu_shared_mapping
-from .trace import Count, EventKind
+from .trace import EventKind
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -299,9 +299,9 @@ class RamfsFileOps(FileOperations):
         maxpages = (inode.size + ps - 1) // ps
         if pgoff >= maxpages or maxpages - pgoff < lpages:
             k.trace.emit(EventKind.DECISION, "ramfs_nommu_get_unmapped_area.beyond_eof",
-                         "ramfs: {} not all inside the file ({}): ENOSYS",
+                         "ramfs: {} not all inside the file ({:n page}): ENOSYS",
                          f"page {pgoff} is" if lpages == 1 else f"pages {pgoff}..{pgoff + lpages - 1} are",
-                         Count(maxpages))
+                         maxpages)
             return -E.ENOSYS
         pages = inode.pages
         # more pages wanted than the file has at all: a hole, without looking at each index

@@ -33,7 +33,7 @@ from ..kernel.errors import KernelError
 from ..kernel.kernel import Kernel, MiB, Sysctl, kernel_call
 from ..kernel.memory import FREE_STATES, PageState
 from ..kernel.region import RegionInfo
-from ..kernel.trace import Count, EventKind
+from ..kernel.trace import EventKind
 from ..kernel.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, File, Inode
 from .fault import is_memory_fs, refresh_cached_pages, zap_pte_range
 from .mm import TASK_SIZE, MmuMm
@@ -125,8 +125,8 @@ class MmuKernel(Kernel):
             n = len(inode.pages)
             self._free_cache_pages(inode, 0)
             self.trace.emit(EventKind.FREE, "shrink_page_list.reclaim",
-                            "nobody has {} open any more: its clean page cache ({}) is "
-                            "reclaimed", getattr(inode, "ino", "?"), Count(n))
+                            "nobody has {} open any more: its clean page cache ({:n page}) is "
+                            "reclaimed", getattr(inode, "ino", "?"), n)
         super().maybe_evict(inode)
 
     def ramfs_resize(self, inode: Inode, newsize: int) -> int:
@@ -166,9 +166,9 @@ class MmuKernel(Kernel):
             self.mem.data[last * ps + newsize % ps:(last + 1) * ps] = 0
         if unmapped or had:
             self.trace.emit(EventKind.FREE, "truncate_pagecache",
-                            "file cut to {} bytes: {} unmapped from every process, "
-                            "{} dropped; touching them now gives SIGBUS",
-                            newsize, Count(unmapped, "mapped page"), Count(had, "page-cache page"))
+                            "file cut to {} bytes: {:n mapped page} unmapped from every process, "
+                            "{:n page-cache page} dropped; touching them now gives SIGBUS",
+                            newsize, unmapped, had)
 
     def after_write(self, file: File, pos: int, n: int) -> None:
         """Keep cached pages of a device-backed file equal to the file after ``write()``."""

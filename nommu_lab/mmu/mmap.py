@@ -70,7 +70,7 @@ from ..kernel.devices import (
 )
 from ..kernel.errors import KernelError
 from ..kernel.mmap import check_shared_file_modes, driver_answer, no_mmap_method_refusal
-from ..kernel.trace import Count, EventKind, plural
+from ..kernel.trace import EventKind, plural
 from ..kernel.vfs import (
     FMODE_READ,
     FMODE_WRITE,
@@ -492,9 +492,9 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
                 pages += c
                 freed += f
             k.trace.emit(EventKind.DECISION, "mmap_region.map_fixed_unmap",
-                         "MAP_FIXED replaces what was mapped there: {} unmapped first "
-                         "({} present, {} freed)", Count(len(old), "VMA"),
-                         Count(pages, "page was", "pages were"), Count(freed, "frame"))
+                         "MAP_FIXED replaces what was mapped there: {:n VMA} unmapped first "
+                         "({:n page was|pages were} present, {:n frame} freed)", len(old),
+                         pages, freed)
     vma = MmuVma(k.next_id(), addr, addr + length, vm_flags, pgoff, None, kind=kind)
     if kind == "shmem":
         vma.vm_file = k.shmem_zero_setup(length)
@@ -542,9 +542,9 @@ def remap_pfn_range(k: MmuKernel, mm: MmuMm, vma: MmuVma) -> None:
     for i, vpn in enumerate(range(vma.vm_start >> shift, vma.vm_end >> shift)):
         set_pte(k, mm, vpn, vma.pfn_base + i, write, special=True)
     k.trace.emit(EventKind.DECISION, "remap_pfn_range",
-                 "{} at physical {:#x} mapped at {:#x}: the frames belong to the "
+                 "{:n device page} at physical {:#x} mapped at {:#x}: the frames belong to the "
                  "device, the process sees them at a virtual address",
-                 Count((vma.vm_end - vma.vm_start) >> shift, "device page"), k.mem.pfn_to_addr(vma.pfn_base), vma.vm_start)
+                 (vma.vm_end - vma.vm_start) >> shift, k.mem.pfn_to_addr(vma.pfn_base), vma.vm_start)
 
 
 def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
@@ -584,7 +584,7 @@ def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
         handle_mm_fault(k, mm, vma, va, write)
         done += 1
     k.trace.emit(EventKind.DECISION, "mm_populate",
-                 "MAP_POPULATE: {} faulted in at mmap time instead of on first touch", Count(done))
+                 "MAP_POPULATE: {:n page} faulted in at mmap time instead of on first touch", done)
 
 
 # ---------------------------------------------------------------------------
@@ -628,9 +628,9 @@ def do_munmap(k: MmuKernel, task: MmuProcess, start: int, length: int) -> None:
         pages += c
         freed += f
     k.trace.emit(EventKind.FREE, "do_vmi_munmap",
-                 "unmapped {:#x}-{:#x} ({}): {} cleared, {} freed", start, end,
-                 Count(len(victims), "VMA piece"),
-                 Count(pages, "page-table entry", "page-table entries"), Count(freed, "frame"))
+                 "unmapped {:#x}-{:#x} ({:n VMA piece}): {:n page-table entry|page-table entries} cleared, {:n frame} freed", start, end,
+                 len(victims),
+                 pages, freed)
 
 
 # ---------------------------------------------------------------------------
@@ -695,7 +695,7 @@ def do_mprotect(k: MmuKernel, task: MmuProcess, start: int, length: int, prot: i
         vma_merge(k, mm, v)
     k.trace.emit(EventKind.DECISION, "mprotect_fixup",
                  "{:#x}-{:#x} is now {}: the page-table entries say so, and the MMU will enforce "
-                 "it on every access ({} changed)", start, end, perms(want)[:3], Count(changed, "VMA"))
+                 "it on every access ({:n VMA} changed)", start, end, perms(want)[:3], changed)
 
 
 # ---------------------------------------------------------------------------
@@ -878,9 +878,9 @@ def move_vma(k: MmuKernel, mm: MmuMm, vma: MmuVma, old_addr: int, old_len: int, 
     else:
         remove_vma(k, mm, src)
     k.trace.emit(EventKind.VMA, "move_vma",
-                 "the mapping moves from {:#x} to {:#x}: {} moved, no byte of "
+                 "the mapping moves from {:#x} to {:#x}: {:n page-table entry|page-table entries} moved, no byte of "
                  "data copied{}", old_addr, new_addr,
-                 Count(moved, "page-table entry", "page-table entries"),
+                 moved,
                  "; the old range stays mapped, empty (MREMAP_DONTUNMAP)" if dontunmap else "")
     vma_merge(k, mm, dst)
     return new_addr

@@ -53,7 +53,7 @@ from ..kernel.errors import KernelError
 from ..kernel.ipc import ShmFile
 from ..kernel.mm import VmaInfo
 from ..kernel.process import Process, syscall
-from ..kernel.trace import Count, EventKind
+from ..kernel.trace import EventKind
 from ..kernel.vfs import FMODE_CAN_READ, FMODE_READ, FMODE_WRITE, File, page_align
 from .fault import access_vm, handle_mm_fault, read_nofault, zap_pte_range
 from .mm import ELF_ET_DYN_BASE, STACK_EXPAND, STACK_TOP, TASK_SIZE, MmuMm, MmuVma
@@ -176,8 +176,8 @@ class MmuProcess(Process):
                 self._die_of_signal(SIGSEGV)
                 return i
             access_vm(k, self.mm, pc + 4 * i, 4, None, True, self.pid)
-        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} from {:#x}",
-                     self.pid, Count(n, "instruction"), pc)
+        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {:n instruction} from {:#x}",
+                     self.pid, n, pc)
         k.notify()
         return n
 
@@ -267,9 +267,9 @@ class MmuProcess(Process):
         if advice == MADV_DONTNEED:
             cleared, freed = zap_pte_range(self.kernel, self.mm, start, end)
             self.kernel.trace.emit(EventKind.FREE, "madvise_dontneed",
-                                   "MADV_DONTNEED: {} cleared, {} freed; the next touch faults "
-                                   "again", Count(cleared, "page-table entry", "page-table entries"),
-                                   Count(freed, "frame"))
+                                   "MADV_DONTNEED: {:n page-table entry|page-table entries} cleared, {:n frame} freed; the next touch faults "
+                                   "again", cleared,
+                                   freed)
         return 0
 
     @syscall
@@ -326,10 +326,10 @@ class MmuProcess(Process):
         mm = k._new_mm()
         copied, cow = dup_mmap(k, self.mm, mm)
         k.trace.emit(EventKind.DECISION, "dup_mmap",
-                     "the child gets a copy of the address space: {}, {} copied; {} now "
+                     "the child gets a copy of the address space: {:n VMA}, {:n page-table entry|page-table entries} copied; {:n frame} now "
                      "shared copy-on-write (write-protected in both); no data copied",
-                     Count(len(mm.vmas), "VMA"), Count(copied, "page-table entry", "page-table entries"),
-                     Count(cow, "frame"))
+                     len(mm.vmas), copied,
+                     cow)
         return mm
 
     @syscall
@@ -364,7 +364,7 @@ class MmuProcess(Process):
         assert not mm.pte
         mm.total_vm = 0
         k.trace.emit(EventKind.FREE, "exit_mmap",
-                     "address space {} torn down: {} freed", mm.id, Count(freed, "frame"))
+                     "address space {} torn down: {:n frame} freed", mm.id, freed)
 
     @syscall
     def execve(self, path: Any, argv: Any = None) -> int:
@@ -542,8 +542,8 @@ class MmuProcess(Process):
             for w in woken:
                 w.futex_wait = None
                 k.futex_keys.pop(w.pid, None)
-            k.trace.emit(EventKind.DECISION, "futex_wake", "woke {} on key {}",
-                         Count(len(woken), "waiter"), key)
+            k.trace.emit(EventKind.DECISION, "futex_wake", "woke {:n waiter} on key {}",
+                         len(woken), key)
             return len(woken)
         (cur,) = struct.unpack("<i", read_nofault(k, self.mm, addr, 4, self.pid))
         if cur != val:
