@@ -37,6 +37,9 @@
  *   @@L <n> <step> <text>             a line of /proc/PID/maps or /proc/maps
  *   @@K <n> <step> <text>             a kernel log line printed during the step
  *   @@A <n> <step> <why>              the scenario was abandoned at this step
+ *   @@X <n> <step> <signal>           the process was killed before or during
+ *                                     the step, by <signal> (0: not the
+ *                                     director's child, so the signal is unknown)
  */
 
 typedef unsigned long ul;
@@ -608,6 +611,19 @@ static NORETURN void worker_loop(sl slot)
 			r = sys2(SYS_ftruncate, v[0], v[1]);
 		} else if (seq(op, "write")) {
 			r = sys3(SYS_write, v[0], X(1), xl[1]);
+		} else if (seq(op, "fill")) {
+			/* write v[1]-byte pieces of 'F' until a write is refused (short
+			 * writes go on): the step answers the refusal, or the last
+			 * count if a million pieces all went through */
+			ul n = (ul)v[1] > sizeof(iobuf) ? sizeof(iobuf) : (ul)v[1];
+			ul j;
+			for (j = 0; j < n; j++)
+				iobuf[j] = 'F';
+			for (j = 0; j < (1ul << 20); j++) {
+				r = sys3(SYS_write, v[0], iobuf, n);
+				if (r <= 0)
+					break;
+			}
 		} else if (seq(op, "pwrite")) {
 			r = sys4(SYS_pwrite64, v[0], X(1), xl[1], v[2]);
 		} else if (seq(op, "read") || seq(op, "pread")) {
@@ -710,7 +726,8 @@ static char *scen, *pbuf, *fwd_line;
 struct proc {
 	sl pid;
 	int alive;
-	int ours; /* a child of the director (reaped with wait4) */
+	int ours;   /* a child of the director (reaped with wait4) */
+	int reaped; /* killed and reaped while another step ran: 0x100 | signal */
 };
 
 static struct proc procs[MAXPROC];
@@ -970,6 +987,29 @@ static void close_pipes(void)
 }
 
 /* send a command line to worker `slot` and wait for its completion */
+/* reap the director's workers that were killed (not those that exited) */
+static void reap_killed(void)
+{
+	for (int j = 0; j < MAXPROC; j++) {
+		int st = 0;
+		if (!procs[j].alive || !procs[j].ours || procs[j].reaped)
+			continue;
+		if (sys4(SYS_wait4, procs[j].pid, &st, WNOHANG | WALL, 0) == procs[j].pid)
+			procs[j].reaped = 0x100 | (st & 0x7f);
+	}
+}
+
+/* the signal that killed a worker (0 if not ours to reap, so unknown) */
+static sl killed_by(sl slot)
+{
+	int st = 0;
+	if (procs[slot].reaped)
+		return procs[slot].reaped & 0x7f;
+	if (procs[slot].ours && sys4(SYS_wait4, procs[slot].pid, &st, WALL, 0) == procs[slot].pid)
+		return st & 0x7f;
+	return 0;
+}
+
 static int forward(sl slot, sl sc, sl step, char *op, char *rest, struct done *d)
 {
 	char *line = fwd_line, *w = line, *t;
@@ -990,6 +1030,8 @@ static int forward(sl slot, sl sc, sl step, char *op, char *rest, struct done *d
 	w[-1] = '\n';
 	if (settle(slot) < 0)
 		return -1;
+	if (has_exited(procs[slot].pid))
+		return -2; /* killed before its step (by the OOM killer, say) */
 	{
 		ul n = (ul)(w - line), off = 0;
 		while (off < n) {
@@ -1005,7 +1047,18 @@ static int forward(sl slot, sl sc, sl step, char *op, char *rest, struct done *d
 		pending[slot] = step; /* answered when woken */
 		return 0;
 	}
-	return wait_step(step, d, 3000);
+	/* in slices, so that a worker killed during its step (the OOM killer)
+	 * is noticed at once (-2), and other workers killed meanwhile are
+	 * reaped at once, as a shell reaps its jobs: on no-MMU an OOM victim
+	 * that stays a zombie keeps the OOM killer from choosing another */
+	for (int i = 0; i < 30; i++) {
+		if (wait_step(step, d, 100) == 0)
+			return 0;
+		reap_killed();
+		if (has_exited(procs[slot].pid))
+			return wait_step(step, d, 50) == 0 ? 0 : -2;
+	}
+	return -1;
 }
 
 /* a /proc file, line by line (trailing blanks kept), then the step's result */
@@ -1083,6 +1136,7 @@ static void run_step(char *line)
 		procs[slot].pid = d.pid;
 		procs[slot].alive = 1;
 		procs[slot].ours = 1;
+		procs[slot].reaped = 0;
 		/* the new worker printed this step's result itself */
 	} else if (seq(op, "maps")) {
 		proc_maps_of(slot, cur_sc, step);
@@ -1120,7 +1174,17 @@ static void run_step(char *line)
 			abandon(cur_sc, step, "process not running");
 			return;
 		}
-		if (forward(target, cur_sc, step, op, p, sleeps ? 0 : &d) < 0) {
+		sl got = forward(target, cur_sc, step, op, p, sleeps ? 0 : &d);
+		if (got == -2) {
+			ohead("@@X", cur_sc, step);
+			oc(' ');
+			odec(killed_by(target));
+			oend();
+			procs[target].alive = 0;
+			klog_dump(cur_sc, step);
+			return;
+		}
+		if (got < 0) {
 			abandon(cur_sc, step, "no answer within 3 s");
 			return;
 		}
@@ -1144,6 +1208,7 @@ static void run_step(char *line)
 				procs[child].pid = d.pid;
 				procs[child].alive = 1;
 				procs[child].ours = 0;
+				procs[child].reaped = 0;
 			}
 			vals[step][0] = d.pid;
 		} else if (seq(op, "clone") && d.ret > 0) {
@@ -1158,6 +1223,7 @@ static void run_step(char *line)
 				procs[child].pid = d.ret;
 				procs[child].alive = 1;
 				procs[child].ours = 0;
+				procs[child].reaped = 0;
 			}
 		} else if (seq(op, "exit")) {
 			procs[target].alive = 0;

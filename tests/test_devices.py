@@ -120,8 +120,21 @@ def test_dev_zero_private_is_zero_copy_shared_enodev(k, p):
     fd = p.open("/dev/zero", O_RDWR)
     a = p.mmap(0, 2 * PS, RW, MAP_PRIVATE, fd, 0)
     assert p.peek(a, 2 * PS) == bytes(2 * PS) and region_of(k, a).copy
-    assert any(e.rule == "kernel_bug.7.dev_zero_kernel_read" for e in k.trace)
+    assert any(e.rule == "kernel_bug.7.kernel_read_unsupported" for e in k.trace)
     refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, 0, errno=ENODEV)
+
+
+def test_kernel_read_unsupported_only_when_a_copy_is_filled(k, p):
+    """Kernel bug 7 is __kernel_read's: a user read() of /dev/zero or /dev/mtd0 works on
+    Linux 6.12 and names no bug; a private copy of either is where Linux fails (EINVAL),
+    as the fidelity suite recorded for /dev/mtd0."""
+    seq = k.trace.last_seq
+    assert p.read(p.open("/dev/zero", O_RDONLY), 8) == bytes(8)
+    assert len(p.read(p.open("/dev/mtd0", O_RDONLY), 8)) == 8
+    assert not [e for e in k.trace.since(seq) if e.rule.startswith("kernel_bug.7")]
+    p.mmap(0, PS, RW, MAP_PRIVATE, p.open("/dev/mtd0", O_RDONLY), 0)
+    (ev,) = [e for e in k.trace.since(seq) if e.rule.startswith("kernel_bug.7")]
+    assert ev.rule == "kernel_bug.7.kernel_read_unsupported" and "/dev/mtd0" in ev.text
 
 
 # --- romfs on the MTD --------------------------------------------------------------
@@ -275,7 +288,27 @@ def test_xip_program_dies_with_sigill_while_flash_busy(k):
     p.execve("/rom/bin/hello")
     assert p.run(4) == 4
     k.mtd_erase(0xF0000)
-    assert p.run(4) == 0 and not p.alive
+    seq = k.trace.last_seq
+    assert p.run(4) == 0 and not p.alive and p.killed_by == SIGILL
+    (ev,) = [e for e in k.trace.since(seq) if e.rule == "cpu.illegal_instruction"]
+    assert "executed in place from flash" in ev.text
+    k.mtd_complete()
+    k.check()
+
+
+@pytest.mark.parametrize("program", ["/rom/bin/hello", "/rom/bin/hello-fdpic"])
+def test_mtd_program_kills_a_program_executing_in_place(k, program):
+    """The flash hazard holds for every XIP program, now that ELF-FDPIC programs start at
+    their entry in the flash text too (bFLT ROM text, FDPIC read-only text segment);
+    the RAM builds survive."""
+    p, ram = k.spawn(), k.spawn()
+    p.execve(program)
+    ram.execve("/rom/bin/hello-ram")
+    assert FLASH_BASE <= p.mm.entry < FLASH_BASE + 0x100000
+    assert p.run(8) == 8
+    k.mtd_program(0xF0000, b"config")
+    assert p.run(8) == 0 and p.killed_by == SIGILL
+    assert ram.run(8) == 8 and ram.alive
     k.mtd_complete()
     k.check()
 
@@ -336,3 +369,107 @@ def test_state_digest_sees_block_device_and_flash_writes(k, p):
     assert k.state_digest() != d3
     k2 = nl.Kernel.restore(k.snapshot())
     assert k2.state_digest() == k.state_digest()
+
+
+# --- the driver calls, named in the trace (polish item 1) --------------------------
+def _driver_events(k, seq):
+    return [e for e in k.trace.since(seq) if e.kind == nl.EventKind.DEVICE]
+
+
+def test_do_mmap_driver_get_unmapped_area_and_call_mmap_are_traced(k, p):
+    """A new direct shared mapping: do_mmap asks get_unmapped_area, do_mmap_shared_file
+    calls f_op->mmap; each call is one DEVICE event naming the driver and its answer, one
+    for each call the driver itself logged."""
+    drv = k.register_driver("/dev/plain", SimpleDriver("plain", memory_pages=4))
+    fd = p.open("/dev/plain", O_RDWR)
+    seq = k.trace.last_seq
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
+    ev = _driver_events(k, seq)
+    assert [e.rule for e in ev] == ["do_mmap.driver_get_unmapped_area", "do_mmap_shared_file.call_mmap"]
+    assert f"get_unmapped_area(len=0x2000, pgoff=0): it answered {a:#x}" in ev[0].text
+    assert "plain's mmap for the VMA" in ev[1].text and "answered 0 (accepted)" in ev[1].text
+    assert len(ev) == len(drv.calls)
+    seq = k.trace.last_seq
+    refused(k, p.mmap, 0, 8 * PS, PROT_READ, MAP_SHARED, fd, 0, errno=EINVAL)
+    (gua,) = _driver_events(k, seq)
+    assert "answered -EINVAL (a refusal)" in gua.text
+
+
+def test_do_mmap_shared_file_call_mmap_on_reuse(k, p):
+    """The share path: no get_unmapped_area, but the driver's mmap is called again for
+    the new VMA (Linux 6.12; the document says sharing does not notify the driver)."""
+    drv = k.register_driver("/dev/plain", SimpleDriver("plain", memory_pages=4))
+    a = p.mmap(0, 2 * PS, RW, MAP_SHARED, p.open("/dev/plain", O_RDWR), 0)
+    q = k.spawn()
+    calls = len(drv.calls)
+    seq = k.trace.last_seq
+    b = q.mmap(0, PS, RW, MAP_SHARED, q.open("/dev/plain", O_RDWR), PS)
+    (ev,) = _driver_events(k, seq)
+    assert b == a + PS and drv.calls[calls:] == [f"mmap(vma={b:#x}-{b + PS:#x})"]
+    assert ev.rule == "do_mmap_shared_file.call_mmap"
+    assert f"on the region it reuses ({a:#x}-{a + 2 * PS:#x}" in ev.text
+    assert "without notifying" not in ev.text and "does not notify it" in ev.text
+    assert ev.touched == {"region": region_of(k, a).id}
+
+
+def test_do_mmap_private_call_mmap_named_for_a_direct_private_map(k, p):
+    """A read-only private map of an XIP romfs file is direct: do_mmap_private calls the
+    driver's mmap; a private map of /dev/mtd0 is refused by mtdchar's mmap (-EACCES)."""
+    seq = k.trace.last_seq
+    p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/bin/hello", O_RDONLY), 0)
+    assert [e.rule for e in _driver_events(k, seq)] == ["do_mmap.driver_get_unmapped_area",
+                                                         "do_mmap_private.call_mmap"]
+    seq = k.trace.last_seq
+    refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/mtd0", O_RDONLY), 0, errno=EACCES)
+    ev = _driver_events(k, seq)
+    assert ev[-1].rule == "do_mmap_private.call_mmap" and "mtdchar's mmap" in ev[-1].text
+    assert "answered -EACCES (a refusal)" in ev[-1].text
+
+
+def test_mmap_region_call_mmap_named_with_an_mmu():
+    """The MMU kernel names the driver's mmap too (mmap_region → call_mmap)."""
+    k = nl.boards.default(mmu=True)
+    drv = k.register_driver("/dev/plain", SimpleDriver("plain", memory_pages=4))
+    p = k.spawn()
+    seq = k.trace.last_seq
+    p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/plain", O_RDWR), 0)
+    (ev,) = _driver_events(k, seq)
+    assert ev.rule == "mmap_region.call_mmap" and "answered 0" in ev.text and len(drv.calls) == 1
+
+
+# --- sentences that fit the case (polish item 2) -----------------------------------
+def test_do_mmap_private_driver_refused_mtdchar_says_shared_only(k, p):
+    """mtdchar_mmap accepts only VM_SHARED VMAs without an MMU: EACCES for a private
+    read-only map, and the sentence says what does work."""
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/mtd0", O_RDONLY), 0,
+                errno=EACCES, rule="do_mmap_private.driver_refused")
+    assert "accepts only shared mappings" in e.sentence and "MAP_SHARED" in e.sentence
+
+
+def test_do_mmap_get_unmapped_area_enosys_advice_fits_the_file(k, p):
+    """ENOSYS from get_unmapped_area with no COPY: ramfs advice (ftruncate an empty file)
+    only for a ramfs file; a character device is told that only its driver can help."""
+    k.register_driver("/dev/gua", SimpleDriver("gua", unmapped_area="enosys"))
+    e = refused(k, p.mmap, 0, PS, RW, MAP_SHARED, p.open("/dev/gua", O_RDWR), 0,
+                errno=ENODEV, rule="do_mmap.get_unmapped_area_enosys")
+    assert "ftruncate" not in e.sentence and "ramfs" not in e.sentence
+    assert "only the driver can place it" in e.sentence
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/gua", O_RDWR), 0,
+                errno=ENODEV)
+    assert "ftruncate" not in e.sentence
+    fd = p.open("/tmp/w", O_CREAT | O_RDWR)
+    p.pwrite(fd, b"x", 2 * PS)  # pages 0 and 1 are a hole
+    e = refused(k, p.mmap, 0, 3 * PS, RW, MAP_SHARED, fd, 0, errno=ENODEV,
+                rule="do_mmap.get_unmapped_area_enosys")
+    assert "ftruncate on an empty file" in e.sentence
+
+
+def test_validate_mmap_request_no_mmap_method_of_a_directory(k, p):
+    """A directory has no mmap method (ENODEV); reading it is EISDIR, so the advice is
+    not 'read() it instead' (which stays for a tty)."""
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/tmp", O_RDONLY), 0,
+                errno=ENODEV, rule="validate_mmap_request.no_mmap_method")
+    assert "read() it instead" not in e.sentence and "EISDIR" in e.sentence
+    e = refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, p.open("/dev/ttyS0", O_RDWR), 0,
+                errno=ENODEV, rule="validate_mmap_request.no_mmap_method")
+    assert "read() it instead" in e.sentence

@@ -327,3 +327,64 @@ def test_state_digest_covers_the_id_counters():
         d = k.state_digest()
         k.mounts["/tmp"].sb.new_ino()
         assert k.state_digest() != d
+
+
+# --- sentences agree in number (polish item 2) ------------------------------------------
+_WRONG_NUMBER = __import__("re").compile(
+    r"\(s\)|\b1 (?:[a-z-]+ )?(?:pages|frames|mappings|waiters|instructions|VMAs|regions|"
+    r"entries|blocks|processes)\b")
+
+
+def _one_of_everything(mmu: bool):
+    """A workload whose counts are 1 wherever a sentence counts something."""
+    k = board(mmu=mmu)
+    p, q = k.spawn("p"), k.spawn("q")
+    a = p.mmap(0, PS, RW, ANON)  # 1 page wanted, order-0 block of 1 page
+    b = p.mmap(0, 3 * PS, RW, ANON)  # 1 page of slack trimmed
+    p.munmap(a, PS)
+    fd = make_shm_file(p, "/tmp/one", PS)  # 1 contiguous page
+    s = p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
+    qs = q.mmap(0, PS, RW, MAP_SHARED, q.open("/tmp/one", O_RDWR), 0)  # used by 1 more mapping
+    q.munmap(qs, PS)  # region still used by 1 mapping
+    p.munmap(s, PS)
+    w = make_written_file(p, "/tmp/w", b"x")  # 1 page-cache page
+    p.ftruncate(w, 0)
+    sid = p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)  # 1 page segment
+    p.shmctl(sid, IPC_RMID)
+    p.poke(b, b"\0\0\0\0")
+    c = q.vfork() if not mmu else None
+    p2 = k.spawn("waker")
+    p2.futex(b, FUTEX_WAKE, 1) if not mmu else None  # woke 0 waiters
+    if c is not None:
+        c.exit(0)
+    p.execve("/rom/bin/hello-pie")
+    p.run(1)  # ran 1 instruction
+    if mmu:
+        m = q.mmap(0, PS, RW, ANON | MAP_POPULATE)  # 1 page faulted in, 1 frame freed
+        q.munmap(m, PS)
+        q.mmap(0, PS, PROT_READ, MAP_SHARED, q.open("/dev/fb0", O_RDWR), 0)  # 1 device page
+    return k
+
+
+@pytest.mark.parametrize("mmu", [False, True])
+def test_trace_sentences_agree_in_number(mmu):
+    """No sentence of the trace says "1 pages" or "page(s)" (plural() and Count do it)."""
+    k = _one_of_everything(mmu)
+    bad = [e.text for e in k.trace if _WRONG_NUMBER.search(e.text)]
+    assert bad == []
+    assert any(e.text.startswith("1 page wanted: order-0 block of 1 page at ") for e in k.trace) != mmu
+
+
+def test_do_mmap_private_alloc_failed_says_no_free_page():
+    """An order-0 request that finds no page: 'no free page', not 'a block of 2^0 = 1
+    contiguous pages (largest free block: 0 pages'."""
+    k = board()
+    p = k.spawn()
+    fill = p.open("/tmp/fill", O_CREAT | O_RDWR)
+    p.write(fill, b"f" * (k.mem.nr_free * PS))  # every page becomes page cache
+    with pytest.raises(nl.KernelError) as ei:
+        p.mmap(0, PS, RW, ANON)
+    e = ei.value
+    assert e.rule == "do_mmap_private.alloc_failed"
+    assert "no free page (no page is free at all;" in e.sentence
+    assert not _WRONG_NUMBER.search(e.sentence) and "0 pages" not in e.sentence

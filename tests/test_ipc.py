@@ -39,7 +39,9 @@ def test_shmat_null_is_enodev(k, p):
 def test_shmat_with_address_is_einval(k, p):
     """§7.3: shmat(addr != NULL) always becomes MAP_FIXED → EINVAL."""
     sid = p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)
-    refused(k, p.shmat, sid, 0x8040_0000, 0, errno=EINVAL)
+    e = refused(k, p.shmat, sid, 0x8040_0000, 0, errno=EINVAL, rule="validate_mmap_request.map_fixed")
+    # the caller passed an address, not MAP_FIXED: the advice is about the address
+    assert "pass 0 as the address" in e.sentence and "drop MAP_FIXED" not in e.sentence
     refused(k, p.shmat, sid, 0x8040_0123, 0, errno=EINVAL)  # unaligned without SHM_RND
 
 

@@ -254,6 +254,25 @@ def test_truncating_a_mapped_disk_file_unmaps_its_pages(k):
     k.check()
 
 
+@pytest.mark.parametrize(("accmode", "flags", "cow"), [
+    (O_RDWR, MAP_PRIVATE, True), (O_RDONLY, MAP_PRIVATE, True),
+    (O_RDWR, MAP_SHARED, False), (O_RDONLY, MAP_SHARED, False),
+])
+def test_remap_pfn_range_sets_vm_pgoff_to_the_pfn_of_a_cow_mapping(k, accmode, flags, cow):
+    """remap_pfn_range (mm/memory.c) sets vm_pgoff to the first pfn when is_cow_mapping
+    (VM_MAYWRITE without VM_SHARED: every MAP_PRIVATE map), so /proc/PID/maps shows the
+    frame buffer's physical address as the offset. A MAP_SHARED map keeps the file offset,
+    also when the device was opened read-only (do_mmap clears VM_SHARED and VM_MAYWRITE)."""
+    p = k.spawn()
+    a = p.mmap(0, 2 * PS, PROT_READ, flags, p.open("/dev/fb0", accmode), PS)
+    (line,) = p.maps().splitlines()
+    offset = int(line.split()[2], 16)
+    assert offset == (k.fb.screen_base + PS if cow else PS)
+    assert line.split()[1] == ("r--p" if cow else "r--s")
+    assert p.translate(a) == k.fb.screen_base + PS  # the same frames either way
+    k.check()
+
+
 def test_a_driver_with_device_memory_maps_it_with_remap_pfn_range(k):
     """A character driver's memory appears at a virtual address; its frames are the device's."""
     from nommu_lab.kernel.devices import SimpleDriver

@@ -237,6 +237,62 @@ def test_static_pie_one_block_and_default_stack(k):
     assert hi - lo == 128 * 1024
 
 
+@pytest.mark.parametrize("mmu", [False, True])
+@pytest.mark.parametrize("program", ["/rom/bin/hello-fdpic", "/rom/bin/hello-pie"])
+def test_load_elf_fdpic_binary_starts_at_e_entry(mmu, program):
+    """load_elf_fdpic_binary (load_elf_binary with an MMU) starts the program at e_entry
+    moved by its segment's load displacement, not at the segment's start (the ELF header,
+    whose third word is 0: SIGILL after 2 instructions). The board's ELF programs point
+    e_entry at their text, so both run 8 instructions on both kernels."""
+    from nommu_lab.boards import _TEXT, program_files
+    from nommu_lab.kernel.binfmt import parse_elf
+
+    k = board(mmu=mmu)
+    elf = parse_elf(program_files()[program])
+    text = elf.loads[0]
+    assert text.vaddr == text.offset == 0 and 0 < elf.entry < text.filesz
+    p = k.spawn()
+    p.execve(program)
+    assert p.mm.entry == p.mm.start_code + elf.entry  # one displacement: text at vaddr 0
+    assert p.peek(p.mm.entry, 16) == _TEXT[:16]
+    assert p.run(8) == 8 and p.alive
+    k.check()
+
+
+def test_elf_fdpic_map_file_no_entry_is_named(k):
+    """An e_entry inside no PT_LOAD segment: Linux starts at address 0 (a fault at once);
+    the model names it at exec and refuses to run the CPU from there."""
+    from nommu_lab.kernel.binfmt import build_elf
+
+    img = bytearray(build_elf(b"\x13\x00\x00\x00" * 16, b"d", bss=0, stack=None))
+    img[24:32] = (1 << 40).to_bytes(8, "little")  # e_entry far beyond every segment
+    p = k.spawn()
+    fd = p.open("/tmp/broken", O_CREAT | O_RDWR, 0o755)
+    p.write(fd, bytes(img))
+    p.close(fd)
+    p.execve("/tmp/broken")
+    assert any(e.rule == "elf_fdpic_map_file.no_entry" for e in k.trace)
+    refused(k, p.run, 8, errno=ENOEXEC, rule="cpu.no_entry")
+
+
+def test_cpu_illegal_instruction_outside_flash_says_so(k):
+    """SIGILL from a RAM copy of a program whose text is zeros: the sentence does not
+    blame the flash (only a fetch from a busy chip does)."""
+    from nommu_lab.kernel.binfmt import build_flat
+
+    p = k.spawn()
+    fd = p.open("/tmp/zeros", O_CREAT | O_RDWR, 0o755)
+    p.write(fd, build_flat(bytes(64), b"d", bss=0, stack=4096, ram=True))
+    p.close(fd)
+    p.execve("/tmp/zeros")
+    seq = k.trace.last_seq
+    assert p.run(8) == 0 and p.killed_by == SIGILL
+    (ev,) = [e for e in k.trace.since(seq) if e.rule == "cpu.illegal_instruction"]
+    assert "flash" not in ev.text and "never an instruction" in ev.text
+    assert [e.text for e in k.trace.since(seq) if e.rule == "do_exit"] == [
+        f"process {p.pid} was killed by SIGILL (a shell shows status 132)"]
+
+
 def test_exit_of_all_exec_programs_returns_every_page(k):
     """Issue 3: exit of every instance returns every page (meminfo back to boot)."""
     snap = snapshot_mem(k)

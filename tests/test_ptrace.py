@@ -94,3 +94,26 @@ def test_peek_across_the_vma_end_is_eio(k):
     a = t.mmap(0, PS, RW, ANON)
     d.ptrace_attach(t.pid)
     refused(k, d.ptrace_peek, t.pid, a + PS - 4, errno=EIO)
+
+
+def test_access_remote_vm_may_flags_of_a_copy_from_rom(k):
+    """determine_vm_flags takes a direct-capable file's VM_MAY bits from its capability
+    word: a task traced before it maps XIP text gets a RAM copy (not shareable), which
+    still lacks VM_MAYWRITE, so POKE is EIO; the sentence says it is a copy, not ROM."""
+    t, d = k.spawn(), k.spawn()
+    d.ptrace_attach(t.pid)
+    a = t.mmap(0, PS, PROT_READ | PROT_EXEC, MAP_PRIVATE, t.open("/rom/bin/hello", O_RDONLY), 0)
+    assert region_of(k, a).copy and not t.vmas()[0].flags & VM_MAYWRITE
+    e = refused(k, d.ptrace_poke, t.pid, a, b"x", errno=EIO, rule="access_remote_vm.may_flags")
+    assert "a copy in RAM" in e.sentence and "/rom/bin/hello" in e.sentence
+    assert "NOMMU_MAP_WRITE" in e.sentence and "mapped in place" not in e.sentence
+
+
+def test_access_remote_vm_may_flags_of_xip_text_says_in_place(k):
+    """The direct XIP text: the sentence says the file is mapped in place."""
+    t, d = k.spawn(), k.spawn()
+    t.execve("/rom/bin/hello")
+    text = next(v for v in t.vmas() if v.path == "/rom/bin/hello")
+    d.ptrace_attach(t.pid)
+    e = refused(k, d.ptrace_poke, t.pid, text.start, b"x", errno=EIO)
+    assert "/rom/bin/hello mapped in place" in e.sentence and "copy" not in e.sentence

@@ -236,24 +236,117 @@ def test_shrink_never_cuts_a_copy_region(k, p):
     k.check()
 
 
-# --- issue 10 A9 ------------------------------------------------------------------------
+# --- issue 10 A9, corrected by Linux 6.12 (fidelity scenario ramfs_full) ----------------
 import pytest  # noqa: E402
 
 
+def _fill_ram_but(k, p, pages):
+    """Write a ramfs file until exactly ``pages`` frames are free."""
+    fill = p.open("/tmp/fill", O_CREAT | O_RDWR)
+    p.write(fill, b"f" * ((k.mem.nr_free - pages) * PS))
+    assert k.mem.nr_free == pages
+
+
+def test_simple_write_begin_oom_kills_the_newest_process():
+    """A write whose page-cache pages do not fit is not refused (no ENOSPC, no ENOMEM):
+    each order-0 allocation that finds RAM empty calls the OOM killer. Without an MMU
+    every process scores 0, so the newest dies first (its 4-page copy freed), then the
+    writer itself: its write stops short with the pages it got, and they stay in the file."""
+    from _nommu import board
+
+    k = board()
+    old = k.spawn("old")
+    _fill_ram_but(k, old, 8)
+    writer = k.spawn("writer")
+    fd = writer.open("/tmp/new", O_CREAT | O_RDWR)
+    newest = k.spawn("newest")
+    newest.mmap(0, 4 * PS, RW, MAP_PRIVATE | MAP_ANONYMOUS)  # an order-2 block: 4 pages
+    assert k.mem.nr_free == 4
+    seq = k.trace.last_seq
+    got = writer.write(fd, b"n" * (16 * PS))
+    assert got == 8 * PS  # the 4 free pages, then the 4 the newest process freed
+    assert (newest.alive, newest.killed_by, writer.alive, writer.killed_by) == (False, SIGKILL, False, SIGKILL)
+    assert old.alive and old.fatal_signal == 0
+    kills = [e for e in k.trace.since(seq) if e.rule == "oom_kill_process"]
+    assert [e.args[1] for e in kills] == [newest.pid, writer.pid]
+    assert "newest" in kills[0].text and "/tmp/new" in kills[0].text
+    new = k.lookup("/tmp/new")
+    assert new.size == 8 * PS and len(new.pages) == 8 and k.mem.nr_free == 0
+    assert old.pread(old.open("/tmp/new", O_RDONLY), 8 * PS, 0) == b"n" * (8 * PS)
+    k.check()
+    old.ftruncate(old.open("/tmp/fill", O_RDWR), 0)  # truncating gives the memory back
+    assert old.write(old.open("/tmp/new", O_RDWR), b"again") == 5
+    k.check()
+
+
+def test_simple_write_begin_whole_write_when_a_victim_frees_enough():
+    """A bystander's death can be enough: the write completes and the writer lives."""
+    from _nommu import board
+
+    k = board()
+    writer = k.spawn("writer")
+    victim = k.spawn("victim")
+    victim.mmap(0, 4 * PS, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    _fill_ram_but(k, writer, 0)
+    fd = writer.open("/tmp/new", O_CREAT | O_RDWR)
+    assert writer.write(fd, b"w" * (3 * PS)) == 3 * PS
+    assert writer.alive and not victim.alive and victim.killed_by == SIGKILL
+    assert "killed by SIGKILL" in repr(victim)
+    k.check()
+
+
+def test_oom_badness_passes_over_a_vfork_child_but_kills_it_with_its_parent():
+    """in_vfork: a vfork child is never chosen itself; the kill reaches every process
+    that shares the victim's mm, so it dies with its (newest) parent."""
+    from _nommu import board
+
+    k = board()
+    writer = k.spawn("writer")
+    _fill_ram_but(k, writer, 0)
+    fd = writer.open("/tmp/new", O_CREAT | O_RDWR)
+    parent = k.spawn("parent")
+    child = parent.vfork()
+    seq = k.trace.last_seq
+    assert writer.write(fd, b"x" * PS) == 0  # nothing freed anywhere: the writer goes too
+    assert [p.killed_by for p in (child, parent, writer)] == [SIGKILL] * 3
+    kills = [e for e in k.trace.since(seq) if e.rule == "oom_kill_process"]
+    assert [e.args[1] for e in kills] == [parent.pid, child.pid, writer.pid]
+    assert f"which shares the mm of {parent.pid}" in kills[1].text
+    k.check()
+
+
+def test_simple_write_begin_oom_with_an_mmu_kills_the_largest_rss():
+    """With an MMU oom_badness counts resident pages: the process holding the most dies,
+    although it is the oldest."""
+    from _nommu import board
+
+    k = board(mmu=True)
+    big = k.spawn("big")
+    a = big.mmap(0, 64 * PS, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE)
+    writer = k.spawn("writer")
+    small = k.spawn("small")
+    small.mmap(0, 2 * PS, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE)
+    assert (k.oom_badness(big), k.oom_badness(small)) == (64, 2)
+    _fill_ram_but(k, writer, 0)
+    fd = writer.open("/tmp/new", O_CREAT | O_RDWR)
+    assert writer.write(fd, b"y" * (8 * PS)) == 8 * PS
+    assert not big.alive and small.alive and writer.alive
+    assert a  # big's pages paid for the write
+    k.check()
+
+
 @pytest.mark.parametrize("mmu", [False, True])
-def test_simple_write_begin_enospc_changes_nothing(mmu):
-    """A write whose page-cache pages do not fit in RAM is refused before a page, an index
-    entry or the kernel's list of cached files changes (state_digest equal), on both kernels."""
+def test_vfs_write_refusal_changes_nothing_when_ram_is_full(mmu):
+    """What A9 meant, still true: a write that is refused (here: a file opened read-only,
+    a range past the largest offset) changes nothing, even with RAM full; only a write
+    that starts copying can call the OOM killer."""
     from _nommu import board
 
     k = board(mmu=mmu)
     p = k.spawn()
-    fill = p.open("/tmp/fill", O_CREAT | O_RDWR)
-    p.write(fill, b"f" * ((k.mem.nr_free - 8) * PS))
-    assert k.mem.nr_free == 8
-    fd = p.open("/tmp/new", O_CREAT | O_RDWR)
-    e = refused(k, p.write, fd, b"n" * (16 * PS), errno=ENOSPC, rule="simple_write_begin.no_memory")
-    assert "free" in e.sentence
-    assert p.fstat(fd).st_size == 0 and k.lookup("/tmp/new").pages == {}
-    assert p.write(fd, b"n" * (8 * PS)) == 8 * PS  # what fits is written
-    k.check()
+    _fill_ram_but(k, p, 0)
+    ro = p.open("/tmp/fill", O_RDONLY)
+    refused(k, p.write, ro, b"n" * (16 * PS), errno=EBADF, rule="vfs_write.not_open_for_write")
+    rw = p.open("/tmp/fill", O_RDWR)
+    refused(k, p.pwrite, rw, b"n" * (16 * PS), (1 << 63) - PS, errno=EINVAL, rule="rw_verify_area.overflow")
+    assert p.alive

@@ -139,7 +139,7 @@ def _stats(kind: str) -> dict[str, float]:
     return STATS.setdefault(kind, {"examples": 0, "steps": 0, "calls": 0, "refused": 0,
                                    "succeeded": 0, "abi_errors": 0, "invariant_checks": 0, "snapshots": 0,
                                    "kernel_bugs": 0, "huge_calls": 0, "max_huge_peak": 0,
-                                   "seconds": 0.0})
+                                   "oom_kills": 0, "seconds": 0.0})
 
 
 # --------------------------------------------------------------------------- strategies
@@ -726,7 +726,9 @@ class KernelMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def memory_pressure(self, data: Any) -> None:
-        """Fill RAM with a ramfs file to a few free pages (or let it go again), then map."""
+        """Fill RAM with a ramfs file to a few free pages, or past the last one (the OOM
+        killer then kills processes: the machine goes on with the survivors), or let it go
+        again; then map."""
         self.st["steps"] += 1
         p = self.proc(data)
         fd = self.call(p.open, "/tmp/fill", O_CREAT | O_RDWR)
@@ -735,11 +737,13 @@ class KernelMachine(RuleBasedStateMachine):
         if data.draw(st.integers(0, 3), label="release") == 0:
             self.call(p.ftruncate, fd, 0)
             return
-        left = data.draw(st.integers(0, 10), label="pages left")
+        left = data.draw(st.integers(-3, 10), label="pages left")
         want = self.k.mem.nr_free - left
         if want > 0:
+            alive = self.alive()
             self.call(p.pwrite, fd, b"m" * (want * PS), data.draw(
                 st.sampled_from([0, 64 * PS, 1 << 30]), label="at"))
+            self.st["oom_kills"] += sum(1 for q in alive if q.killed_by == SIGKILL)
         self.call(p.mmap, 0, data.draw(st.integers(1, 12), label="pages") * PS, RW,
                   MAP_PRIVATE | MAP_ANONYMOUS)
 
@@ -990,7 +994,8 @@ class _Report:
                 f"{kind}: {int(s['examples'])} examples, {int(s['steps'])} steps, "
                 f"{int(s['calls'])} calls tried ({int(s['succeeded'])} succeeded, "
                 f"{int(s['refused'])} refused with KernelError, "
-                f"{int(s['abi_errors'])} TypeError/ValueError, {int(s['kernel_bugs'])} KernelBug), "
+                f"{int(s['abi_errors'])} TypeError/ValueError, {int(s['kernel_bugs'])} KernelBug, "
+                f"{int(s['oom_kills'])} processes killed by the OOM killer), "
                 f"{int(s['invariant_checks'])} invariant checks, {int(s['snapshots'])} snapshot "
                 f"round trips, {int(s['huge_calls'])} calls with huge numbers (host memory peak "
                 f"{s['max_huge_peak'] / 1024:.0f} KiB, bound {HOST_BOUND >> 10} KiB), "

@@ -97,6 +97,58 @@ def test_devices_view_badges_flash_mode_and_direct_regions():
         assert "mode read-array" in dev.describe()
 
 
+class _CountingSensor(nl.FileOperations):
+    """A learner's driver: its mmap_capabilities counts every call made on it."""
+
+    name = "sensor"
+
+    def __init__(self):
+        self.asked = 0
+
+    def attach(self, kernel):
+        self.base = kernel.reserve_device_memory(1)
+
+    def mmap_capabilities(self, file):
+        self.asked += 1
+        return NOMMU_MAP_DIRECT | NOMMU_MAP_READ
+
+    def get_unmapped_area(self, file, addr, length, pgoff, flags):
+        return self.base
+
+    def mmap(self, file, vma):
+        return 0
+
+
+def test_devices_view_never_calls_mmap_capabilities():
+    """Views only observe: validate_mmap_request calls f_op->mmap_capabilities once per
+    mmap, and the devices table, redrawn after every call, adds none. A SimpleDriver's
+    word is read without a logged call (peek_mmap_capabilities); a learner's driver shows
+    what it answered the kernel at the last mmap, or says it was not asked yet."""
+    k = nl.boards.default()
+    lab = Lab(k)
+    simple = k.register_driver("/dev/simple", nl.SimpleDriver(
+        "simple", capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE))
+    sensor = k.register_driver("/dev/sensor", _CountingSensor())
+    dev = DevicesView(k)
+    for _ in range(3):
+        dev.refresh()
+        k.notify()  # the lab redraws every view, its own devices table included
+        lab.describe()
+    text = dev.describe()
+    assert "/dev/simple" in text and "DIRECT|READ|WRITE (simple's mmap_capabilities)" in text
+    assert "sensor's own mmap_capabilities, asked when a file is mapped; not asked yet" in text
+    assert simple.calls == [] and sensor.asked == 0
+    p = k.spawn()
+    p.mmap(0, PS, PROT_READ, MAP_SHARED, p.open("/dev/sensor", O_RDONLY), 0)
+    p.mmap(0, PS, PROT_READ, MAP_SHARED, p.open("/dev/simple", O_RDONLY), 0)
+    dev.refresh()
+    assert sensor.asked == 1 and simple.calls.count("mmap_capabilities") == 1  # the kernel's
+    assert "/dev/sensor" in dev.describe()
+    assert "DIRECT|READ (sensor's mmap_capabilities, as answered at the last mmap)" in dev.describe()
+    assert "page cache" not in dev.describe()  # a driver's own memory is not /dev's page cache
+    assert "/dev/sensor driver memory: RAM set aside for the driver; direct: R" in dev.describe()
+
+
 def test_event_log_newest_first_and_selecting_highlights_touched_frames():
     k = nl.boards.default()
     sel = Selection()
@@ -111,7 +163,7 @@ def test_event_log_newest_first_and_selecting_highlights_touched_frames():
     assert sel.ranges == [(264, 3)]
     assert sel.label == f"event #{alloc.seq} do_mmap_private.alloc"
     text = log.describe()
-    assert "do_mmap_private.alloc: 3 page(s) wanted" in text or "do_mmap_private.alloc: 3 pages" in text
+    assert "do_mmap_private.alloc: 3 pages wanted" in text
 
 
 def test_refused_call_is_marked_in_the_log():

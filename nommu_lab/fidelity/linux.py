@@ -48,3 +48,12 @@ ERRNO_NAMES: dict[int, str] = {
 def errno_name(num: int) -> str:
     """``22`` -> ``"EINVAL"``."""
     return ERRNO_NAMES.get(num, f"E{num}")
+
+
+#: the signals a scenario's process can be killed by, as Linux numbers them
+SIGNAL_NAMES: dict[int, str] = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 9: "SIGKILL", 11: "SIGSEGV"}
+
+
+def signal_name(num: int) -> str:
+    """``9`` -> ``"SIGKILL"``."""
+    return SIGNAL_NAMES.get(num, f"signal {num}")

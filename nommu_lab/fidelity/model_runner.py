@@ -24,6 +24,10 @@ def _int(v: object) -> int:
     raise TypeError(f"the model returned {v!r} where a number was expected")
 
 
+# steps the real side's director answers itself, whatever state the process is in
+_NOT_FORWARDED = ("spawn", "maps", "procmaps", "meminfo", "buddyinfo", "sysctl", "exit")
+
+
 class _Run:
     def __init__(self, sc: Scenario) -> None:
         import nommu_lab as nl
@@ -90,15 +94,37 @@ class _Run:
         elif op == "futex":
             args = a if a[3] >= 0 else a[:3]
             raw["ret"] = _int(p.futex(*args))
+        elif op == "fill":
+            # write pieces until one is refused (the refusal is the step's answer);
+            # no file can take more than RAM, so the loop ends on any board
+            piece = b"F" * min(a[1], 65536)
+            ret = 0
+            for _ in range(k.mem.nr_pages * k.page_size // max(1, len(piece)) + 2):
+                ret = _int(p.write(a[0], piece))
+                if ret <= 0 or not p.alive:
+                    break
+            raw["ret"] = ret
         elif op == "mremap":
             args = a if a[4] else a[:4]
             raw["ret"] = _int(p.mremap(*args))
         else:
             raw["ret"] = _int(getattr(p, op)(*a))
 
+    def killed(self, st: Step) -> int | None:
+        """The signal that killed the step's process, if one did (the OOM killer's)."""
+        p = self.procs.get(st.proc)
+        if st.op in _NOT_FORWARDED or p is None or p.alive:
+            return None
+        return p.killed_by
+
     def run(self) -> tr.RawScenario:
         for st in self.sc.steps:
             raw = tr.empty_step()
+            sig = self.killed(st)
+            if sig:  # killed before its step, as the real side's director finds it
+                raw["killed"] = sig
+                self.steps.append(raw)
+                continue
             try:
                 self.do(st, raw)
             except self.nl.KernelError as e:
@@ -114,6 +140,9 @@ class _Run:
                     raw["klog"] = [f"rule: {rule}"]
             except Exception as e:  # the model itself failed: report, do not hide
                 raw["error"] = f"{type(e).__name__}: {e}"
+            sig = self.killed(st)
+            if sig:  # killed during its step
+                raw["killed"] = sig
             self.steps.append(raw)
         return {"digest": self.sc.digest, "abandoned": None, "steps": self.steps}
 

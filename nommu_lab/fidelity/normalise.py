@@ -27,6 +27,8 @@ addresses (mmap, mremap, shmat)
     an address space die with it (exec, or exit of its last user).
 ``bytes``
     what peek/read returned, in hex.
+``result`` of a step during which its process was killed
+    ``"killed by SIGKILL"`` (the signal), whatever the call would have returned.
 ``zones``
     /proc/buddyinfo by its shape, one entry a zone: node, zone name, how many
     orders are counted, and whether the line is printed exactly as
@@ -40,7 +42,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nommu_lab.fidelity.linux import PAGE_SIZE, errno_name
+from nommu_lab.fidelity.linux import PAGE_SIZE, errno_name, signal_name
 from nommu_lab.fidelity.scenario import Ref, Scenario, Step
 from nommu_lab.fidelity.transcript import RawStep
 
@@ -256,6 +258,9 @@ class Normaliser:
             self.last_copy = None
         if "error" in raw:
             return {"result": "model raised " + str(raw["error"])}
+        if "killed" in raw:
+            sig = int(raw["killed"])
+            return {"result": f"killed by {signal_name(sig)}" if sig else "killed"}
         ret = int(raw.get("ret", 0))
         kind = st.result_kind
         if is_error(ret):

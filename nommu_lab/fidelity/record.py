@@ -142,6 +142,9 @@ def parse_console(text: str, seconds: float = 0.0) -> Boot:
             st["lines"].append(payload)
         elif tag == "@@K":
             st["klog"].append(_TS.sub(lambda m: m.group(1) or "", payload))
+        elif tag == "@@X":
+            s["answered"].add(step)
+            st["killed"] = int(payload.strip() or 0)
         elif tag == "@@A":
             s["abandoned"] = {"step": step, "why": payload}
     return Boot(release, scen, ended, console, seconds)

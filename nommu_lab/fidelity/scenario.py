@@ -50,6 +50,10 @@ Data
     ``pattern(N, START)`` (the same bytes from position START on),
     ``fill(N, 0x41)``.
 
+Filling RAM
+    ``fill FD CHUNK`` writes CHUNK bytes again and again until a write is
+    refused (or its process killed): a ramfs file then fills RAM on any board.
+
 Processes as arguments
     ``ptrace_attach q``, ``ptrace_peek q ADDR``, ``ptrace_poke q ADDR DATA``
     (PEEKDATA/POKEDATA: one 8-byte word).
@@ -101,6 +105,7 @@ OPS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "ftruncate": (("num", "num"), 2, "none"),
     "write": (("num", "data"), 2, "count"),
     "pwrite": (("num", "data", "num"), 3, "count"),
+    "fill": (("num", "num"), 2, "count"),
     "read": (("num", "num"), 2, "bytes"),
     "pread": (("num", "num", "num"), 3, "bytes"),
     "fstat": (("num",), 1, "count"),

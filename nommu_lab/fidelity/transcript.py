@@ -13,7 +13,9 @@ A transcript is JSON, one file per scenario group::
 
 ``ret`` is the value the call returned, or ``-errno``; addresses are kept as
 unsigned 64-bit numbers.  ``lines`` holds /proc maps text, ``bytes`` what was
-read (hex).  ``steps`` is indexed by step number.
+read (hex).  ``killed`` (only present then) is the signal that killed the
+process during the step (the OOM killer's SIGKILL), 0 when the real side could
+not tell which.  ``steps`` is indexed by step number.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class RawStep(TypedDict, total=False):
     lines: list[str]
     klog: list[str]
     error: str  # the model raised something that is not a KernelError
+    killed: int  # the process died during the step, killed by this signal (0: unknown)
 
 
 class RawScenario(TypedDict):

@@ -143,11 +143,24 @@ def parse_flat(hdr: bytes) -> FlatHeader:
     return f
 
 
-def parse_elf(img: bytes) -> tuple[int, list[Segment]]:
-    """Read an ELF64 header and its program headers; returns (e_flags, segments)."""
+@dataclass(frozen=True)
+class ElfHeader:
+    """What the loaders use of an ELF file: ``e_flags``, ``e_entry`` and the program headers."""
+
+    flags: int
+    entry: int
+    segments: list[Segment]
+
+    @property
+    def loads(self) -> list[Segment]:
+        return [s for s in self.segments if s.type == PT_LOAD]
+
+
+def parse_elf(img: bytes) -> ElfHeader:
+    """Read an ELF64 header and its program headers."""
     if len(img) < 64 or img[:4] != ELF_MAGIC or img[4] != 2 or img[5] != 1:
         raise KernelError(E.ENOEXEC, "load_elf_fdpic_binary.bad_header", "not a 64-bit little-endian ELF file")
-    (e_type, e_machine, _v, _entry, e_phoff, _shoff, e_flags, _ehsize, e_phentsize,
+    (e_type, e_machine, _v, e_entry, e_phoff, _shoff, e_flags, _ehsize, e_phentsize,
      e_phnum) = struct.unpack("<HHIQQQIHHH", img[16:58])
     if e_machine != EM_RISCV or e_type != ET_DYN:
         raise KernelError(E.ENOEXEC, "load_elf_fdpic_binary.not_pie",
@@ -159,7 +172,17 @@ def parse_elf(img: bytes) -> tuple[int, list[Segment]]:
             raise KernelError(E.ENOEXEC, "load_elf_fdpic_binary.truncated", "program headers run past the file")
         p_type, p_flags, off, vaddr, _paddr, filesz, memsz, _align = struct.unpack("<IIQQQQQQ", img[o:o + 56])
         segs.append(Segment(p_type, p_flags, off, vaddr, filesz, memsz))
-    return e_flags, segs
+    return ElfHeader(e_flags, e_entry, segs)
+
+
+def entry_address(entry: int, placed: list[tuple[Segment, int]]) -> int:
+    """``elf_fdpic_map_file``'s "map the entry point": ``e_entry`` moved by the
+    displacement of the PT_LOAD segment that holds it (``placed``: each segment
+    with the address its ``p_vaddr`` got); 0 when no segment holds it."""
+    for seg, addr in placed:
+        if entry and seg.vaddr <= entry < seg.vaddr + seg.memsz:
+            return entry - seg.vaddr + addr
+    return 0
 
 
 def _prot(flags: int) -> int:
@@ -297,8 +320,8 @@ def _load_elf_fdpic(k: Kernel, task: Process, file: File, argv: list[str]) -> No
     ps = k.page_size
     img = file.fops.read(file, file.inode.size, 0)
     assert isinstance(img, bytes)
-    e_flags, segs = parse_elf(img)
-    loads = [s for s in segs if s.type == PT_LOAD]
+    elf = parse_elf(img)
+    segs, loads = elf.segments, elf.loads
     if not loads:
         raise KernelError(E.ENOEXEC, "load_elf_fdpic_binary.no_load", "the program has no PT_LOAD segment")
     stack_size = DEFAULT_FDPIC_STACK
@@ -311,20 +334,18 @@ def _load_elf_fdpic(k: Kernel, task: Process, file: File, argv: list[str]) -> No
                 stack_prot |= PROT_EXEC
     stack_size = max(page_align(stack_size, ps), 2 * ps)
     mm = task.mm
-    if e_flags & EF_FDPIC:
+    placed: list[tuple[Segment, int]] = []  # each PT_LOAD and where its p_vaddr landed
+    if elf.flags & EF_FDPIC:
         k.trace.emit(EventKind.DECISION, "elf_fdpic_map_file_by_direct_mmap",
                      "FDPIC program: each segment is mapped on its own; read-only text is shareable")
-        base = None
         for s in loads:
             disp = s.vaddr & (ps - 1)
             prot = _prot(s.flags)
             addr = do_mmap(k, task, file, 0, s.memsz + disp, prot, MAP_PRIVATE, (s.offset - disp) // ps)
             if prot & PROT_WRITE and s.memsz > s.filesz:
                 k.mem.zero(addr + disp + s.filesz, s.memsz - s.filesz)
-            if base is None:
-                base = addr
-        assert base is not None
-        mm.start_code = base
+            placed.append((s, addr + disp))
+        mm.start_code = placed[0][1] - (loads[0].vaddr & (ps - 1))
     else:
         k.trace.emit(EventKind.DECISION, "elf_fdpic_map_file_constdisp_on_uclinux",
                      "not an FDPIC program: all segments go into one anonymous RWX block "
@@ -335,12 +356,17 @@ def _load_elf_fdpic(k: Kernel, task: Process, file: File, argv: list[str]) -> No
                        MAP_PRIVATE | MAP_ANONYMOUS, 0)
         for s in loads:
             k.phys_write(base + s.vaddr - lo, img[s.offset:s.offset + s.filesz])
+            placed.append((s, base + s.vaddr - lo))
         mm.start_code = base
     stack = do_mmap(k, task, None, 0, stack_size, stack_prot,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_UNINITIALIZED | MAP_GROWSDOWN, 0)
     mm.start_brk = mm.brk = mm.end_brk = stack
     mm.start_stack = stack + stack_size - _args_size(argv)
-    mm.entry = mm.start_code
+    mm.entry = entry_address(elf.entry, placed)
+    if not mm.entry:
+        k.trace.emit(EventKind.HAZARD, "elf_fdpic_map_file.no_entry",
+                     "e_entry {:#x} lies in no PT_LOAD segment: Linux starts the program at "
+                     "address 0, where its first fetch faults", elf.entry)
     k.trace.emit(EventKind.DECISION, "elf_fdpic.stack",
                  "stack of {} bytes at {:#x} (MAP_UNINITIALIZED); the brk area has zero size, so "
                  "brk() can never grow", stack_size, stack)

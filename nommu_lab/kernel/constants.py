@@ -58,6 +58,8 @@ O_CLOEXEC = 0o2000000
 # --- clone ------------------------------------------------------------------
 CSIGNAL = 0xFF
 SIGCHLD = 17
+SIGILL, SIGKILL, SIGSEGV = 4, 9, 11
+SIGNAL_NAMES = {SIGILL: "SIGILL", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV"}
 CLONE_VM = 0x00000100
 CLONE_FS = 0x00000200
 CLONE_FILES = 0x00000400

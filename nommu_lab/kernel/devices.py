@@ -35,7 +35,7 @@ from .constants import (
     VM_PFNMAP,
     VM_SHARED,
 )
-from .trace import EventKind
+from .trace import plural
 from .vfs import FMODE_WRITE, File, FileOperations, Inode, NoMmapOps
 
 if TYPE_CHECKING:
@@ -136,12 +136,20 @@ class MtdCharOps(FileOperations):
     """``/dev/mtdN`` (``drivers/mtd/mtdchar.c``)."""
 
     name = "mtdchar"
+    kernel_read_refused = True  # mtdchar_read is a plain read method (no read_iter)
+    mmap_refusals = {  # noqa: RUF012
+        E.EACCES: "without an MMU mtdchar's mmap accepts only shared mappings (VM_SHARED); "
+                  "map it MAP_SHARED to read the flash in place, or read() it (a private "
+                  "copy needs a kernel read of the device, which Linux 6.12 refuses: kernel bug 7)",
+    }
 
     def __init__(self, mtd: Mtd) -> None:
         self.mtd = mtd
 
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         return self.mtd.mmap_capabilities()
+
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         """``mtdchar_get_unmapped_area``: range checks, then point; 'not supported' → ENODEV."""
@@ -304,6 +312,8 @@ class ContiguousRamdiskOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         return NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ | NOMMU_MAP_WRITE | NOMMU_MAP_EXEC
 
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
+
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         off = pgoff * self.kernel.page_size
         if off >= self.size or length > self.size - off:
@@ -354,9 +364,9 @@ class ZeroOps(FileOperations):
     """``/dev/zero``: capability COPY only, its mmap is ENOSYS on no-MMU.
 
     A private mapping is a zero-filled copy. (Linux 6.12 actually fails it
-    with EINVAL because ``kernel_read`` refuses a file that has both ``read``
+    with EINVAL because ``__kernel_read`` refuses a file that has both ``read``
     and ``read_iter``; the model follows the intended behaviour and the trace
-    names the bug.)
+    names the bug when the copy is filled, ``kernel_read_refused``.)
     """
 
     name = "zero"
@@ -364,16 +374,17 @@ class ZeroOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         return NOMMU_MAP_COPY
 
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
+
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         return -E.ENOSYS
 
     def mmap(self, file: File, vma: VmArea) -> int:
         return -E.ENOSYS
 
+    kernel_read_refused = True  # read_zero and read_iter_zero: both wired up
+
     def read(self, file: File, n: int, pos: int) -> bytes:
-        self.kernel.trace.emit(EventKind.HAZARD, "kernel_bug.7.dev_zero_kernel_read",
-                               "Linux 6.12 refuses to read /dev/zero from inside the kernel "
-                               "(EINVAL, 'kernel read not supported'); the model gives zeroes")
         return bytes(n)
 
     def write(self, file: File, data: bytes, pos: int) -> int:
@@ -423,6 +434,10 @@ class SimpleDriver(FileOperations):
         self.calls.append("mmap_capabilities")
         return int(self.capabilities or 0)
 
+    def peek_mmap_capabilities(self, file: File | None) -> int | None:
+        """The configured word, for views: no call is logged, since the kernel made none."""
+        return None if self.capabilities is None else int(self.capabilities)
+
     def _gua(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         self.calls.append(f"get_unmapped_area(len={length:#x}, pgoff={pgoff})")
         if self.unmapped_area == "enosys":
@@ -453,4 +468,4 @@ class SimpleDriver(FileOperations):
         return len(data)
 
     def describe(self) -> str:
-        return f"{self.name} ({self.memory_pages} pages at {self.base:#x})"
+        return f"{self.name} ({plural(self.memory_pages, 'page')} at {self.base:#x})"

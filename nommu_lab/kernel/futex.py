@@ -46,7 +46,8 @@ def do_futex(k: Kernel, task: Process, addr: int, op: int, val: int, timeout: in
         for w in woken:
             w.futex_wait = None
         k.trace.emit(EventKind.DECISION, "futex_wake",
-                     "woke {} waiter(s) on {:#x} (key: the address alone, since 6.7)", len(woken), addr)
+                     "woke {:n waiter} on {:#x} (key: the address alone, since 6.7)", len(woken),
+                     addr)
         return len(woken)
     if not k.addressable(addr, 4):
         k.trace.emit(EventKind.HAZARD, "kernel_bug.5.futex_on_nothing",

@@ -116,7 +116,7 @@ def do_shmget(k: Kernel, task: Process, key: int, size: int, flags: int) -> int:
     wrapper = Inode(inode.ino, S_IFREG | 0o600, inode.sb, wrapper_ops, key=k.next_id())
     shmid = k.next_id()
     k.shm_segments[shmid] = ShmSegment(shmid, key, size, inode, wrapper)
-    k.trace.emit(EventKind.ALLOC, "newseg", "SysV segment {} ({} bytes, {} pages) allocated at "
+    k.trace.emit(EventKind.ALLOC, "newseg", "SysV segment {} ({} bytes, {:n page}) allocated at "
                  "shmget time, contiguous", shmid, size, (size + ps - 1) // ps)
     return shmid
 
@@ -146,9 +146,17 @@ def do_shmat(k: Kernel, task: Process, shmid: int, addr: int, flags: int) -> int
     seg.wrapper.opened += 1
     file = File(seg.wrapper, f"/SYSV{seg.key:08x}", fmode, 0, refs=1)
     try:
-        addr = do_mmap(k, task, file, 0, seg.size, prot, mflags, 0)
+        got = do_mmap(k, task, file, 0, seg.size, prot, mflags, 0)
     except KernelError as e:
         seg.wrapper.opened -= 1
+        if e.rule == "validate_mmap_request.map_fixed":
+            # the caller passed an address, not MAP_FIXED: the advice is about the address
+            raise KernelError(E.EINVAL, e.rule,
+                              f"shmat was given the address {addr:#x}, and do_shmat turns any "
+                              "address into MAP_FIXED, which mmap refuses without an MMU (the "
+                              "kernel decides where memory lives): pass 0 as the address. (Even "
+                              "then SysV shmat fails on no-MMU since Linux 4.0: use shm_open, "
+                              "ftruncate and mmap)") from None
         if e.rule == "validate_mmap_request.shared_needs_direct":
             raise KernelError(E.ENODEV, "do_shmat.no_capabilities",
                               "the shm attach file declares no mmap capabilities and cannot be "
@@ -159,7 +167,7 @@ def do_shmat(k: Kernel, task: Process, shmid: int, addr: int, flags: int) -> int
         raise
     k.fput(file)
     seg.nattch += 1
-    return addr
+    return got
 
 
 def do_shmdt(k: Kernel, task: Process, addr: int) -> int:

@@ -20,7 +20,7 @@ from .constants import S_IFBLK, S_IFCHR, S_IFDIR, S_IFREG, VM_SHARED
 from .errors import KernelError
 from .memory import DEFAULT_MAX_ORDER, PageState, PhysicalMemory, get_order
 from .region import RegionInfo, RegionTree, VmRegion
-from .trace import EventKind, Trace
+from .trace import EventKind, Trace, plural
 from .vfs import (
     FMODE_WRITE,
     DirOps,
@@ -411,43 +411,74 @@ class Kernel:
             done += chunk
         return bytes(out)
 
-    def pagecache_write(self, inode: Inode, pos: int, data: bytes) -> int:
-        """Write into ramfs page cache, taking missing pages one at a time.
+    def pagecache_write(self, inode: Inode, pos: int, data: bytes, path: str = "a file") -> int:
+        """``generic_perform_write`` into ramfs page cache, one page at a time.
 
-        ``simple_write_begin`` allocates each missing page separately; the
-        model takes them from the top of free memory (see
+        ``simple_write_begin`` takes each missing page as the copy reaches it;
+        the model takes them from the top of free memory (see
         :meth:`PhysicalMemory.alloc_page_high`), so they are not consecutive.
-        Returns bytes written or ``-ENOSPC`` when RAM is full (nothing written,
-        nothing changed). Pages are kept by index, so a write far into a file
-        takes only the pages it touches.
+        Pages are kept by index, so a write far into a file takes only the
+        pages it touches. Such an order-0 allocation never fails: when RAM has
+        no page left the OOM killer frees some (:func:`~.oom.out_of_memory`)
+        and the copy goes on. If the writer itself is chosen, the copy stops
+        before the next page and the bytes copied so far are returned (a
+        short write, 0 if none: Linux's -EINTR goes to a process about to die).
         """
+        from .oom import out_of_memory
+
         if not data:
             return 0
         ps = self.page_size
-        first, last = pos // ps, (pos + len(data) - 1) // ps
         pages = inode.pages
-        missing = [i for i in range(first, last + 1) if i not in pages]
-        if len(missing) > self.mem.nr_free:
-            return -E.ENOSPC
-        for i in missing:
-            pfn = self.mem.alloc_page_high()
-            assert pfn is not None
-            self.mem.data[pfn * ps:(pfn + 1) * ps] = 0
-            self.mem.mark(pfn, 1, PageState.PAGECACHE, inode.key)
-            inode.pages[i] = pfn
-        if missing:
-            self.trace.emit(EventKind.ALLOC, "simple_write_begin.page_cache",
-                            "{} page-cache page(s) taken one at a time for the write",
-                            len(missing), pfns=tuple(inode.pages[i] for i in missing))
+        mem = self.mem
+        writer = self.current
+        taken: list[int] = []
         done = 0
         while done < len(data):
             idx, off = divmod(pos + done, ps)
+            pfn = pages.get(idx)
+            if pfn is None:
+                while mem.nr_free == 0 and not (writer is not None and writer.fatal_signal):
+                    self._note_page_cache(taken)
+                    assert writer is not None, "a kernel-internal write ran RAM out"
+                    out_of_memory(self, writer, f"writing {path} needs a page-cache page "
+                                  f"(page {idx} of the file)")
+                if writer is not None and writer.fatal_signal:
+                    break  # generic_perform_write: fatal_signal_pending
+                pfn = mem.alloc_page_high()
+                assert pfn is not None
+                mem.data[pfn * ps:(pfn + 1) * ps] = 0
+                mem.mark(pfn, 1, PageState.PAGECACHE, inode.key)
+                pages[idx] = pfn
+                taken.append(pfn)
             chunk = min(ps - off, len(data) - done)
-            a = pages[idx] * ps + off
-            self.mem.data[a:a + chunk] = memoryview(data)[done:done + chunk]
+            a = pfn * ps + off
+            mem.data[a:a + chunk] = memoryview(data)[done:done + chunk]
             done += chunk
-        inode.size = max(inode.size, pos + len(data))
-        return len(data)
+        self._note_page_cache(taken)
+        if done:
+            inode.size = max(inode.size, pos + done)  # simple_write_end, page by page
+        return done
+
+    def _note_page_cache(self, taken: list[int]) -> None:
+        """One trace event for the page-cache pages a write took so far (then forgets them)."""
+        if taken:
+            self.trace.emit(EventKind.ALLOC, "simple_write_begin.page_cache",
+                            "{} page-cache page{} taken one at a time for the write",
+                            len(taken), "" if len(taken) == 1 else "s", pfns=tuple(taken))
+            taken.clear()
+
+    @property
+    def current(self) -> Process | None:
+        """The process whose call is running (the one the trace is recording for)."""
+        return self.processes.get(self.trace.pid) if self.trace.pid is not None else None
+
+    #: whether ``oom_badness`` has resident pages to count (an MMU kernel's rss)
+    counts_rss = False
+
+    def oom_badness(self, p: Process) -> int:
+        """``oom_badness``: 0 for every process without an MMU, whose rss is never counted."""
+        return 0
 
     def _free_cache_pages(self, inode: Inode, from_page: int) -> None:
         freed = []
@@ -457,7 +488,7 @@ class Kernel:
             freed.append(pfn)
         if freed:
             self.trace.emit(EventKind.FREE, "truncate_inode_pages",
-                            "{} page-cache page(s) freed", len(freed), pfns=tuple(freed))
+                            "{:n page-cache page} freed", len(freed), pfns=tuple(freed))
             for r in self.region_tree:
                 if (not r.is_copy and r.vm_file is not None and r.vm_file.inode is inode
                         and not r.vm_flags & VM_SHARED):
@@ -517,7 +548,7 @@ class Kernel:
             return -E.EFBIG
         if not self.mem.can_alloc(order):
             self.trace.emit(EventKind.HAZARD, "ramfs_nommu_expand_for_mapping.enomem_size_kept",
-                            "no contiguous block of {} pages: ENOMEM (Linux sets the new size "
+                            "no contiguous block of {:n page}: ENOMEM (Linux sets the new size "
                             "before allocating and leaves it set; the model changes nothing)",
                             1 << order)
             return -E.ENOMEM
@@ -541,7 +572,7 @@ class Kernel:
         inode.pages = {i: pfn + i for i in range(npages)}
         inode.size = newsize
         self.trace.emit(EventKind.ALLOC, "ramfs_nommu_expand_for_mapping",
-                        "truncate from size 0: {} contiguous page(s) at {:#x} gathered for "
+                        "truncate from size 0: {:n contiguous page} at {:#x} gathered for "
                         "shared mapping (order-{} block, {} excess freed)", npages,
                         self.mem.pfn_to_addr(pfn), order, (1 << order) - npages,
                         frames=(pfn, npages))
@@ -737,7 +768,7 @@ class Kernel:
         order = get_order(npages)
         if not self.mem.can_alloc(order):
             raise KernelError(E.ENOMEM, "reserve_device_memory.no_block",
-                              f"no free block of {1 << order} contiguous pages")
+                              f"no free block of {plural(1 << order, 'contiguous page')}")
         pfn = self.mem.alloc_pages_exact(npages)
         assert pfn is not None
         self.mem.mark(pfn, npages, PageState.DEVICE)
@@ -769,7 +800,7 @@ class Kernel:
         direct = self.direct_flash_regions()
         if guard and direct:
             raise KernelError(E.EBUSY, "mtd.guard.direct_mappings",
-                              f"{len(direct)} region(s) map the chip directly (e.g. "
+                              f"{plural(len(direct), 'region maps', 'regions map')} the chip directly (e.g. "
                               f"{direct[0].path} at {direct[0].vm_start:#x}); a careful driver "
                               "refuses to leave read-array mode while anyone could be reading or "
                               "executing from it: unmap them (or use copies) first")

@@ -55,12 +55,13 @@ from .errors import KernelBug, KernelError
 from .memory import PageState, get_order
 from .mm import MmStruct, VmArea
 from .region import VmRegion, is_nommu_shared_mapping
-from .trace import EventKind
+from .trace import EventKind, plural
 from .vfs import (
     FMODE_READ,
     FMODE_WRITE,
     File,
     FileOperations,
+    RamfsFileOps,
     capability_names,
     file_type_name,
     page_align,
@@ -99,11 +100,12 @@ class _TrimNote:
         if block == self.point:
             return "no excess"
         if self.total == self.point:
-            return f"{block - self.total} excess page(s) trimmed (nr_trim_pages={self.trim})"
+            return f"{plural(block - self.total, 'excess page')} trimmed (nr_trim_pages={self.trim})"
+        slack = plural(self.total - self.point, "page")
         if self.trim:
-            return (f"{self.total - self.point} page(s) of slack kept (excess "
-                    f"{self.total - self.point} < nr_trim_pages={self.trim})")
-        return f"{self.total - self.point} page(s) of slack kept (nr_trim_pages=0: never trim)"
+            return (f"{slack} of slack kept (excess {self.total - self.point} < "
+                    f"nr_trim_pages={self.trim})")
+        return f"{slack} of slack kept (nr_trim_pages=0: never trim)"
 
 
 class _Caps:
@@ -121,24 +123,51 @@ class _Caps:
 # ---------------------------------------------------------------------------
 # validate_mmap_request
 # ---------------------------------------------------------------------------
-def mmap_capabilities_of(fops: FileOperations, kind: int, file: File | None = None) -> tuple[int | None, str]:
+#: ``mmap_capabilities_of(..., observe=True)``: only calling the driver could tell
+CAPS_NOT_ASKED = -2
+
+
+def mmap_capabilities_of(fops: FileOperations, kind: int, file: File | None = None, *,
+                         observe: bool = False) -> tuple[int | None, str]:
     """The capability word ``validate_mmap_request`` starts from, and its source.
 
     ``(None, ...)``: the file has no mmap method (ENODEV). ``(-1, ...)``: no
     ``mmap_capabilities`` and no default for this inode type (EINVAL).
     Otherwise the driver's own word, or the default by inode type: regular
     files and block devices COPY, character devices DIRECT|READ|WRITE.
-    Views use this too, so the table lives in one place.
+    Views use this too, so the table lives in one place; they pass
+    ``observe=True``, which never calls into the driver (``peek_mmap_capabilities``)
+    and answers ``CAPS_NOT_ASKED`` where only the driver's method could tell.
     """
     if fops.mmap is None:
         return None, "no mmap method"
     if fops.mmap_capabilities is not None:
+        if observe:
+            word = fops.peek_mmap_capabilities(file)
+            if word is None:
+                return CAPS_NOT_ASKED, f"{fops.name}'s own mmap_capabilities, asked when a file is mapped"
+            return word, f"{fops.name}'s mmap_capabilities"
         return fops.mmap_capabilities(file), f"{fops.name}'s mmap_capabilities"
     if kind in (S_IFREG, S_IFBLK):
         return NOMMU_MAP_COPY, f"the default for a {file_type_name(kind)}"
     if kind == S_IFCHR:
         return NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE, "the default for a character device"
     return -1, f"no default for a {file_type_name(kind)}"
+
+def capabilities_last_answered(k: Kernel, path: str) -> int | None:
+    """The word the driver of ``path`` gave ``validate_mmap_request`` the last time
+    it was asked (read from the trace), or None if the trace does not hold one."""
+    ev = k.trace.latest("validate_mmap_request.capabilities", path)
+    return None if ev is None else ev.args[1].c
+
+
+def no_mmap_method_refusal(file: File) -> str:
+    """Why a file without an mmap method cannot be mapped, and what to do instead."""
+    return (f"{file.path} is a {file_type_name(file.inode.mode)} whose driver has no mmap "
+            "method, so it cannot be mapped at all; "
+            + ("a directory holds no data to map (read() on it is EISDIR too)"
+               if file.inode.is_dir else "read() it instead"))
+
 
 def validate_mmap_request(
     k: Kernel, task: Process, file: File | None, addr: int, length: int,
@@ -179,9 +208,7 @@ def validate_mmap_request(
     path = file.path
     caps, source = mmap_capabilities_of(fops, file.inode.kind, file)
     if caps is None:
-        raise KernelError(E.ENODEV, "validate_mmap_request.no_mmap_method",
-                          f"{path} is a {file_type_name(file.inode.mode)} whose driver has no "
-                          "mmap method, so it cannot be mapped at all; read() it instead")
+        raise KernelError(E.ENODEV, "validate_mmap_request.no_mmap_method", no_mmap_method_refusal(file))
     if caps < 0:
         raise KernelError(E.EINVAL, "validate_mmap_request.no_default_capabilities",
                           f"{path} is a {file_type_name(file.inode.mode)}: it declares no "
@@ -205,10 +232,17 @@ def validate_mmap_request(
     if flags & MAP_SHARED:
         check_shared_file_modes(file, prot, "validate_mmap_request")
         if not caps & NOMMU_MAP_DIRECT:
+            if file.inode.is_reg:
+                instead = ("use MAP_PRIVATE for a copy, or put the file on ramfs/tmpfs, "
+                           "which can map it in place")
+            elif caps & NOMMU_MAP_COPY:
+                instead = "use MAP_PRIVATE for a copy of what it holds now"
+            else:
+                instead = "use read() and write() instead"
             raise KernelError(E.ENODEV, "validate_mmap_request.shared_needs_direct",
                               f"{path} cannot be mapped in place (capabilities "
                               f"{_caps(caps)}), and a shared mapping is never turned into a "
-                              "private copy; use MAP_PRIVATE, or put the file on ramfs/tmpfs")
+                              f"private copy; {instead}")
         caps &= ~NOMMU_MAP_COPY
     else:
         if not caps & NOMMU_MAP_COPY:
@@ -237,7 +271,7 @@ def validate_mmap_request(
             caps &= ~NOMMU_MAP_DIRECT
             if flags & MAP_SHARED:
                 raise KernelError(E.EINVAL, "validate_mmap_request.shared_prot_unsupported",
-                                  f"the device cannot be mapped directly with "
+                                  f"{path} cannot be mapped directly with "
                                   f"PROT_{'|PROT_'.join(missing)} (capabilities {_caps(caps | NOMMU_MAP_DIRECT)}); "
                                   "drop that protection bit")
             k.trace.emit(_DECISION, "validate_mmap_request.prot_not_direct",
@@ -330,19 +364,16 @@ def do_mmap(
         if shared is not None:
             return _share_region(k, task, shared, vma, length, pgoff)
         if caps & NOMMU_MAP_DIRECT:
-            got = file.fops.get_unmapped_area(file, 0, length, pgoff, flags)
+            got = driver_get_unmapped_area(k, file, length, pgoff, flags)
             if got < 0:
                 if got != -E.ENOSYS:
                     raise KernelError(-got, "do_mmap.get_unmapped_area_failed",
                                       f"the driver of {file.path} refused to place the mapping "
                                       f"({E.errorcode.get(-got, -got)}): check the offset and length "
-                                      "against the device's size")
+                                      f"against the {'file' if file.inode.is_reg else 'device'}'s size")
                 if not caps & NOMMU_MAP_COPY:
                     raise KernelError(E.ENODEV, "do_mmap.get_unmapped_area_enosys",
-                                      f"{file.path} cannot be mapped in place here "
-                                      "(get_unmapped_area said ENOSYS) and a shared mapping cannot "
-                                      "be a copy; for ramfs, create the file with ftruncate on an "
-                                      "empty file so its pages are contiguous")
+                                      _enosys_refusal(file, flags))
                 caps &= ~NOMMU_MAP_DIRECT
                 k.trace.emit(_DECISION, "do_mmap.get_unmapped_area_enosys_copy",
                              "the driver declined to map {} in place (ENOSYS): a copy will be made",
@@ -385,6 +416,21 @@ def do_mmap(
     mm.total_vm += length // ps
     _attach_vma(k, mm, vma, new_region=True)
     return vma.vm_start
+
+
+def _enosys_refusal(file: File, flags: int) -> str:
+    """Why a mapping ``get_unmapped_area`` declined (ENOSYS) cannot be made, and what helps."""
+    why = (f"{file.path} cannot be mapped in place here (its driver's get_unmapped_area "
+           "answered ENOSYS) and ")
+    if isinstance(file.fops, RamfsFileOps):
+        return (why + "a shared mapping is never a copy: its pages are missing or not "
+                "physically consecutive. Create the file with ftruncate on an empty file "
+                "(that gathers contiguous pages), then map it")
+    if flags & MAP_SHARED:
+        return (why + "a shared mapping is never a copy: only the driver can place it (by "
+                "answering with the address of its memory); use read() and write() instead")
+    return (why + "the driver allows no copy (no NOMMU_MAP_COPY) for a private mapping; "
+            "use read() instead")
 
 
 def take_ids(k: Kernel, region: VmRegion, vma: VmArea) -> None:
@@ -438,8 +484,8 @@ def _share_region(k: Kernel, task: Process, r: VmRegion, vma: VmArea, length: in
     if r.vm_flags & VM_MAPPED_COPY:
         vma.vm_flags |= VM_MAPPED_COPY
     else:
-        # the driver is told about every new VMA on a direct region
-        do_mmap_shared_file(k, vma)
+        # Linux 6.12 tells the driver about every new VMA on a direct region
+        do_mmap_shared_file(k, vma, reusing=r)
     k.next_id()  # the region id a new mapping would have had (take_ids)
     vma.id = k.next_id()
     r.vm_usage += 1
@@ -486,19 +532,67 @@ def vm_ops_of(file: File) -> FileOperations | None:
     return fops if type(fops).vm_close is not FileOperations.vm_close else None
 
 
-def do_mmap_shared_file(k: Kernel, vma: VmArea) -> None:
+def driver_answer(ret: int) -> str:
+    """A driver's answer as its C code would spell it: an address, 0 or -ENAME."""
+    if ret < 0:
+        return f"-{E.errorcode.get(-ret, str(-ret))}"
+    return f"{ret:#x}" if ret else "0"
+
+
+def driver_get_unmapped_area(k: Kernel, file: File, length: int, pgoff: int, flags: int) -> int:
+    """``file->f_op->get_unmapped_area`` as ``do_mmap`` calls it, named in the trace."""
+    got = file.fops.get_unmapped_area(file, 0, length, pgoff, flags)
+    k.trace.emit(_DEVICE, "do_mmap.driver_get_unmapped_area",
+                 "do_mmap called {}'s get_unmapped_area(len={:#x}, pgoff={}): it answered {}{}",
+                 file.fops.name, length, pgoff, driver_answer(got),
+                 " (where the mapping lives)" if got >= 0 else
+                 " (ENOSYS: it will not say)" if got == -E.ENOSYS else " (a refusal)")
+    return got
+
+
+def call_mmap(k: Kernel, file: File, vma: VmArea, caller: str, reusing: VmRegion | None = None) -> int:
+    """``call_mmap``: the driver's ``f_op->mmap`` for a new VMA, named in the trace.
+
+    ``reusing`` is the region a new VMA shares: Linux 6.12 asks the driver
+    again for it, where the document says an existing mapping is shared
+    "without notifying the driver".
+    """
+    ret = file.fops.mmap(file, vma)
+    touched = {} if reusing is None else {"region": reusing.id}
+    k.trace.emit(_DEVICE, f"{caller}.call_mmap",
+                 "{} called {}'s mmap for {}{}: it answered {}{}",
+                 caller, file.fops.name,
+                 f"the VMA {vma.vm_start:#x}-{vma.vm_end:#x}" if vma.vm_end else
+                 "a VMA not placed yet (a mapping that cannot be shared never asks "
+                 "get_unmapped_area where to go)",
+                 "" if reusing is None else
+                 f" on the region it reuses ({reusing.vm_start:#x}-{reusing.vm_end:#x}; Linux 6.12 asks "
+                 "the driver about every new VMA, where the document says sharing does not notify it)",
+                 driver_answer(ret),
+                 " (accepted)" if ret == 0 else " (ENOSYS: map a copy instead)" if ret == -E.ENOSYS
+                 else " (a refusal)", **touched)
+    return ret
+
+
+def _driver_refusal(file: File, ret: int, what: str) -> str:
+    """The sentence for a driver's mmap refusal: its own reason when it has one."""
+    why = file.fops.mmap_refusals.get(-ret)
+    return (f"the driver of {file.path} refused {what} ({E.errorcode.get(-ret, -ret)})"
+            + (f": {why}" if why else ""))
+
+
+def do_mmap_shared_file(k: Kernel, vma: VmArea, reusing: VmRegion | None = None) -> None:
     """``do_mmap_shared_file``: let the driver accept the VMA; ENOSYS becomes ENODEV."""
     file = vma.vm_file
     assert file is not None
-    ret = file.fops.mmap(file, vma)
+    ret = call_mmap(k, file, vma, "do_mmap_shared_file", reusing)
     if ret == 0:
         vma.vm_region.vm_top = vma.vm_region.vm_end
         vma.vm_ops = vm_ops_of(file)
         return
     if ret != -E.ENOSYS:
         raise KernelError(-ret, "do_mmap_shared_file.driver_refused",
-                          f"the driver of {file.path} refused the shared mapping "
-                          f"({E.errorcode.get(-ret, -ret)})")
+                          _driver_refusal(file, ret, "the shared mapping"))
     raise KernelError(E.ENODEV, "do_mmap_shared_file.enosys",
                       f"the driver of {file.path} cannot share this mapping (ENOSYS); "
                       "a shared mapping cannot fall back to a copy")
@@ -510,7 +604,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     ps = k.page_size
     if caps & NOMMU_MAP_DIRECT:
         assert file is not None
-        ret = file.fops.mmap(file, vma)
+        ret = call_mmap(k, file, vma, "do_mmap_private")
         if not is_nommu_shared_mapping(vma.vm_flags):
             k.trace.emit(_HAZARD, "do_mmap_private.warn_not_shareable",
                          "WARNING (once per boot on 6.3+): a direct-capable private mapping by a "
@@ -528,8 +622,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
             return
         if ret != -E.ENOSYS:
             raise KernelError(-ret, "do_mmap_private.driver_refused",
-                              f"the driver of {file.path} refused the mapping "
-                              f"({E.errorcode.get(-ret, -ret)})")
+                              _driver_refusal(file, ret, "the private mapping"))
         k.trace.emit(_DECISION, "do_mmap_private.direct_enosys",
                      "the driver's mmap said ENOSYS: a private copy will be made instead")
 
@@ -542,11 +635,13 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
     pfn = k.mem.next_block(order)  # where the copy will go; nothing is taken yet
     if pfn is None:
         largest = k.mem.largest_free_order()
+        want = "page" if order == 0 else f"block of 2^{order} = {1 << order} contiguous pages"
+        have = (f"the largest free block is {plural(1 << largest, 'page')}" if largest >= 0
+                else "no page is free at all")
         raise KernelError(E.ENOMEM, "do_mmap_private.alloc_failed",
-                          f"no free block of 2^{order} = {1 << order} contiguous pages "
-                          f"(largest free block: {(1 << largest) if largest >= 0 else 0} pages, "
-                          f"largest possible: {1 << k.mem.max_order}); without an MMU a mapping "
-                          "needs physically contiguous memory: ask for less")
+                          f"no free {want} ({have}; the largest possible is "
+                          f"{1 << k.mem.max_order} pages); without an MMU a mapping needs "
+                          "physically contiguous memory: ask for less, or free memory first")
     base = k.mem.pfn_to_addr(pfn)
     if file is not None:
         # kernel_read(file, base, len, &fpos) begins with rw_verify_area; fpos is a loff_t
@@ -576,19 +671,26 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         mem.state[pfn + total:pfn + (1 << order)] = _TRIMMED
     mem.version += 1
     k.trace.emit(_ALLOC, "do_mmap_private.alloc",
-                 "{} page(s) wanted: order-{} block of {} pages at {:#x}; {}",
+                 "{:n page} wanted: order-{} block of {:n page} at {:#x}; {}",
                  point, order, 1 << order, base, _TrimNote(point, order, total, trim),
                  region=region.id, frames=(pfn, total))
     if file is not None:
         pos = vma.vm_pgoff * ps
+        if file.fops.kernel_read_refused:
+            k.trace.emit(_HAZARD, "kernel_bug.7.kernel_read_unsupported",
+                         "Linux 6.12 cannot fill this copy: __kernel_read refuses {}, whose driver "
+                         "has a plain read method ('kernel read not supported'), so there this "
+                         "mmap fails with EINVAL; the model makes the copy the document describes",
+                         file.path, region=region.id)
         data = file.fops.read(file, length, pos)
         assert isinstance(data, bytes)
         k.phys_write(base, data)
         if len(data) < length:
             k.mem.zero(base + len(data), length - len(data))
         k.trace.emit(_DECISION, "do_mmap_private.read_file",
-                     "copied {} bytes of {} from offset {:#x}{}", len(data), file.path, pos,
-                     f"; {length - len(data)} bytes after EOF cleared" if len(data) < length else "")
+                     "copied {:n byte} of {} from offset {:#x}{}", len(data), file.path, pos,
+                     f"; {plural(length - len(data), 'byte')} after EOF cleared"
+                     if len(data) < length else "")
 
 
 # ---------------------------------------------------------------------------
@@ -717,7 +819,7 @@ def shrink_vma(k: Kernel, mm: MmStruct, vma: VmArea, frm: int, to: int) -> None:
     k.region_tree.add(region)
     free_page_series(k, frm, to, PageState.TRIMMED)
     k.trace.emit(_FREE, "shrink_vma",
-                 "unmapped {:#x}-{:#x}: {} page(s) freed{}", frm, to, (to - frm) // k.page_size,
+                 "unmapped {:#x}-{:#x}: {:n page} freed{}", frm, to, (to - frm) // k.page_size,
                  " (the untrimmed slack went with the tail)" if to > vma.vm_end and frm >= vma.vm_end else "",
                  region=region.id)
 
@@ -748,7 +850,7 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     region.vm_usage -= 1
     if region.vm_usage:
         k.trace.emit(_REGION, "put_nommu_region.still_used",
-                     "VMA removed; region {:#x} still used by {} mapping(s)", region.vm_start,
+                     "VMA removed; region {:#x} still used by {:n mapping}", region.vm_start,
                      region.vm_usage, region=region.id)
         return
     if region.vm_top > region.vm_start:
@@ -758,7 +860,7 @@ def put_nommu_region(k: Kernel, region: VmRegion) -> None:
     if region.is_copy:
         free_page_series(k, region.vm_start, region.vm_top)
         k.trace.emit(_FREE, "put_nommu_region.free_copy",
-                     "VMA removed; region {:#x}-{:#x} released: {} page(s) back to the allocator",
+                     "VMA removed; region {:#x}-{:#x} released: {:n page} back to the allocator",
                      region.vm_start, region.vm_top, (region.vm_top - region.vm_start) // k.page_size,
                      region=region.id)
     else:

@@ -31,8 +31,11 @@ from .constants import (
     S_IFIFO,
     S_IFREG,
     S_IFSOCK,
+    SIGILL,
+    SIGNAL_NAMES,
     VM_WRITE,
 )
+from .devices import FlashMode
 from .errors import ArgumentRangeError, KernelError
 from .mm import MmStruct, VmaInfo
 from .mmap import do_mmap, do_mremap, do_munmap
@@ -84,6 +87,8 @@ def syscall(fn: F) -> F:
             if not self.alive or self.vfork_child is not None or self.futex_wait is not None:
                 self._check_runnable(name)
             result = fn(self, *args, **kwargs)
+            if self.fatal_signal and self.alive:  # killed during the call (the OOM killer)
+                self._die_of_signal(self.fatal_signal)
         except KernelError as e:
             if k.exam:
                 e.hide_advice()
@@ -132,6 +137,8 @@ class Process:
         self.vfork_parent: Process | None = None
         self.alive = True
         self.exit_code: int | None = None
+        self.fatal_signal = 0  # a SIGKILL sent during our own call, delivered when it returns
+        self.killed_by: int | None = None  # the signal that ended us, if one did
         self.ptraced = False
         self.personality = 0
         self.futex_wait: int | None = None
@@ -139,7 +146,9 @@ class Process:
 
     def __repr__(self) -> str:
         if not self.alive:
-            return f"<{type(self).__name__} {self.pid} {self.name!r} exited ({self.exit_code})>"
+            how = (f"killed by {SIGNAL_NAMES.get(self.killed_by, self.killed_by)}"
+                   if self.killed_by else f"exited ({self.exit_code})")
+            return f"<{type(self).__name__} {self.pid} {self.name!r} {how}>"
         state = "running"
         if self.vfork_child is not None:
             state = f"waiting for vfork child {self.vfork_child.pid}"
@@ -251,6 +260,10 @@ class Process:
         if n < 0:
             raise ArgumentRangeError("instructions must be >= 0")
         pc = self.mm.entry
+        if not pc and self.mm.exe:
+            raise KernelError(E.ENOEXEC, "cpu.no_entry",
+                              f"{self.mm.exe}'s entry point (e_entry) lies in none of its loaded "
+                              "segments, so it would start at address 0 and fault: the program is broken")
         if not pc:
             raise KernelError(E.ENOEXEC, "cpu.no_program",
                               f"process {self.pid} has not exec'd a program; call execve() first")
@@ -272,14 +285,18 @@ class Process:
         for i in range(n):
             (word,) = struct.unpack("<I", k.phys_read(pc + 4 * i, 4))
             if word in (0, 0xFFFFFFFF):
+                at = pc + 4 * i
+                chip = next((c for c in k.bus if c.contains(at)), None)
                 k.trace.emit(EventKind.HAZARD, "cpu.illegal_instruction",
-                             "process {} fetched {:#010x} at {:#x}: an illegal instruction. Its "
-                             "text is executed in place from flash, and the chip is answering with "
-                             "status bytes instead of code: SIGILL", self.pid, word, pc + 4 * i)
-                self._do_exit(128 + 4)
-                k.notify()
+                             "process {} fetched {:#010x} at {:#x}: an illegal instruction{}: SIGILL",
+                             self.pid, word, at,
+                             ". Its text is executed in place from flash, and the chip is answering "
+                             "with status bytes instead of code" if chip is not None
+                             and chip.mode is not FlashMode.READ_ARRAY else
+                             " (an all-zero or all-ones word is never an instruction on RISC-V)")
+                self._die_of_signal(SIGILL)
                 return i
-        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
+        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {:n instruction} from {:#x}",
                      self.pid, n, pc)
         self.mm.entry = pc  # the model's programs loop over their first words
         k.notify()
@@ -718,6 +735,27 @@ class Process:
         code = cint(code, "code")
         self._do_exit(code)
 
+    def _die_of_signal(self, sig: int) -> None:
+        """Killed by ``sig``: off any futex queue, then ``do_exit`` (a shell shows 128 + sig)."""
+        self._leave_futex_queue()
+        self.killed_by = sig
+        self.fatal_signal = 0
+        self._do_exit(128 + sig)
+        self.kernel.notify()
+
+    def _leave_futex_queue(self) -> None:
+        """A sleeper that dies leaves its futex wait queue."""
+        addr = self.futex_wait
+        if addr is None:
+            return
+        waiters = self.kernel.futex_waiters
+        q = waiters.get(addr, [])
+        if self in q:
+            q.remove(self)
+        if not q:
+            waiters.pop(addr, None)
+        self.futex_wait = None
+
     def _do_exit(self, code: int) -> None:
         k = self.kernel
         self._release_mm()
@@ -729,7 +767,11 @@ class Process:
         self.alive = False
         self.exit_code = code
         k.processes.pop(self.pid, None)
-        k.trace.emit(EventKind.PROCESS, "do_exit", "process {} exited with {}", self.pid, code)
+        if self.killed_by:
+            k.trace.emit(EventKind.PROCESS, "do_exit", "process {} was killed by {} (a shell shows "
+                         "status {})", self.pid, SIGNAL_NAMES.get(self.killed_by, self.killed_by), code)
+        else:
+            k.trace.emit(EventKind.PROCESS, "do_exit", "process {} exited with {}", self.pid, code)
 
     def _release_mm(self) -> None:
         """``mmput``: the last user of an mm tears down every VMA (``exit_mmap``)."""

@@ -2,10 +2,13 @@
 
 The VMA must *contain* the address (one VMA per call, the length clamped to
 its end), and the access needs the mapping's ``VM_MAYREAD``/``VM_MAYWRITE``,
-not ``VM_READ``/``VM_WRITE``. Direct ROM mappings (XIP text) lack
-``VM_MAYWRITE``, so breakpoints cannot be planted in them; and because a
-read-only private file mapping may be shared with other processes, a task
-traced *before* it maps one gets an unshared copy instead.
+not ``VM_READ``/``VM_WRITE``. A private mapping of a direct-capable file
+takes its ``VM_MAY*`` bits from the capability word (``determine_vm_flags``),
+so direct ROM mappings (XIP text) lack ``VM_MAYWRITE`` and breakpoints cannot
+be planted in them; so does a RAM copy made of such a file, whose bits were
+decided before the copy was. And because a read-only private file mapping may
+be shared with other processes, a task traced *before* it maps one gets an
+unshared copy instead.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import errno as E
 from typing import TYPE_CHECKING
 
-from .constants import VM_MAYREAD, VM_MAYWRITE
+from .constants import VM_MAPPED_COPY, VM_MAYREAD, VM_MAYWRITE
 from .errors import KernelError
 from .trace import EventKind
 
@@ -31,10 +34,17 @@ def access_process_vm(k: Kernel, target: Process, addr: int, n: int, data: bytes
         raise KernelError(E.EIO, "access_remote_vm.no_vma",
                           f"{addr:#x} is not inside any mapping of process {target.pid}")
     if not vma.vm_flags & need:
+        bit = "WRITE" if write else "READ"
+        what = vma.vm_file.path if vma.vm_file is not None else "its backing device"
+        how = (f"a copy in RAM, but its VM_MAY bits came from the capability word of {what}, "
+               f"which lacks NOMMU_MAP_{bit}" if vma.vm_flags & VM_MAPPED_COPY else
+               f"{what} mapped in place, and its capability word lacks NOMMU_MAP_{bit}")
         raise KernelError(E.EIO, "access_remote_vm.may_flags",
-                          f"the mapping at {vma.vm_start:#x} lacks VM_MAY{'WRITE' if write else 'READ'}: "
-                          + ("it is mapped directly from ROM, which a debugger cannot patch"
-                             if write else "it cannot be read"))
+                          f"the mapping at {vma.vm_start:#x} lacks VM_MAY{bit}: it is {how}, so "
+                          f"a debugger cannot {'write to' if write else 'read'} it (no breakpoint "
+                          "can be planted there)" if write else
+                          f"the mapping at {vma.vm_start:#x} lacks VM_MAY{bit}: it is {how}, so "
+                          "a debugger cannot read it")
     if vma.vm_end - addr < n:
         # generic_ptrace_peekdata/pokedata: anything short of a whole word is EIO
         raise KernelError(E.EIO, "generic_ptrace_peekdata.short",

@@ -1,7 +1,8 @@
 """The event log: every decision the kernel model takes, with its rule.
 
 Events are cheap to record: the sentence is a template plus arguments and is
-only formatted when somebody reads ``.text``. The log is bounded (a ring of
+only formatted when somebody reads ``.text`` (where ``{:n page}`` words a plain
+int argument with its noun: ``1 page``, ``3 pages``). The log is bounded (a ring of
 ``capacity`` events) so a long workload never grows memory without limit.
 """
 
@@ -11,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from string import Formatter
 from typing import Any
 
 from .callfmt import format_call
@@ -29,6 +31,26 @@ class EventKind(StrEnum):
     HAZARD = "hazard"  # something the real kernel gets wrong or warns about
     DEVICE = "device"  # a driver or device did something (flash mode, ...)
     PROCESS = "process"  # spawn, vfork, exec, exit
+
+
+def plural(n: int, noun: str, nouns: str = "") -> str:
+    """``1 page``, ``3 pages`` (``nouns``: an irregular plural, ``entries``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
+
+
+class _CountingFormatter(Formatter):
+    """``str.format`` plus one spec: ``{:n page}`` words a number with its noun
+    (``1 page``, ``3 pages``; ``{:n entry|entries}`` for an irregular plural), so a
+    template keeps plain ints as its arguments and nothing is made at emit time."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec.startswith("n "):
+            noun, _, nouns = format_spec[2:].partition("|")
+            return plural(value, noun, nouns)
+        return super().format_field(value, format_spec)
+
+
+_COUNTING = _CountingFormatter()
 
 
 _NOTHING: dict[str, Any] = {}  # shared by events that touched nothing: never mutate
@@ -58,7 +80,11 @@ class Event:
         """The sentence explaining the decision."""
         if self.template is SYSCALL_TEMPLATE:
             return format_call(*self.args)
-        return self.template.format(*self.args) if self.args else self.template
+        if not self.args:
+            return self.template
+        if "{:n " in self.template:
+            return _COUNTING.format(self.template, *self.args)
+        return self.template.format(*self.args)
 
     def __repr__(self) -> str:
         return f"<{self.seq} {self.kind.value} {self.rule}: {self.text}>"
@@ -133,6 +159,14 @@ class Trace:
     def last_call(self) -> list[Event]:
         """Every event of the most recent syscall."""
         return [Event(*raw) for raw in self._events if raw[7] == self.call]
+
+    def latest(self, rule: str, first_arg: Any) -> Event | None:
+        """The newest event of ``rule`` whose first argument is ``first_arg`` (None if
+        the log holds none); it reads the stored tuples, making no Event on the way."""
+        for raw in reversed(self._events):
+            if raw[2] == rule and raw[4] and raw[4][0] == first_arg:
+                return Event(*raw)
+        return None
 
     def rules(self, since: int = 0) -> list[str]:
         """Rule ids of events newer than ``since`` (handy in tests)."""

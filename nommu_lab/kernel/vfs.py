@@ -107,10 +107,22 @@ class FileOperations:
     kernel: Kernel
     #: why the driver's ``-errno`` refused a read, write or truncate: errno -> (rule, sentence)
     refusals: dict[int, tuple[str, str]] = {}  # noqa: RUF012 (read-only per class)
+    #: why its ``mmap`` answers ``-errno`` (what a student can do about it), by errno
+    mmap_refusals: dict[int, str] = {}  # noqa: RUF012 (read-only per class)
+    #: Linux 6.12's ``__kernel_read`` refuses the file (its driver has a plain ``read``
+    #: method, with or without ``read_iter``): kernel bug 7 when a private copy is filled
+    kernel_read_refused = False
 
     # absent unless a subclass provides them
     mmap_capabilities: Any = None
     get_unmapped_area: Any = None
+
+    def peek_mmap_capabilities(self, file: File | None) -> int | None:
+        """What ``mmap_capabilities`` would answer, for a view that must not call into
+        the driver: None when only asking it could tell (a learner's driver may log or
+        count its calls). The model's drivers answer from their state, without side effects.
+        """
+        return None
 
     def mmap(self, file: File, vma: VmArea) -> int:
         """``f_op->mmap``: 0 to accept the VMA, or ``-errno``."""
@@ -261,18 +273,17 @@ class RamfsFileOps(FileOperations):
     only where the file's pages are present and physically consecutive, which
     truncating an *empty* file to a size guarantees
     (``ramfs_nommu_expand_for_mapping``) and writing usually does not.
+    A write is never refused for want of memory: its pages come one at a time,
+    and when RAM has none the OOM killer makes room (see ``kernel/oom.py``).
     """
 
     name = "ramfs"
-    refusals = {  # noqa: RUF012
-        E.ENOSPC: ("simple_write_begin.no_memory",
-                   "there are not enough free pages in RAM for the page cache this write needs; "
-                   "free some memory (unmap, unlink files) or write less"),
-    }
 
     def mmap_capabilities(self, file: File) -> int:
         """``ramfs_mmap_capabilities``."""
         return NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ | NOMMU_MAP_WRITE | NOMMU_MAP_EXEC
+
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:
         """``ramfs_nommu_get_unmapped_area``: the page-cache address, or -ENOSYS.
@@ -288,8 +299,9 @@ class RamfsFileOps(FileOperations):
         maxpages = (inode.size + ps - 1) // ps
         if pgoff >= maxpages or maxpages - pgoff < lpages:
             k.trace.emit(EventKind.DECISION, "ramfs_nommu_get_unmapped_area.beyond_eof",
-                         "ramfs: pages {}..{} are not all inside the file ({} pages): ENOSYS",
-                         pgoff, pgoff + lpages - 1, maxpages)
+                         "ramfs: {} not all inside the file ({:n page}): ENOSYS",
+                         f"page {pgoff} is" if lpages == 1 else f"pages {pgoff}..{pgoff + lpages - 1} are",
+                         maxpages)
             return -E.ENOSYS
         pages = inode.pages
         # more pages wanted than the file has at all: a hole, without looking at each index
@@ -317,7 +329,7 @@ class RamfsFileOps(FileOperations):
         return self.kernel.pagecache_read(file.inode, pos, n)
 
     def write(self, file: File, data: bytes, pos: int) -> int:
-        return self.kernel.pagecache_write(file.inode, pos, data)
+        return self.kernel.pagecache_write(file.inode, pos, data, file.path)
 
     def truncate(self, inode: Inode, size: int) -> int:
         """``ramfs_nommu_setattr`` → ``ramfs_nommu_resize``."""
@@ -523,6 +535,8 @@ class RomfsFileOps(FileOperations):
     def mmap_capabilities(self, file: File) -> int:  # type: ignore[override]
         """``romfs_mmap_capabilities``: whatever the MTD allows (COPY on a block device)."""
         return self.mtd.mmap_capabilities() if self.mtd is not None else NOMMU_MAP_COPY
+
+    peek_mmap_capabilities = mmap_capabilities  # no side effects: a view may ask too
 
     def get_unmapped_area(self, file: File, addr: int, length: int, pgoff: int, flags: int) -> int:  # type: ignore[override]
         """``romfs_get_unmapped_area``: no MTD (a block device) means ENOSYS: copy."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ..kernel.constants import S_IFBLK, VM_MAYWRITE, VM_WRITE
 from ..kernel.errors import KernelError
 from ..kernel.memory import PageState
-from ..kernel.trace import EventKind
+from ..kernel.trace import EventKind, plural
 from ..kernel.vfs import File, Inode
 from .mm import MmuMm, MmuVma, Pte
 
@@ -401,7 +401,8 @@ def access_check(k: MmuKernel, mm: MmuMm, addr: int, n: int, write: bool, force:
         need += frames_needed(k, mm, vma, vaddr, write)
     if need > k.mem.nr_free:
         raise KernelError(E.ENOMEM, "handle_mm_fault.oom",
-                          f"the access needs {need} free frames and only {k.mem.nr_free} are left: "
+                          f"the access needs {plural(need, 'free frame')} and only "
+                          f"{k.mem.nr_free} {'is' if k.mem.nr_free == 1 else 'are'} left: "
                           "Linux would now run the OOM killer; the model refuses the access")
 
 

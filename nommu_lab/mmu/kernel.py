@@ -99,11 +99,20 @@ class MmuKernel(Kernel):
         inode.opened += 1
         return File(inode, "/dev/zero", FMODE_READ | FMODE_WRITE | FMODE_CAN_READ, 0, refs=0)
 
+    # ------------------------------------------------------------ the OOM killer
+    counts_rss = True
+
+    def oom_badness(self, p: Any) -> int:
+        """``oom_badness`` with an MMU: the pages ``p``'s page tables map (``get_mm_rss``;
+        the model keeps no page-table pages to add, and the zero page and device frames,
+        which are special, count for nothing)."""
+        return sum(1 for pte in p.mm.pte.values() if not pte.special)
+
     # ------------------------------------------------------------ page cache
-    def pagecache_write(self, inode: Inode, pos: int, data: bytes) -> int:
+    def pagecache_write(self, inode: Inode, pos: int, data: bytes, path: str = "a file") -> int:
         """ramfs ``write()``: the base model's page-cache write, remembered for :meth:`check`
         once it has taken pages (a refused write leaves the list as it was)."""
-        n = super().pagecache_write(inode, pos, data)
+        n = super().pagecache_write(inode, pos, data, path)
         if n > 0:
             self.cache_inodes[inode.key] = inode
         return n
@@ -116,7 +125,7 @@ class MmuKernel(Kernel):
             n = len(inode.pages)
             self._free_cache_pages(inode, 0)
             self.trace.emit(EventKind.FREE, "shrink_page_list.reclaim",
-                            "nobody has {} open any more: its {} clean page-cache page(s) are "
+                            "nobody has {} open any more: its clean page cache ({:n page}) is "
                             "reclaimed", getattr(inode, "ino", "?"), n)
         super().maybe_evict(inode)
 
@@ -157,8 +166,8 @@ class MmuKernel(Kernel):
             self.mem.data[last * ps + newsize % ps:(last + 1) * ps] = 0
         if unmapped or had:
             self.trace.emit(EventKind.FREE, "truncate_pagecache",
-                            "file cut to {} bytes: {} mapped page(s) unmapped from every process, "
-                            "{} page-cache page(s) dropped; touching them now gives SIGBUS",
+                            "file cut to {} bytes: {:n mapped page} unmapped from every process, "
+                            "{:n page-cache page} dropped; touching them now gives SIGBUS",
                             newsize, unmapped, had)
 
     def after_write(self, file: File, pos: int, n: int) -> None:

@@ -25,7 +25,15 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from ..kernel.constants import VM_GROWSDOWN, VM_MAYSHARE, VM_PFNMAP, VM_READ, VM_WRITE
+from ..kernel.constants import (
+    VM_GROWSDOWN,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_PFNMAP,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
+)
 from ..kernel.vfs import File
 
 MiB = 1 << 20
@@ -51,6 +59,15 @@ class Pte:
     pfn: int
     write: bool
     special: bool = False
+
+
+def is_cow_mapping(vm_flags: int) -> bool:
+    """``is_cow_mapping``: may become writable (VM_MAYWRITE) but is not shared (VM_SHARED).
+
+    A MAP_PRIVATE mapping always is; a MAP_SHARED one of a file opened read-only is
+    not (``do_mmap`` clears both VM_SHARED and VM_MAYWRITE there).
+    """
+    return vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
 
 
 @dataclass(eq=False, slots=True)

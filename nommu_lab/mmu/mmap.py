@@ -69,8 +69,8 @@ from ..kernel.devices import (
     ZeroOps,
 )
 from ..kernel.errors import KernelError
-from ..kernel.mmap import check_shared_file_modes
-from ..kernel.trace import EventKind
+from ..kernel.mmap import check_shared_file_modes, driver_answer, no_mmap_method_refusal
+from ..kernel.trace import EventKind, plural
 from ..kernel.vfs import (
     FMODE_READ,
     FMODE_WRITE,
@@ -79,7 +79,6 @@ from ..kernel.vfs import (
     RamfsFileOps,
     RomfsFileOps,
     SocketOps,
-    file_type_name,
     page_align,
 )
 from .fault import access_vm, file_size, frames_needed, set_pte, zap_pte_range
@@ -89,6 +88,7 @@ from .mm import (
     TASK_SIZE,
     MmuMm,
     MmuVma,
+    is_cow_mapping,
 )
 
 if TYPE_CHECKING:
@@ -328,6 +328,9 @@ def mmu_file_mmap(k: MmuKernel, file: File, vm_flags: int, pgoff: int, length: i
         # a driver with device memory maps it with remap_pfn_range; its own answer decides
         probe = MmuVma(0, addr, addr + length, vm_flags, pgoff, file)
         ret = ops.mmap(file, probe)  # type: ignore[arg-type]
+        k.trace.emit(EventKind.DEVICE, "mmap_region.call_mmap",
+                     "mmap_region called {}'s mmap for the VMA {:#x}-{:#x}: it answered {}",
+                     ops.name, addr, addr + length, driver_answer(ret))
         if ret < 0:
             raise KernelError(-ret, "call_mmap.driver_refused",
                               f"the driver of {file.path} refused the mapping "
@@ -363,15 +366,16 @@ def vm_enough_memory(k: MmuKernel, pages: int, why: str) -> None:
     if mode == 0:
         if pages > total:
             raise KernelError(E.ENOMEM, "__vm_enough_memory.guess",
-                              f"{why} needs {pages} pages, more than all of RAM ({total} pages, no "
-                              "swap): even the overcommit heuristic refuses that")
+                              f"{why} needs {plural(pages, 'page')}, more than all of RAM ({total} "
+                              "pages, no swap): even the overcommit heuristic refuses that")
         return
     limit = total * k.overcommit_ratio // 100
     committed = k.committed_pages()
     if committed + pages > limit:
         raise KernelError(E.ENOMEM, "__vm_enough_memory.strict",
-                          f"vm.overcommit_memory=2: {committed} pages committed + {pages} would "
-                          f"pass CommitLimit ({limit} pages = {k.overcommit_ratio}% of RAM)")
+                          f"vm.overcommit_memory=2: {plural(committed, 'page')} committed + "
+                          f"{pages} would pass CommitLimit ({plural(limit, 'page')} = "
+                          f"{k.overcommit_ratio}% of RAM)")
 
 
 # ---------------------------------------------------------------------------
@@ -441,9 +445,7 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
                                   f"{file.path} lies on a filesystem mounted noexec; drop PROT_EXEC")
             vm_flags &= ~VM_MAYEXEC
         if file.fops.mmap is None:
-            raise KernelError(E.ENODEV, "do_mmap.no_mmap_method",
-                              f"{file.path} is a {file_type_name(file.inode.mode)} whose driver has "
-                              "no mmap method, so it cannot be mapped; read() it instead")
+            raise KernelError(E.ENODEV, "do_mmap.no_mmap_method", no_mmap_method_refusal(file))
         if vm_flags & VM_GROWSDOWN:
             raise KernelError(E.EINVAL, "do_mmap.growsdown_file",
                               "MAP_GROWSDOWN is for anonymous stacks, not files")
@@ -490,8 +492,9 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
                 pages += c
                 freed += f
             k.trace.emit(EventKind.DECISION, "mmap_region.map_fixed_unmap",
-                         "MAP_FIXED replaces what was mapped there: {} VMA(s) unmapped first "
-                         "({} page(s) were present, {} frame(s) freed)", len(old), pages, freed)
+                         "MAP_FIXED replaces what was mapped there: {:n VMA} unmapped first "
+                         "({:n page was|pages were} present, {:n frame} freed)", len(old),
+                         pages, freed)
     vma = MmuVma(k.next_id(), addr, addr + length, vm_flags, pgoff, None, kind=kind)
     if kind == "shmem":
         vma.vm_file = k.shmem_zero_setup(length)
@@ -503,8 +506,10 @@ def do_mmap(k: MmuKernel, task: MmuProcess, file: File | None, addr: int, length
     if kind == "pfn":
         assert pfn_base is not None
         vma.pfn_base = pfn_base
-        if not vm_flags & VM_SHARED:
-            vma.vm_pgoff = vma.pfn_base  # remap_pfn_range on a COW mapping
+        if is_cow_mapping(vm_flags):
+            # remap_pfn_range marks a COW mapping's original frames by vm_pgoff = pfn,
+            # so /proc/PID/maps shows the device's physical address as the offset
+            vma.vm_pgoff = k.mem.pfn_to_addr(pfn_base) >> k.mem.page_shift
     mm.add(vma)
     mm.total_vm += length // ps
     what = _describe(vma)
@@ -537,7 +542,7 @@ def remap_pfn_range(k: MmuKernel, mm: MmuMm, vma: MmuVma) -> None:
     for i, vpn in enumerate(range(vma.vm_start >> shift, vma.vm_end >> shift)):
         set_pte(k, mm, vpn, vma.pfn_base + i, write, special=True)
     k.trace.emit(EventKind.DECISION, "remap_pfn_range",
-                 "{} device page(s) at physical {:#x} mapped at {:#x}: the frames belong to the "
+                 "{:n device page} at physical {:#x} mapped at {:#x}: the frames belong to the "
                  "device, the process sees them at a virtual address",
                  (vma.vm_end - vma.vm_start) >> shift, k.mem.pfn_to_addr(vma.pfn_base), vma.vm_start)
 
@@ -579,7 +584,7 @@ def mm_populate(k: MmuKernel, task: MmuProcess, addr: int, length: int) -> None:
         handle_mm_fault(k, mm, vma, va, write)
         done += 1
     k.trace.emit(EventKind.DECISION, "mm_populate",
-                 "MAP_POPULATE: {} page(s) faulted in at mmap time instead of on first touch", done)
+                 "MAP_POPULATE: {:n page} faulted in at mmap time instead of on first touch", done)
 
 
 # ---------------------------------------------------------------------------
@@ -623,9 +628,9 @@ def do_munmap(k: MmuKernel, task: MmuProcess, start: int, length: int) -> None:
         pages += c
         freed += f
     k.trace.emit(EventKind.FREE, "do_vmi_munmap",
-                 "unmapped {:#x}-{:#x} ({} VMA piece(s)): {} page-table entr{} cleared, {} "
-                 "frame(s) freed", start, end, len(victims), pages, "y" if pages == 1 else "ies",
-                 freed)
+                 "unmapped {:#x}-{:#x} ({:n VMA piece}): {:n page-table entry|page-table entries} cleared, {:n frame} freed", start, end,
+                 len(victims),
+                 pages, freed)
 
 
 # ---------------------------------------------------------------------------
@@ -690,7 +695,7 @@ def do_mprotect(k: MmuKernel, task: MmuProcess, start: int, length: int, prot: i
         vma_merge(k, mm, v)
     k.trace.emit(EventKind.DECISION, "mprotect_fixup",
                  "{:#x}-{:#x} is now {}: the page-table entries say so, and the MMU will enforce "
-                 "it on every access ({} VMA(s) changed)", start, end, perms(want)[:3], changed)
+                 "it on every access ({:n VMA} changed)", start, end, perms(want)[:3], changed)
 
 
 # ---------------------------------------------------------------------------
@@ -873,8 +878,9 @@ def move_vma(k: MmuKernel, mm: MmuMm, vma: MmuVma, old_addr: int, old_len: int, 
     else:
         remove_vma(k, mm, src)
     k.trace.emit(EventKind.VMA, "move_vma",
-                 "the mapping moves from {:#x} to {:#x}: {} page-table entr{} moved, no byte of "
-                 "data copied{}", old_addr, new_addr, moved, "y" if moved == 1 else "ies",
+                 "the mapping moves from {:#x} to {:#x}: {:n page-table entry|page-table entries} moved, no byte of "
+                 "data copied{}", old_addr, new_addr,
+                 moved,
                  "; the old range stays mapped, empty (MREMAP_DONTUNMAP)" if dontunmap else "")
     vma_merge(k, mm, dst)
     return new_addr

@@ -22,7 +22,6 @@ from ..kernel.binfmt import (
     ELF_MAGIC,
     FLAT_MAGIC,
     PT_GNU_STACK,
-    PT_LOAD,
     _prot,
     open_exec,
     parse_elf,
@@ -46,6 +45,7 @@ from ..kernel.constants import (
     SHM_RDONLY,
     SHM_REMAP,
     SHM_RND,
+    SIGSEGV,
     VM_READ,
     VM_WRITE,
 )
@@ -173,11 +173,10 @@ class MmuProcess(Process):
                 k.trace.emit(EventKind.HAZARD, "do_page_fault.instruction_fault",
                              "process {} fetched from {:#x}, which is not mapped executable: "
                              "SIGSEGV", self.pid, pc + 4 * i)
-                self._do_exit(128 + 11)
-                k.notify()
+                self._die_of_signal(SIGSEGV)
                 return i
             access_vm(k, self.mm, pc + 4 * i, 4, None, True, self.pid)
-        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {} instructions from {:#x}",
+        k.trace.emit(EventKind.PROCESS, "cpu.run", "process {} ran {:n instruction} from {:#x}",
                      self.pid, n, pc)
         k.notify()
         return n
@@ -268,8 +267,9 @@ class MmuProcess(Process):
         if advice == MADV_DONTNEED:
             cleared, freed = zap_pte_range(self.kernel, self.mm, start, end)
             self.kernel.trace.emit(EventKind.FREE, "madvise_dontneed",
-                                   "MADV_DONTNEED: {} page-table entries cleared, {} frame(s) freed; "
-                                   "the next touch faults again", cleared, freed)
+                                   "MADV_DONTNEED: {:n page-table entry|page-table entries} cleared, {:n frame} freed; the next touch faults "
+                                   "again", cleared,
+                                   freed)
         return 0
 
     @syscall
@@ -326,10 +326,10 @@ class MmuProcess(Process):
         mm = k._new_mm()
         copied, cow = dup_mmap(k, self.mm, mm)
         k.trace.emit(EventKind.DECISION, "dup_mmap",
-                     "the child gets a copy of the address space: {} VMA(s), {} page-table "
-                     "entr{} copied; {} frame(s) now shared copy-on-write (write-protected in "
-                     "both); no data copied", len(mm.vmas), copied,
-                     "y" if copied == 1 else "ies", cow)
+                     "the child gets a copy of the address space: {:n VMA}, {:n page-table entry|page-table entries} copied; {:n frame} now "
+                     "shared copy-on-write (write-protected in both); no data copied",
+                     len(mm.vmas), copied,
+                     cow)
         return mm
 
     @syscall
@@ -346,6 +346,11 @@ class MmuProcess(Process):
                                "clone: child {} gets a copy-on-write copy of the parent's mm "
                                "(like fork)", child.pid)
 
+    def _leave_futex_queue(self) -> None:
+        """A sleeper that dies leaves its wait queue and its key."""
+        super()._leave_futex_queue()
+        self.kernel.futex_keys.pop(self.pid, None)
+
     def _release_mm(self) -> None:
         """``mmput`` → ``exit_mmap``: the last user unmaps everything."""
         mm = self.mm
@@ -359,7 +364,7 @@ class MmuProcess(Process):
         assert not mm.pte
         mm.total_vm = 0
         k.trace.emit(EventKind.FREE, "exit_mmap",
-                     "address space {} torn down: {} frame(s) freed", mm.id, freed)
+                     "address space {} torn down: {:n frame} freed", mm.id, freed)
 
     @syscall
     def execve(self, path: Any, argv: Any = None) -> int:
@@ -377,8 +382,8 @@ class MmuProcess(Process):
         if img[:4] != ELF_MAGIC:
             raise KernelError(E.ENOEXEC, "search_binary_handler.no_handler",
                               f"{path} is not an ELF file")
-        _flags, segs = parse_elf(img)
-        loads = [s for s in segs if s.type == PT_LOAD]
+        elf = parse_elf(img)
+        segs, loads = elf.segments, elf.loads
         if not loads:
             raise KernelError(E.ENOEXEC, "load_elf_binary.no_load", "the program has no PT_LOAD segment")
         if k.mem.nr_free < 2 * len(loads) + 2:
@@ -386,9 +391,8 @@ class MmuProcess(Process):
         ps = k.page_size
         private = sum(page_align(s.memsz + s.vaddr % ps, ps) for s in loads if s.flags & 2)
         vm_enough_memory(k, (private + STACK_EXPAND + ps) // ps, "the new program's data and stack")
-        (entry,) = struct.unpack_from("<Q", img, 24)
         self._load_elf(path, inode, loads, segs, args)
-        self.mm.entry = self.mm.start_code + entry
+        self.mm.entry = self.mm.start_code + elf.entry  # load_elf_binary: e_entry + load_bias
         return 0
 
     def _load_elf(self, path: str, inode: Any, loads: list[Any], segs: list[Any],
@@ -538,7 +542,7 @@ class MmuProcess(Process):
             for w in woken:
                 w.futex_wait = None
                 k.futex_keys.pop(w.pid, None)
-            k.trace.emit(EventKind.DECISION, "futex_wake", "woke {} waiter(s) on key {}",
+            k.trace.emit(EventKind.DECISION, "futex_wake", "woke {:n waiter} on key {}",
                          len(woken), key)
             return len(woken)
         (cur,) = struct.unpack("<i", read_nofault(k, self.mm, addr, 4, self.pid))

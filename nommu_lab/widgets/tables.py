@@ -14,7 +14,7 @@ import ipywidgets as W
 
 from ..kernel import EventKind
 from ..kernel.constants import S_IFREG
-from ..kernel.mmap import mmap_capabilities_of
+from ..kernel.mmap import CAPS_NOT_ASKED, capabilities_last_answered, mmap_capabilities_of
 from ..kernel.vfs import capability_names
 from .base import Selection, View, address_ranges_to_frames, html_escape, touched_frames
 
@@ -214,19 +214,34 @@ class VmaView(View):
 
 
 # ---------------------------------------------------------------------------
-def _caps_of_ops(ops: Any, kind: int | None) -> tuple[list[str] | None, str]:
-    """Capability names of a driver and where they come from.
+def _caps_of_ops(kernel: Kernel, ops: Any, kind: int | None,
+                 path: str = "") -> tuple[list[str] | None, str]:
+    """Capability names of a driver and where they come from, without calling it.
 
     ``None`` names means the file has no mmap method at all. Without an
     ``mmap_capabilities`` method, validate_mmap_request falls back to a
     default by file type; the same fallback is shown here, marked as such.
+    A driver whose word only its own method can give (a learner's, which may
+    log its calls) is never asked by a view: the table shows what it answered
+    the kernel the last time ``path`` was mapped, if the event log holds that.
     """
-    caps, source = mmap_capabilities_of(ops, kind if kind is not None else 0)
+    caps, source = mmap_capabilities_of(ops, kind if kind is not None else 0, observe=True)
     if caps is None:
         return None, "no mmap method: ENODEV"
+    if caps == CAPS_NOT_ASKED:
+        seen = capabilities_last_answered(kernel, path) if path else None
+        if seen is None:
+            return [], f"{source}; not asked yet"
+        return capability_names(seen), f"{ops.name}'s mmap_capabilities, as answered at the last mmap"
     if caps < 0:
         return [], source
     return capability_names(caps), source
+
+
+def _is_regular_file(k: Kernel, path: str) -> bool:
+    """A file whose data is page cache (a device node's memory is the driver's own)."""
+    node = k.lookup(path)
+    return node is not None and node.is_reg
 
 
 def _badges(names: list[str] | None) -> str:
@@ -267,7 +282,7 @@ class DevicesView(View):
             if ops is None:
                 caps, why = None, "no regular files"
             else:
-                caps, why = _caps_of_ops(ops, S_IFREG)
+                caps, why = _caps_of_ops(k, ops, S_IFREG)
             ro = " ro" if m.sb.readonly else ""
             out.append((path, f"{m.sb.fstype}{ro}", m.sb.source, caps, why))
         return out
@@ -277,7 +292,7 @@ class DevicesView(View):
         out = []
         for path, ops in sorted(k.devices.items()):
             node = k.lookup(path)
-            caps, why = _caps_of_ops(ops, node.kind if node is not None else None)
+            caps, why = _caps_of_ops(k, ops, node.kind if node is not None else None, path)
             out.append((path, ops.describe(), caps, why))
         return out
 
@@ -298,11 +313,18 @@ class DevicesView(View):
             out.append((f"{fb.name} frame buffer {fb.screen_base:#x}-{fb.screen_base + fb.size:#x}",
                         "RAM set aside at boot",
                         self._direct_regions(fb.screen_base, fb.screen_base + fb.size)))
+        shown = {r for _, _, regs in out for r in regs}
+        for path in sorted(k.devices):  # a driver's own RAM (a ramdisk, a learner's device)
+            regs = [f"R{r.id} {r.start:#x}-{r.end:#x} {r.path} (usage {r.usage})"
+                    for r in k.regions() if not r.copy and r.path == path and k.mem.contains(r.start)]
+            regs = [r for r in regs if r not in shown]
+            if regs:
+                out.append((f"{path} driver memory", "RAM set aside for the driver", regs))
         for path, m in sorted(k.mounts.items()):
             if m.sb.fstype in ("ramfs", "tmpfs", "rootfs", "devtmpfs"):
                 regs = [f"R{r.id} {r.start:#x}-{r.end:#x} {r.path} (usage {r.usage})"
                         for r in k.regions() if not r.copy and r.path and k.mount_of(r.path).path == path
-                        and k.mem.contains(r.start)]
+                        and k.mem.contains(r.start) and _is_regular_file(k, r.path)]
                 if regs:
                     out.append((f"{path} page cache", m.sb.fstype, regs))
         return out
