@@ -583,3 +583,26 @@ def test_all_of_a_256_mib_board_is_one_pixel_per_frame():
     assert [state_of_index(i) for i in f[first:first + 5]] == [PageState.ANON] * 5
     assert {state_of_index(i) for i in f[first + 5:first + 8]} == {PageState.TRIMMED}
     assert int((f < DIM_OFFSET).sum()) == 65536
+
+
+def test_an_unchanged_image_is_not_sent_again():
+    """Each image sent is a new widget the browser opens and decodes: send only changed ones."""
+    k = nl.boards.default(ram_size=256 << 20)
+    sel = Selection()
+    ram = RamMap(k, sel)  # opens on the first 2,048 frames, with all of RAM small above
+    p = k.spawn("app")
+    a = p.mmap(0, 64 * PS, *ANON)
+    pfn = k.mem.addr_to_pfn(a)
+    assert ram.grid.contains(pfn) and ram.overview_box.children
+    shown, overview = ram.mark.image, ram._ov_mark.image
+    # a selection dims the other frames of the map; the overview (kernel state only) stays
+    sel.set([(pfn, 3)], "three frames")
+    assert ram.mark.image is not shown and ram._ov_mark.image is overview
+    assert ram.bytes_sent == len(ram.png) > 0
+    # new frames in use change both: the map, and the overview's pixels that hold them
+    shown = ram.mark.image
+    b = p.mmap(0, 64 * PS, *ANON)
+    assert ram.grid.contains(k.mem.addr_to_pfn(b))
+    assert ram.mark.image is not shown and ram._ov_mark.image is not overview
+    assert ram.bytes_sent == len(ram.png) + len(ram.overview_png)
+    assert decoded_frames(ram)[k.mem.addr_to_pfn(b) - ram.grid.first] == ram.frame_indices()[k.mem.addr_to_pfn(b)]

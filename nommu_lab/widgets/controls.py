@@ -457,7 +457,6 @@ class Controls(View):
                 self._call(pid, "mmap", addr, length, prot, flags, fd, offset)
             finally:
                 self.session.call(pid, "close", fd)
-        self._refresh_vmas()
 
     # ------------------------------------------------------------ munmap / mremap
     def _fill_unmap(self, change: dict[str, Any]) -> None:
@@ -703,8 +702,10 @@ class TimeTravel(View):
         self.b_forward = _button("forward ▶", "nl-forward", "", "redo the next call")
         self.position = W.HTML()
         self.position.add_class("nl-position")
+        # no readout: the position line says "call N of M", and the slider's readout
+        # measures its own text width on every update (a forced layout of the whole page)
         self.timeline = W.IntSlider(value=0, min=0, max=0, description="call",
-                                    continuous_update=False,
+                                    continuous_update=False, readout=False,
                                     layout=W.Layout(width="28em"))
         self.timeline.add_class("nl-timeline")
         self.timeline.observe(self._on_timeline, names="value")
@@ -785,9 +786,10 @@ class TimeTravel(View):
         self.b_forward.disabled = not s.can_forward
         self._syncing = True
         try:
-            self.timeline.max = max(len(s.calls), self.timeline.min)
-            self.timeline.value = s.position
-            self.timeline.disabled = not s.calls
+            with self.timeline.hold_sync():  # one message to the browser, not three
+                self.timeline.max = max(len(s.calls), self.timeline.min)
+                self.timeline.value = s.position
+                self.timeline.disabled = not s.calls
         finally:
             self._syncing = False
         lines = s.describe().splitlines()[1:]

@@ -377,15 +377,23 @@ class RamMap(View):
         if lay != self._size_key:
             self._size_key = lay
             self._draw_axes(lay)
-        self.png = encode_indexed_png(grid_pixels(lay, idx[lay.first:lay.end]), PALETTE)
-        self._new_image(self.mark, self.png)
-        self.bytes_sent = len(self.png)
+        # an image whose bytes did not change is not sent again: each one sent is a new
+        # widget for the browser to open, decode and paint (the overview, a pixel for
+        # many frames, is often unchanged by a small mmap)
+        self.bytes_sent = 0
+        png = encode_indexed_png(grid_pixels(lay, idx[lay.first:lay.end]), PALETTE)
+        if png != self.png:
+            self.png = png
+            self._new_image(self.mark, png)
+            self.bytes_sent += len(png)
         if self.window is not None:
             ov, per = self.overview_layout()
             blocks = block_states(self.kernel.mem.state, per).astype(np.uint8) << 1
-            self.overview_png = encode_indexed_png(grid_pixels(ov, blocks), PALETTE)
-            self._new_image(self._ov_mark, self.overview_png)
-            self.bytes_sent += len(self.overview_png)
+            png = encode_indexed_png(grid_pixels(ov, blocks), PALETTE)
+            if png != self.overview_png:
+                self.overview_png = png
+                self._new_image(self._ov_mark, png)
+                self.bytes_sent += len(png)
 
     def _draw_axes(self, lay: GridLayout) -> None:
         """Scales in image pixels, the figure sized to show them 1:1, hex addresses."""

@@ -46,16 +46,17 @@ def _set_options(sel: Any, options: list[tuple[str, Any]], empty: str = "(none)"
     keep = sel.value
     values = [v for _, v in options]
     opts = [(empty, NONE), *options] if prefer is None or not options else list(options)
-    if list(sel.options) != opts:
-        sel.options = opts  # resets the value; set it again below
     if keep in values:
         target = keep
     elif prefer is not None and options:
         target = prefer if prefer in values else values[-1]
     else:
         target = opts[0][1]
-    if sel.value != target:
-        sel.value = target
+    with sel.hold_sync():  # the rows and the chosen row reach the browser as one message
+        if list(sel.options) != opts:
+            sel.options = opts  # resets the value; set it again below
+        if sel.value != target:
+            sel.value = target
 
 
 def _region_where(k: Kernel, start: int, end: int) -> str:
