@@ -22,7 +22,7 @@ from nommu_lab.kernel.devices import FlashMode, SimpleDriver
 
 # --- fb0 -------------------------------------------------------------------------
 def test_fb0_shared_maps_screen_memory(k, p):
-    """§2.9 fbdev: default DIRECT|READ|WRITE; MAP_SHARED RW → screen_base."""
+    """the drivers' mmap_capabilities fbdev: default DIRECT|READ|WRITE; MAP_SHARED RW → screen_base."""
     fd = p.open("/dev/fb0", O_RDWR)
     a = p.mmap(0, 8 * PS, RW, MAP_SHARED, fd, 0)
     assert a == k.fb.screen_base and a % PS == 0
@@ -32,14 +32,14 @@ def test_fb0_shared_maps_screen_memory(k, p):
 
 
 def test_fb0_vma_marked_io_region_keeps_creator_flags(k, p):
-    """§9: the driver's remap marks the VMA VM_IO|VM_PFNMAP; the region keeps its flags."""
+    """device mmap: the driver's remap marks the VMA VM_IO|VM_PFNMAP; the region keeps its flags."""
     a = p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0)
     assert p.vmas()[0].flags & (VM_IO | VM_PFNMAP) == VM_IO | VM_PFNMAP
     assert not region_of(k, a).flags & VM_IO
 
 
 def test_fb0_private_exec_and_range(k, p):
-    """§2.9: private → ENODEV; PROT_EXEC shared → EINVAL; too long → EINVAL from the driver."""
+    """the drivers' mmap_capabilities: private → ENODEV; PROT_EXEC shared → EINVAL; too long → EINVAL from the driver."""
     fd = p.open("/dev/fb0", O_RDWR)
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=ENODEV)
     refused(k, p.mmap, 0, PS, RW | PROT_EXEC, MAP_SHARED, fd, 0, errno=EINVAL)
@@ -48,14 +48,14 @@ def test_fb0_private_exec_and_range(k, p):
 
 
 def test_fb0_nonzero_offset_is_refused(k, p):
-    """§2.9 / §9: get_fb_unmapped_area adds the page number as bytes; the remap check fails."""
+    """the drivers' mmap_capabilities / device mmap: get_fb_unmapped_area adds the page number as bytes; the remap check fails."""
     fd = p.open("/dev/fb0", O_RDWR)
     refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, PS, errno=EINVAL)
 
 
 # --- mtd0 ------------------------------------------------------------------------
 def test_mtd0_shared_readonly_maps_flash(k, p):
-    """§2.9 mtdchar ROM: COPY|DIRECT|EXEC|READ; MAP_SHARED RO → flash + offset."""
+    """the drivers' mmap_capabilities mtdchar ROM: COPY|DIRECT|EXEC|READ; MAP_SHARED RO → flash + offset."""
     fd = p.open("/dev/mtd0")
     assert p.mmap(0, PS, PROT_READ, MAP_SHARED, fd, 0) == FLASH_BASE
     assert p.mmap(0, PS, RX, MAP_SHARED, fd, 2 * PS) == FLASH_BASE + 2 * PS
@@ -63,13 +63,13 @@ def test_mtd0_shared_readonly_maps_flash(k, p):
 
 
 def test_mtd0_private_readonly_is_eacces(k, p):
-    """Verified / §2.9: mtdchar's mmap accepts only VM_SHARED VMAs: private RO → EACCES."""
+    """the drivers' mmap_capabilities (seen on Linux 6.12): mtdchar's mmap accepts only VM_SHARED VMAs: private RO → EACCES."""
     fd = p.open("/dev/mtd0")
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=EACCES)
 
 
 def test_mtd0_private_writable_is_a_copy(k, p):
-    """§2.1.6.5: PROT_WRITE private drops DIRECT: a copy of the flash bytes in RAM."""
+    """validate_mmap_request: PROT_WRITE private drops DIRECT: a copy of the flash bytes in RAM."""
     fd = p.open("/dev/mtd0")
     a = p.mmap(0, PS, RW, MAP_PRIVATE, fd, 0)
     assert k.mem.contains(a, PS) and p.peek(a, 8) == b"-rom1fs-"
@@ -82,7 +82,7 @@ def test_mtd0_rom_cannot_be_opened_for_writing(k, p):
 
 
 def test_mtd0_range_checks(k, p):
-    """§2.9 mtdchar get_unmapped_area: length > device or offset out of range → EINVAL."""
+    """the drivers' mmap_capabilities mtdchar get_unmapped_area: length > device or offset out of range → EINVAL."""
     fd = p.open("/dev/mtd0")
     refused(k, p.mmap, 0, (1 << 20) + PS, PROT_READ, MAP_SHARED, fd, 0, errno=EINVAL)
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, fd, 1 << 20, errno=EINVAL)
@@ -91,7 +91,7 @@ def test_mtd0_range_checks(k, p):
 
 # --- ram0, tty, pipes, sockets, /dev/zero ----------------------------------------
 def test_ram0_private_copy_shared_enodev(k, p):
-    """§2.9 / verified: a block device maps private as a copy and refuses MAP_SHARED."""
+    """the drivers' mmap_capabilities (seen on Linux 6.12): a block device maps private as a copy and refuses MAP_SHARED."""
     fd = p.open("/dev/ram0", O_RDWR)
     p.pwrite(fd, b"blk", PS)
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, PS)
@@ -101,20 +101,20 @@ def test_ram0_private_copy_shared_enodev(k, p):
 
 @pytest.mark.parametrize("flags", [MAP_PRIVATE, MAP_SHARED])
 def test_tty_and_pipes_enodev(k, p, flags):
-    """Verified: pipes, FIFOs, ttys, /dev/null → ENODEV (no mmap method)."""
+    """Seen on Linux 6.12: pipes, FIFOs, ttys, /dev/null → ENODEV (no mmap method)."""
     for fd in (p.open("/dev/ttyS0", O_RDWR), *p.pipe(), p.open("/dev/null", O_RDWR)):
         refused(k, p.mmap, 0, PS, PROT_READ, flags, fd, 0, errno=ENODEV)
 
 
 def test_sockets_einval(k, p):
-    """§2.1.6.2 / §12 #10: a socket → EINVAL (inode type has no default capabilities)."""
+    """validate_mmap_request / docs/linux-vs-document.md row 13: a socket → EINVAL (inode type has no default capabilities)."""
     s = p.socket()
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, s, 0, errno=EINVAL)
     refused(k, p.mmap, 0, PS, RW, MAP_SHARED, s, 0, errno=EINVAL)
 
 
 def test_dev_zero_private_is_zero_copy_shared_enodev(k, p):
-    """§2.9: /dev/zero COPY only: private = zero-filled copy; shared → ENODEV.
+    """the drivers' mmap_capabilities: /dev/zero COPY only: private = zero-filled copy; shared → ENODEV.
     (Linux 6.12 gives EINVAL, kernel bug 7; the model shows the intended behaviour
     and names the bug in the trace.)"""
     fd = p.open("/dev/zero", O_RDWR)
@@ -139,7 +139,7 @@ def test_kernel_read_unsupported_only_when_a_copy_is_filled(k, p):
 
 # --- romfs on the MTD --------------------------------------------------------------
 def test_romfs_xip_not_page_aligned(k, p):
-    """Verified: romfs-on-MTD RO maps are direct at an address 16-byte aligned, not page aligned."""
+    """Seen on Linux 6.12: romfs-on-MTD RO maps are direct at an address 16-byte aligned, not page aligned."""
     for path in ("/rom/etc/motd", "/rom/data/pattern.bin", "/rom/data/page.bin"):
         fd = p.open(path)
         a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -152,7 +152,7 @@ def test_romfs_xip_not_page_aligned(k, p):
 
 
 def test_romfs_shared_readonly_shares_the_xip_region(k, p):
-    """Verified: MAP_SHARED read-only also maps the flash directly (same region)."""
+    """Seen on Linux 6.12: MAP_SHARED read-only also maps the flash directly (same region)."""
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
     q = k.spawn()
     b = q.mmap(0, PS, PROT_READ, MAP_SHARED, q.open("/rom/etc/motd"), 0)
@@ -160,20 +160,20 @@ def test_romfs_shared_readonly_shares_the_xip_region(k, p):
 
 
 def test_romfs_writable_private_is_page_aligned_copy(k, p):
-    """Verified: PROT_WRITE private makes a page-aligned copy."""
+    """Seen on Linux 6.12: PROT_WRITE private makes a page-aligned copy."""
     a = p.mmap(0, PS, RW, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
     assert a % PS == 0 and k.mem.contains(a, PS)
     assert p.peek(a, 21) == b"Welcome to nommu-lab\n" and p.peek(a + 21, 4) == bytes(4)
 
 
 def test_romfs_open_for_writing_is_erofs(k, p):
-    """Verified: opening a romfs file for writing gives EROFS."""
+    """Seen on Linux 6.12: opening a romfs file for writing gives EROFS."""
     refused(k, p.open, "/rom/etc/motd", O_RDWR, errno=EROFS)
     refused(k, p.open, "/rom/new", O_CREAT | O_WRONLY, errno=EROFS)
 
 
 def test_romfs_past_eof_is_einval_no_copy_fallback(k, p):
-    """§2.9 romfs: mapping past EOF (page granular) → EINVAL, returned as is (§2.5)."""
+    """the drivers' mmap_capabilities romfs: mapping past EOF (page granular) → EINVAL, returned as is (do_mmap's get_unmapped_area step)."""
     fd = p.open("/rom/data/pattern.bin")  # 10000 bytes: 3 pages
     refused(k, p.mmap, 0, 4 * PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=EINVAL,
             rule="do_mmap.get_unmapped_area_failed")
@@ -183,7 +183,7 @@ def test_romfs_past_eof_is_einval_no_copy_fallback(k, p):
 
 # --- ext2 on a block device ---------------------------------------------------------
 def test_ext2_copies_are_shared(k, p):
-    """Verified: ext2 MAP_PRIVATE makes a page-aligned copy that later requests share."""
+    """Seen on Linux 6.12: ext2 MAP_PRIVATE makes a page-aligned copy that later requests share."""
     a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
     q = k.spawn()
     b = q.mmap(0, PS, RX, MAP_PRIVATE, q.open("/mnt/disk/pattern.bin"), 2 * PS)
@@ -191,7 +191,7 @@ def test_ext2_copies_are_shared(k, p):
 
 
 def test_ext2_sharing_violation(k, p):
-    """§2.4.5 / verified: an inexact overlap with a copy of a COPY-only file → EINVAL."""
+    """do_mmap's shareable-region search (seen on Linux 6.12): an inexact overlap with a copy of a COPY-only file → EINVAL."""
     fd = p.open("/mnt/disk/pattern.bin")
     p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     refused(k, p.mmap, 0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, PS, errno=EINVAL,
@@ -204,14 +204,14 @@ def test_ext2_sharing_violation(k, p):
 
 
 def test_ext2_shared_enodev(k, p):
-    """Verified: ext2 MAP_SHARED → ENODEV."""
+    """Seen on Linux 6.12: ext2 MAP_SHARED → ENODEV."""
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, p.open("/mnt/disk/notes.txt"), 0,
             errno=ENODEV)
 
 
 # --- a notebook's own driver ---------------------------------------------------------
 def test_driver_get_unmapped_area_enosys_falls_back_to_copy(k, p):
-    """§2.5: get_unmapped_area ENOSYS → copy for MAP_PRIVATE (COPY present), ENODEV for shared."""
+    """do_mmap's get_unmapped_area step: get_unmapped_area ENOSYS → copy for MAP_PRIVATE (COPY present), ENODEV for shared."""
     drv = k.register_driver("/dev/d", SimpleDriver(
         capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ, unmapped_area="enosys"))
     fd = p.open("/dev/d")
@@ -223,14 +223,14 @@ def test_driver_get_unmapped_area_enosys_falls_back_to_copy(k, p):
 
 
 def test_driver_get_unmapped_area_error_returned_unchanged(k, p):
-    """§2.5: any other error from get_unmapped_area is returned (no copy fallback)."""
+    """do_mmap's get_unmapped_area step: any other error from get_unmapped_area is returned (no copy fallback)."""
     k.register_driver("/dev/e", SimpleDriver(
         capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ, unmapped_area=EBUSY))
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/e"), 0, errno=EBUSY)
 
 
 def test_driver_mmap_enosys_private_copy_shared_enodev(k, p):
-    """§2.6: the driver's mmap ENOSYS → copy (private) / ENODEV (shared)."""
+    """do_mmap_shared_file/do_mmap_private: the driver's mmap ENOSYS → copy (private) / ENODEV (shared)."""
     k.register_driver("/dev/m", SimpleDriver(
         capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ | NOMMU_MAP_WRITE,
         mmap_result=-ENOSYS))
@@ -242,7 +242,7 @@ def test_driver_mmap_enosys_private_copy_shared_enodev(k, p):
 
 
 def test_duplicate_direct_region_start_is_refused_as_kernel_bug(k, p):
-    """§15 / §9: two MAP_SHARED maps at one offset with different lengths would BUG();
+    """device mmap: two MAP_SHARED maps at one offset with different lengths would BUG();
     the model refuses with KernelBug and changes nothing."""
     from nommu_lab import KernelBug
 
@@ -327,7 +327,7 @@ def test_fb0_write_past_end_is_efbig(k, p):
 
 
 def test_driver_mmap_error_is_returned_for_a_direct_private_map(k, p):
-    """§2.6.1: a direct private map whose driver mmap fails with anything but ENOSYS → that error."""
+    """do_mmap_shared_file: a direct private map whose driver mmap fails with anything but ENOSYS → that error."""
     k.register_driver("/dev/eio", SimpleDriver(
         capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_COPY | NOMMU_MAP_READ, mmap_result=-EIO))
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/dev/eio"), 0, errno=EIO)

@@ -19,14 +19,14 @@ from nommu_lab.constants import *
 
 @pytest.mark.parametrize("op", [FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT | FUTEX_PRIVATE_FLAG])
 def test_unaligned_is_einval(k, op):
-    """§8: address not 4-byte aligned → EINVAL."""
+    """kernel/futex: address not 4-byte aligned → EINVAL."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     refused(k, p.futex, a + 2, op, 0, errno=EINVAL, rule="get_futex_key.unaligned")
 
 
 def test_no_vma_check_outside_mappings(k):
-    """§8 / verified: an address outside every mapping (kernel text) is not an error."""
+    """kernel/futex (seen on Linux 6.12): an address outside every mapping (kernel text) is not an error."""
     p = k.spawn()
     assert p.futex(RAM_BASE, FUTEX_WAKE, 1) == 0
     refused(k, p.futex, RAM_BASE, FUTEX_WAIT, 12345, errno=EAGAIN)
@@ -35,7 +35,7 @@ def test_no_vma_check_outside_mappings(k):
 
 
 def test_io_mapping_is_not_an_error(k):
-    """§8 (DOC≠CODE): a futex in an I/O chardev mapping (fb0) is not refused."""
+    """kernel/futex (DOC≠CODE): a futex in an I/O chardev mapping (fb0) is not refused."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0)
     refused(k, p.futex, a, FUTEX_WAIT, 7, errno=EAGAIN)
@@ -50,7 +50,7 @@ def test_value_mismatch_is_eagain(k):
 
 
 def test_cross_process_wake_through_shared_memory(k):
-    """§8 (6.7+): the key is the address alone: another process wakes the waiter."""
+    """kernel/futex (6.7+): the key is the address alone: another process wakes the waiter."""
     p, q = k.spawn(), k.spawn()
     fd = make_shm_file(p, "/dev/shm/f", PS)
     a = p.mmap(0, PS, RW, MAP_SHARED, fd, 0)

@@ -18,7 +18,7 @@ from nommu_lab.constants import *
 
 
 def test_shmget_gathers_pages_at_once(k, p):
-    """§7.3: the whole segment is allocated contiguously at shmget time."""
+    """ipc/shm.c: the whole segment is allocated contiguously at shmget time."""
     free = k.meminfo()["MemFree"]
     sid = p.shmget(IPC_PRIVATE, 3 * PS, IPC_CREAT | 0o600)
     assert free - k.meminfo()["MemFree"] == 12
@@ -28,7 +28,7 @@ def test_shmget_gathers_pages_at_once(k, p):
 
 
 def test_shmat_null_is_enodev(k, p):
-    """§7.3 / verified / kernel bug 3: shmat(NULL) → ENODEV (no capabilities → default COPY,
+    """ipc/shm.c (seen on Linux 6.12) / kernel bug 3: shmat(NULL) → ENODEV (no capabilities → default COPY,
     dropped for lack of a read method → MAP_SHARED refused)."""
     sid = p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)
     e = refused(k, p.shmat, sid, 0, 0, errno=ENODEV, rule="do_shmat.no_capabilities")
@@ -37,7 +37,7 @@ def test_shmat_null_is_enodev(k, p):
 
 
 def test_shmat_with_address_is_einval(k, p):
-    """§7.3: shmat(addr != NULL) always becomes MAP_FIXED → EINVAL."""
+    """ipc/shm.c: shmat(addr != NULL) always becomes MAP_FIXED → EINVAL."""
     sid = p.shmget(IPC_PRIVATE, PS, IPC_CREAT | 0o600)
     e = refused(k, p.shmat, sid, 0x8040_0000, 0, errno=EINVAL, rule="validate_mmap_request.map_fixed")
     # the caller passed an address, not MAP_FIXED: the advice is about the address
@@ -93,7 +93,7 @@ def test_shmdt_not_attached(k, p):
 
 # --- POSIX shm --------------------------------------------------------------
 def test_posix_shm_same_address_usage_n(k):
-    """§7.2: shm_open + ftruncate from 0 + MAP_SHARED: same address for every process,
+    """POSIX shm: shm_open + ftruncate from 0 + MAP_SHARED: same address for every process,
     one S line in /proc/maps with usage = number of mappings."""
     procs = [k.spawn() for _ in range(4)]
     fd = procs[0].shm_open("/seg", O_CREAT | O_RDWR, 0o600)
@@ -112,7 +112,7 @@ def test_posix_shm_same_address_usage_n(k):
 
 
 def test_posix_shm_unmapping_never_frees_pages_unlink_does(k, p):
-    """§7.2: unmapping never frees the pages; they go when the file is removed."""
+    """POSIX shm: unmapping never frees the pages; they go when the file is removed."""
     free = k.meminfo()["MemFree"]
     fd = p.shm_open("/x", O_CREAT | O_RDWR)
     p.ftruncate(fd, PS)
@@ -132,7 +132,7 @@ def test_posix_shm_names(k, p):
 
 
 def test_posix_shm_mremap_eperm(k, p):
-    """§7.3 / §4.6: shared mappings cannot be resized (EPERM)."""
+    """ipc/shm.c / do_mremap: shared mappings cannot be resized (EPERM)."""
     fd = p.shm_open("/r", O_CREAT | O_RDWR)
     p.ftruncate(fd, 2 * PS)
     a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)

@@ -21,7 +21,7 @@ from nommu_lab.kernel.memory import PageState, PhysicalMemory, get_order
 @pytest.mark.parametrize("npages,order", [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3),
                                           (9, 4), (1024, 10), (1025, 11)])
 def test_get_order(npages, order):
-    """§11: get_order(len) = ceil(log2(ceil(len/PAGE)))."""
+    """the page allocator: get_order(len) = ceil(log2(ceil(len/PAGE)))."""
     assert get_order(npages) == order
 
 
@@ -45,7 +45,7 @@ def test_boot_memory_accounting():
 
 
 def test_buddy_blocks_are_naturally_aligned():
-    """§11: blocks are naturally aligned 2^order pages."""
+    """the page allocator: blocks are naturally aligned 2^order pages."""
     mem = PhysicalMemory(0, 64 * PS, PS, max_order=4)
     got = []
     for order in (0, 2, 1, 3, 0, 2):
@@ -62,7 +62,7 @@ def test_buddy_blocks_are_naturally_aligned():
 
 
 def test_buddy_split_hands_out_lower_half_and_coalesces_on_free():
-    """§11 / page_alloc expand(): the lower half is used; freeing merges buddies back."""
+    """the page allocator's expand(): the lower half is used; freeing merges buddies back."""
     mem = PhysicalMemory(0, 16 * PS, PS, max_order=4)
     assert mem.free_blocks() == [(0, 4)]
     a = mem.alloc(0)
@@ -75,7 +75,7 @@ def test_buddy_split_hands_out_lower_half_and_coalesces_on_free():
 
 
 def test_alloc_pages_exact_frees_tail_page_by_page():
-    """§11: alloc_pages_exact takes a 2^order block and frees the tail one page at a time."""
+    """the page allocator: alloc_pages_exact takes a 2^order block and frees the tail one page at a time."""
     mem = PhysicalMemory(0, 16 * PS, PS, max_order=4)
     base = mem.alloc_pages_exact(5)
     assert base == 0  # keeps the block alignment
@@ -85,7 +85,7 @@ def test_alloc_pages_exact_frees_tail_page_by_page():
 
 
 def test_max_order_exceeded_returns_none():
-    """§2.6 step 3: an order above the allocator's maximum fails."""
+    """do_mmap_private: an order above the allocator's maximum fails."""
     mem = PhysicalMemory(0, 64 * PS, PS, max_order=3)
     assert mem.alloc(4) is None
     assert mem.alloc_pages_exact(9) is None
@@ -156,7 +156,7 @@ def test_fresh_board_hands_out_low_addresses_first():
 
 
 def test_largest_mapping_is_one_max_order_block():
-    """§2.6 step 3: with max order 10, the largest single mapping is 4 MiB however much is free."""
+    """do_mmap_private: with max order 10, the largest single mapping is 4 MiB however much is free."""
     k = nl.Kernel(16 << 20)
     p = k.spawn()
     a = p.mmap(0, 1024 * PS, RW, ANON)
@@ -181,7 +181,7 @@ def test_fragmentation_free_memory_is_not_a_contiguous_block():
 
 
 def test_meminfo_back_to_boot_after_unmapping_everything():
-    """§1.1: copy pages are freed when the region's usage reaches 0."""
+    """struct vm_region: copy pages are freed when the region's usage reaches 0."""
     k = board()
     boot_free = k.meminfo()["MemFree"]
     boot_state = k.mem.state.copy()
@@ -199,7 +199,7 @@ def test_meminfo_back_to_boot_after_unmapping_everything():
 
 
 def test_map_uninitialized_returns_old_bytes_when_board_allows():
-    """§2.7 / verified: the same address comes back with the old bytes intact."""
+    """do_mmap_private's zeroing (seen on Linux 6.12): the same address comes back with the old bytes intact."""
     k = board(allow_uninitialized=True)
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
@@ -214,7 +214,7 @@ def test_map_uninitialized_returns_old_bytes_when_board_allows():
 
 
 def test_map_uninitialized_ignored_without_config():
-    """§2.7: without CONFIG_MMAP_ALLOW_UNINITIALIZED the flag is ignored (memory cleared)."""
+    """do_mmap_private's zeroing: without CONFIG_MMAP_ALLOW_UNINITIALIZED the flag is ignored (memory cleared)."""
     k = board(allow_uninitialized=False)
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
@@ -225,7 +225,7 @@ def test_map_uninitialized_ignored_without_config():
 
 
 def test_map_uninitialized_ignored_for_file_copies():
-    """§2.7: file copies are file data plus zeroes after EOF, never 'uninitialised'."""
+    """do_mmap_private's zeroing: file copies are file data plus zeroes after EOF, never 'uninitialised'."""
     k = board(allow_uninitialized=True)
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
@@ -240,7 +240,7 @@ def test_map_uninitialized_ignored_for_file_copies():
 
 
 def test_anonymous_zeroing_covers_requested_length_only():
-    """§2.7: zeroing covers [start, end) (not the untrimmed slack up to vm_top)."""
+    """do_mmap_private's zeroing: zeroing covers [start, end) (not the untrimmed slack up to vm_top)."""
     k = board(allow_uninitialized=True)
     k.sysctl("vm.nr_trim_pages", 0)
     p = k.spawn()

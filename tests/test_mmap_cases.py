@@ -19,7 +19,7 @@ from nommu_lab.kernel.devices import SimpleDriver
 
 # --- case 1: anonymous MAP_PRIVATE ---------------------------------------------
 def test_case1_anonymous_private_is_contiguous_zeroed_copy(k):
-    """Case 1: backed by a contiguous run of pages; §2.6: aligned to the buddy block."""
+    """Case 1: backed by a contiguous run of pages; do_mmap_shared_file/do_mmap_private: aligned to the buddy block."""
     p = k.spawn()
     a = p.mmap(0, 5 * PS, RW, ANON)
     assert a % (8 * PS) == 0  # order-3 block alignment
@@ -32,7 +32,7 @@ def test_case1_anonymous_private_is_contiguous_zeroed_copy(k):
 
 
 def test_case1_two_processes_get_different_memory(k):
-    """Case 1: anonymous memory is never shared (no search for anonymous mappings, §2.4)."""
+    """Case 1: anonymous memory is never shared (no search for anonymous mappings, do_mmap's shareable-region search)."""
     p, q = k.spawn(), k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     b = q.mmap(0, PS, RW, ANON)
@@ -42,7 +42,7 @@ def test_case1_two_processes_get_different_memory(k):
 
 # --- case 2: anonymous MAP_SHARED ----------------------------------------------
 def test_case2_anonymous_shared_is_identical_to_private(k):
-    """Case 2 / §2.2 / verified: anonymous MAP_SHARED is private (rw-p), resizable by mremap."""
+    """Case 2 / determine_vm_flags (seen on Linux 6.12): anonymous MAP_SHARED is private (rw-p), resizable by mremap."""
     p = k.spawn()
     a = p.mmap(0, 2 * PS, RW, MAP_SHARED | MAP_ANONYMOUS)
     b = p.mmap(0, 2 * PS, RW, MAP_SHARED | MAP_ANONYMOUS)
@@ -66,7 +66,7 @@ def test_case2_vfork_child_sees_the_same_anonymous_mapping(k):
 
 # --- case 3: file MAP_PRIVATE, no PROT_WRITE ---------------------------------
 def test_case3_reuses_existing_mapping_of_another_process(k):
-    """Case 3 bullet 1 / §2.4: an existing mapping of the same file range is re-used."""
+    """Case 3 bullet 1 / do_mmap's shareable-region search: an existing mapping of the same file range is re-used."""
     p, q = k.spawn(), k.spawn()
     a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
     before = k.meminfo()["MmapCopy"]
@@ -94,7 +94,7 @@ def test_case3_direct_on_romfs_is_xip_from_flash(k):
 
 
 def test_case3_copy_when_no_direct_clears_beyond_eof(k):
-    """Case 3 bullet 3 / §2.6.6: a copy of the file; space beyond EOF is cleared."""
+    """Case 3 bullet 3 / do_mmap_private: a copy of the file; space beyond EOF is cleared."""
     p = k.spawn()
     fd = p.open("/mnt/disk/notes.txt")
     data = b"disk files can only be copied\n"
@@ -106,7 +106,7 @@ def test_case3_copy_when_no_direct_clears_beyond_eof(k):
 
 
 def test_case3_copy_does_not_follow_later_file_writes(k):
-    """Case 3 bullet 4 / verified: copies are never refreshed; later mappers get the stale copy."""
+    """Case 3 bullet 4 (seen on Linux 6.12): copies are never refreshed; later mappers get the stale copy."""
     p = k.spawn()
     fd = p.open("/mnt/disk/notes.txt", O_RDWR)
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -127,7 +127,7 @@ def test_case3_writes_to_the_mapping_are_seen_by_sharers(k):
 
 
 def test_case3_ramfs_direct_private_shows_file_writes(k):
-    """Verified (§12 #11 DOC≠CODE): a direct ramfs read-only map *is* the file data."""
+    """Seen on Linux 6.12 (docs/linux-vs-document.md row 5 DOC≠CODE): a direct ramfs read-only map *is* the file data."""
     p = k.spawn()
     fd = make_shm_file(p, "/tmp/d", 2 * PS)
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -156,7 +156,7 @@ def test_case4_private_writable_is_always_a_fresh_copy(k):
 
 
 def test_case4_writable_private_ramfs_copy_does_not_reach_the_file(k):
-    """Case 4 / verified: MAP_PRIVATE PROT_WRITE of a ramfs file is a copy; the file is untouched."""
+    """Case 4 (seen on Linux 6.12): MAP_PRIVATE PROT_WRITE of a ramfs file is a copy; the file is untouched."""
     p = k.spawn()
     fd = make_shm_file(p, "/tmp/c4", PS)
     a = p.mmap(0, PS, RW, MAP_PRIVATE, fd, 0)
@@ -166,7 +166,7 @@ def test_case4_writable_private_ramfs_copy_does_not_reach_the_file(k):
 
 
 def test_case4_private_writable_is_rw_p_and_resizable(k):
-    """§4.6: a writable private file mapping is not shareable, so mremap may shrink it."""
+    """do_mremap: a writable private file mapping is not shareable, so mremap may shrink it."""
     p = k.spawn()
     fd = p.open("/mnt/disk/pattern.bin")
     a = p.mmap(0, 3 * PS, RW, MAP_PRIVATE, fd, 0)
@@ -177,7 +177,7 @@ def test_case4_private_writable_is_rw_p_and_resizable(k):
 # --- case 5: regular file / blockdev MAP_SHARED ------------------------------
 @pytest.mark.parametrize("path,mode", [("/mnt/disk/pattern.bin", O_RDWR), ("/dev/ram0", O_RDWR)])
 def test_case5_disk_file_or_blockdev_shared_is_not_supported(k, path, mode):
-    """Case 5: not supported → ENODEV (default COPY capability, §2.9)."""
+    """Case 5: not supported → ENODEV (default COPY capability, the drivers' mmap_capabilities)."""
     p = k.spawn()
     fd = p.open(path, mode)
     for prot in (PROT_READ, RW, RX):
@@ -186,7 +186,7 @@ def test_case5_disk_file_or_blockdev_shared_is_not_supported(k, path, mode):
 
 
 def test_case5_blockdev_private_is_a_copy(k):
-    """Verified: a block device maps MAP_PRIVATE as a copy."""
+    """Seen on Linux 6.12: a block device maps MAP_PRIVATE as a copy."""
     p = k.spawn()
     fd = p.open("/dev/ram0", O_RDWR)
     p.write(fd, b"ramdisk!")
@@ -211,7 +211,7 @@ def test_case6_ramfs_open_truncate_mmap_shares_one_address(k):
 
 
 def test_case6_ramfs_without_truncate_support_is_denied(k):
-    """Case 6: a ramfs file filled by write() is not contiguous → MAP_SHARED ENODEV (verified)."""
+    """Case 6: a ramfs file filled by write() is not contiguous → MAP_SHARED ENODEV (seen on Linux 6.12)."""
     p = k.spawn()
     fd = p.open("/tmp/w", O_CREAT | O_RDWR)
     p.write(fd, b"x" * (3 * PS))
@@ -220,7 +220,7 @@ def test_case6_ramfs_without_truncate_support_is_denied(k):
 
 # --- case 7: memory-backed blockdev MAP_SHARED ---------------------------------
 def test_case7_stock_ramdisk_cannot_share(k):
-    """Case 7 / §2.10: brd gives no contiguous memory → MAP_SHARED ENODEV."""
+    """Case 7 / memory-backed block devices: brd gives no contiguous memory → MAP_SHARED ENODEV."""
     p = k.spawn()
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, p.open("/dev/ram0", O_RDWR), 0,
             errno=ENODEV)
@@ -265,7 +265,7 @@ def test_case8_mtd_shared_maps_flash(k):
 
 # --- further notes -------------------------------------------------------------
 def test_note1_private_file_mapping_may_be_unaligned_but_copies_are_aligned(k):
-    """Note 1 / §12 #3: only direct (XIP) mappings are unaligned; copies are page aligned."""
+    """Note 1 / docs/linux-vs-document.md row 9: only direct (XIP) mappings are unaligned; copies are page aligned."""
     p = k.spawn()
     fd = p.open("/rom/etc/motd")
     xip = p.mmap(0, 21, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -276,7 +276,7 @@ def test_note1_private_file_mapping_may_be_unaligned_but_copies_are_aligned(k):
 
 @pytest.mark.parametrize("n,block", [(1, 1), (2, 2), (3, 4), (4, 4), (5, 8), (16, 16), (17, 32)])
 def test_note2_anonymous_is_page_and_block_aligned(k, n, block):
-    """Note 2 / §2.6.7: page aligned, and aligned to the power-of-two block."""
+    """Note 2 / do_mmap_private: page aligned, and aligned to the power-of-two block."""
     p = k.spawn()
     p.mmap(0, PS, RW, ANON)  # disturb the allocator a little
     a = p.mmap(0, n * PS - 7, RW, ANON)
@@ -294,7 +294,7 @@ def test_note3_anonymous_memory_is_cleared(k):
 
 
 def test_note4_proc_maps_lists_every_region_not_just_copies(k):
-    """Note 4 (DOC≠CODE §12 #4): /proc/maps lists all regions, direct ones included."""
+    """Note 4 (DOC≠CODE docs/linux-vs-document.md row 10): /proc/maps lists all regions, direct ones included."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     b = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
@@ -312,14 +312,14 @@ def test_note5_proc_pid_maps_lists_process_mappings(k):
 
 
 def test_note6_map_fixed_error_but_hint_ignored(k):
-    """Note 6 (DOC≠CODE §12 #1): MAP_FIXED → EINVAL; a plain address hint is ignored."""
+    """Note 6 (DOC≠CODE docs/linux-vs-document.md row 12): MAP_FIXED → EINVAL; a plain address hint is ignored."""
     p = k.spawn()
     refused(k, p.mmap, 0x8040_0000, PS, RW, ANON | MAP_FIXED, errno=EINVAL)
     assert p.mmap(0x8040_0000, PS, RW, ANON) % PS == 0
 
 
 def test_note7_no_read_method_means_no_private_copy(k):
-    """Note 7 / §12 #10: pipes/FIFOs/ttys ENODEV, sockets EINVAL, chardev without COPY ENODEV."""
+    """Note 7 / docs/linux-vs-document.md row 13: pipes/FIFOs/ttys ENODEV, sockets EINVAL, chardev without COPY ENODEV."""
     p = k.spawn()
     r, _w = p.pipe()
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, r, 0, errno=ENODEV)

@@ -19,7 +19,7 @@ R = "do_mremap."
 
 
 def test_zero_lengths(k, p):
-    """§4.1: old or new length 0 (after PAGE_ALIGN) → EINVAL, checked first."""
+    """do_mremap: old or new length 0 (after PAGE_ALIGN) → EINVAL, checked first."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     refused(k, p.mremap, a, 0, PS, errno=EINVAL, rule=R + "zero_length")
     refused(k, p.mremap, a, 2 * PS, 0, errno=EINVAL, rule=R + "zero_length")
@@ -27,13 +27,13 @@ def test_zero_lengths(k, p):
 
 
 def test_unaligned_address(k, p):
-    """§4.2 / LTP mremap02: an unaligned address → EINVAL (before MREMAP_FIXED)."""
+    """do_mremap / LTP mremap02: an unaligned address → EINVAL (before MREMAP_FIXED)."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     refused(k, p.mremap, a + 8, PS, PS, MREMAP_FIXED, 0, errno=EINVAL, rule=R + "unaligned")
 
 
 def test_fixed_elsewhere_is_einval_in_place_is_fine(k, p):
-    """§4.3: MREMAP_FIXED with new_addr != addr → EINVAL; == addr works even without MAYMOVE."""
+    """do_mremap: MREMAP_FIXED with new_addr != addr → EINVAL; == addr works even without MAYMOVE."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     refused(k, p.mremap, a, 2 * PS, PS, MREMAP_FIXED | MREMAP_MAYMOVE, a + 8 * PS,
             errno=EINVAL, rule=R + "fixed_moves")
@@ -41,20 +41,20 @@ def test_fixed_elsewhere_is_einval_in_place_is_fine(k, p):
 
 
 def test_dontunmap_and_unknown_flags_ignored(k, p):
-    """§4.3 / verified: MREMAP_DONTUNMAP and other bits are ignored (no unknown-flag check)."""
+    """do_mremap (seen on Linux 6.12): MREMAP_DONTUNMAP and other bits are ignored (no unknown-flag check)."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     assert p.mremap(a, 2 * PS, PS, MREMAP_DONTUNMAP | 0x100) == a
 
 
 @pytest.mark.parametrize("delta_addr,old", [(0, PS), (PS, PS), (0, 3 * PS), (4 * PS, PS)])
 def test_exact_match_required(k, p, delta_addr, old):
-    """§4.4 / LTP mremap03: no VMA exactly [addr, addr+old_len) → EINVAL (MMU: EFAULT)."""
+    """do_mremap / LTP mremap03: no VMA exactly [addr, addr+old_len) → EINVAL (MMU: EFAULT)."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     refused(k, p.mremap, a + delta_addr, old, PS, errno=EINVAL, rule=R + "no_exact_vma")
 
 
 def test_shareable_is_eperm_even_for_a_resize(k, p):
-    """§4.6 / verified: shared, read-only private file and direct mappings → EPERM."""
+    """do_mremap (seen on Linux 6.12): shared, read-only private file and direct mappings → EPERM."""
     fd = make_shm_file(p, "/tmp/s", 2 * PS)
     s = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
     ro = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
@@ -65,7 +65,7 @@ def test_shareable_is_eperm_even_for_a_resize(k, p):
 
 
 def test_unaligned_xip_is_einval_before_eperm(k, p):
-    """§4.2 before §4.6: an XIP mapping at an unaligned flash address fails the alignment check."""
+    """do_mremap, alignment checked before resizing: an XIP mapping at an unaligned flash address fails the alignment check."""
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0)
     assert a % PS
     refused(k, p.mremap, a, PS, PS, errno=EINVAL, rule=R + "unaligned")
@@ -73,13 +73,13 @@ def test_unaligned_xip_is_einval_before_eperm(k, p):
 
 @pytest.mark.parametrize("flags", [0, MREMAP_MAYMOVE])
 def test_cannot_grow_beyond_original_length(k, p, flags):
-    """§4.7 / verified: growth beyond the region's length → ENOMEM, with or without MAYMOVE."""
+    """do_mremap (seen on Linux 6.12): growth beyond the region's length → ENOMEM, with or without MAYMOVE."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     refused(k, p.mremap, a, 2 * PS, 3 * PS, flags, errno=ENOMEM, rule=R + "beyond_region")
 
 
 def test_cannot_grow_into_untrimmed_slack():
-    """§4.7: slack left by nr_trim_pages (vm_top) can never be reached."""
+    """do_mremap: slack left by nr_trim_pages (vm_top) can never be reached."""
     k = board(nr_trim_pages=0)
     p = k.spawn()
     a = p.mmap(0, 3 * PS, RW, ANON)
@@ -89,7 +89,7 @@ def test_cannot_grow_into_untrimmed_slack():
 
 
 def test_shrink_then_grow_back(k, p):
-    """§4.8 / verified: shrink frees nothing; /proc/maps keeps the region, PID maps the VMA."""
+    """do_mremap (seen on Linux 6.12): shrink frees nothing; /proc/maps keeps the region, PID maps the VMA."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     copy = k.meminfo()["MmapCopy"]
     assert p.mremap(a, 4 * PS, PS) == a
@@ -105,7 +105,7 @@ def test_shrink_then_grow_back(k, p):
 
 
 def test_unmap_after_shrink_frees_everything(k, p):
-    """§3.4: after an mremap shrink, unmapping the VMA frees the whole region."""
+    """do_munmap: after an mremap shrink, unmapping the VMA frees the whole region."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     p.mremap(a, 4 * PS, 2 * PS)
     p.munmap(a, 2 * PS)
@@ -114,7 +114,7 @@ def test_unmap_after_shrink_frees_everything(k, p):
 
 
 def test_tail_unmap_after_shrink_frees_shrunk_tail(k, p):
-    """§3.4: a tail cut frees [from, region top), including an mremap-shrunk tail."""
+    """do_munmap: a tail cut frees [from, region top), including an mremap-shrunk tail."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     p.mremap(a, 4 * PS, 3 * PS)
     p.munmap(a + 2 * PS, PS)
@@ -125,13 +125,13 @@ def test_tail_unmap_after_shrink_frees_shrunk_tail(k, p):
 
 
 def test_writable_private_file_copy_can_be_resized(k, p):
-    """§4.6: a writable private file copy is not shareable: mremap works."""
+    """do_mremap: a writable private file copy is not shareable: mremap works."""
     a = p.mmap(0, 2 * PS, RW, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
     assert p.mremap(a, 2 * PS, PS) == a
 
 
 def test_traced_task_readonly_file_copy_can_be_resized(k, p):
-    """§4.6 / §2.2: a read-only private file mapping made by a traced task is not shareable."""
+    """do_mremap / determine_vm_flags: a read-only private file mapping made by a traced task is not shareable."""
     k.spawn().ptrace_attach(p.pid)
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
     assert p.mremap(a, 2 * PS, PS) == a

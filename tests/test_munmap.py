@@ -20,35 +20,35 @@ R = "do_munmap."
 
 
 def test_zero_length_is_einval(k, p):
-    """§3.1: PAGE_ALIGN(len) == 0 → EINVAL (also a length that wraps)."""
+    """do_munmap: PAGE_ALIGN(len) == 0 → EINVAL (also a length that wraps)."""
     a = p.mmap(0, PS, RW, ANON)
     refused(k, p.munmap, a, 0, errno=EINVAL, rule=R + "zero_length")
     refused(k, p.munmap, a, -1, errno=EINVAL, rule=R + "zero_length")
 
 
 def test_length_is_rounded_up_to_pages(k, p):
-    """§3.1: len = PAGE_ALIGN(len): one byte unmaps the whole one-page mapping."""
+    """do_munmap: len = PAGE_ALIGN(len): one byte unmaps the whole one-page mapping."""
     a = p.mmap(0, PS, RW, ANON)
     p.munmap(a, 1)
     assert p.vmas() == [] and k.regions() == []
 
 
 def test_unmapping_a_hole_is_an_error(k, p):
-    """§3.2: nothing mapped there → EINVAL (MMU Linux would return 0)."""
+    """do_munmap: nothing mapped there → EINVAL (MMU Linux would return 0)."""
     refused(k, p.munmap, 0x8070_0000, PS, errno=EINVAL, rule=R + "not_mapped")
     a = p.mmap(0, PS, RW, ANON)
     refused(k, p.munmap, a + PS, PS, errno=EINVAL, rule=R + "not_mapped")
 
 
 def test_other_process_address_is_not_mapped(k, p):
-    """§1.2: VMAs are per process: another process's mapping is a hole for this one."""
+    """the no-MMU vm_area_struct: VMAs are per process: another process's mapping is a hole for this one."""
     q = k.spawn()
     a = q.mmap(0, PS, RW, ANON)
     refused(k, p.munmap, a, PS, errno=EINVAL, rule=R + "not_mapped")
 
 
 def test_anonymous_whole(k, p):
-    """§3.4: exact match removes the VMA and frees its pages."""
+    """do_munmap: exact match removes the VMA and frees its pages."""
     free0 = k.meminfo()["MemFree"]
     a = p.mmap(0, 3 * PS, RW, ANON)
     p.munmap(a, 3 * PS)
@@ -57,7 +57,7 @@ def test_anonymous_whole(k, p):
 
 
 def test_anonymous_head_cut(k, p):
-    """§3.4 shrink_vma: cutting the head moves VMA and region start, frees [start, to)."""
+    """do_munmap shrink_vma: cutting the head moves VMA and region start, frees [start, to)."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     p.munmap(a, PS)
     v = p.vmas()[0]
@@ -70,7 +70,7 @@ def test_anonymous_head_cut(k, p):
 
 
 def test_anonymous_tail_cut(k, p):
-    """§3.4 shrink_vma: cutting the tail sets region end = top = from."""
+    """do_munmap shrink_vma: cutting the tail sets region end = top = from."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     p.munmap(a + 2 * PS, 2 * PS)
     r = k.regions()[0]
@@ -79,7 +79,7 @@ def test_anonymous_tail_cut(k, p):
 
 
 def test_anonymous_hole_splits_into_two_regions(k, p):
-    """§3.4 / §3 split_vma / verified: a hole gives two VMAs and two regions (and a WARNING)."""
+    """do_munmap split_vma (seen on Linux 6.12): a hole gives two VMAs and two regions (and a WARNING)."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     p.munmap(a + PS, PS)
     assert [(v.start, v.end) for v in p.vmas()] == [(a, a + PS), (a + 2 * PS, a + 4 * PS)]
@@ -100,13 +100,13 @@ def test_anonymous_hole_splits_into_two_regions(k, p):
 
 
 def test_anonymous_unaligned_start_inside_is_einval(k, p):
-    """§3.4 / LTP munmap03: an unaligned start inside an anonymous mapping → EINVAL."""
+    """do_munmap / LTP munmap03: an unaligned start inside an anonymous mapping → EINVAL."""
     a = p.mmap(0, 4 * PS, RW, ANON)
     refused(k, p.munmap, a + 100, PS, errno=EINVAL, rule=R + "unaligned_start")
 
 
 def test_anonymous_range_spanning_two_vmas_is_einval(k, p):
-    """§3.4: an unmap may not span two VMAs."""
+    """do_munmap: an unmap may not span two VMAs."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     b = p.mmap(0, 2 * PS, RW, ANON)
     assert b == a + 2 * PS
@@ -115,13 +115,13 @@ def test_anonymous_range_spanning_two_vmas_is_einval(k, p):
 
 
 def test_anonymous_range_past_the_end_is_einval(k, p):
-    """§3.4: range not inside the VMA → EINVAL."""
+    """do_munmap: range not inside the VMA → EINVAL."""
     a = p.mmap(0, 2 * PS, RW, ANON)
     refused(k, p.munmap, a + PS, 2 * PS, errno=EINVAL, rule=R + "spans_vmas")
 
 
 def test_file_mapping_only_whole(k, p):
-    """§3.3 / LTP munmap02: a file mapping cannot be partially unmapped (EINVAL)."""
+    """do_munmap / LTP munmap02: a file mapping cannot be partially unmapped (EINVAL)."""
     fd = p.open("/mnt/disk/pattern.bin")
     a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     refused(k, p.munmap, a, PS, errno=EINVAL, rule=R + "file_partial")
@@ -132,7 +132,7 @@ def test_file_mapping_only_whole(k, p):
 
 
 def test_xip_mapping_unmapped_whole_by_its_unaligned_start(k, p):
-    """§3.3: an unaligned direct mapping is unmapped from its own start."""
+    """do_munmap: an unaligned direct mapping is unmapped from its own start."""
     fd = p.open("/rom/etc/motd")
     a = p.mmap(0, 21, PROT_READ, MAP_PRIVATE, fd, 0)
     assert a % PS
@@ -141,7 +141,7 @@ def test_xip_mapping_unmapped_whole_by_its_unaligned_start(k, p):
 
 
 def test_file_loop_removes_a_later_vma_whose_end_matches(k, p):
-    """§3.3 [CODE]: the file loop goes on to the next VMA and removes one whose end == end."""
+    """do_munmap [CODE]: the file loop goes on to the next VMA and removes one whose end == end."""
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/notes.txt"), 0)
     b = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
     assert b == a + PS
@@ -150,7 +150,7 @@ def test_file_loop_removes_a_later_vma_whose_end_matches(k, p):
 
 
 def test_file_first_overlapping_vma_from_below(k, p):
-    """§3.2 (≥6.1 maple tree): the first VMA *overlapping* the range is found, so a file
+    """do_munmap (≥6.1 maple tree): the first VMA *overlapping* the range is found, so a file
     mapping is removed by a range that starts in the hole below it and ends at its end."""
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/pattern.bin"), 0)
     below = a - PS
@@ -160,14 +160,14 @@ def test_file_first_overlapping_vma_from_below(k, p):
 
 
 def test_vm_close_is_called_for_every_vma(k, p):
-    """§3.5 / §12 #9: vm_ops->close() runs for every VMA removed, not only the last."""
+    """do_munmap / docs/linux-vs-document.md row 21: vm_ops->close() runs for every VMA removed, not only the last."""
     drv = k.register_driver("/dev/cdev", SimpleDriver(
         capabilities=NOMMU_MAP_DIRECT | NOMMU_MAP_READ | NOMMU_MAP_WRITE))
     q = k.spawn()
     a = p.mmap(0, PS, RW, MAP_SHARED, p.open("/dev/cdev", O_RDWR), 0)
     b = q.mmap(0, PS, RW, MAP_SHARED, q.open("/dev/cdev", O_RDWR), 0)
     assert a == b == drv.base
-    # §2.4 / §12 #8: the driver's mmap was called for the sharer too
+    # do_mmap's shareable-region search / docs/linux-vs-document.md row 20: the driver's mmap was called for the sharer too
     assert sum(c.startswith("mmap(") for c in drv.calls) == 2
     p.munmap(a, PS)
     assert drv.closes == 1
@@ -176,7 +176,7 @@ def test_vm_close_is_called_for_every_vma(k, p):
 
 
 def test_direct_memory_is_never_freed_by_unmapping(k, p):
-    """§1.1: direct memory (page cache, device) is not freed when the region goes."""
+    """struct vm_region: direct memory (page cache, device) is not freed when the region goes."""
     fd = p.open("/tmp/f", O_CREAT | O_RDWR)
     p.ftruncate(fd, 2 * PS)
     free = k.meminfo()["MemFree"]
@@ -188,7 +188,7 @@ def test_direct_memory_is_never_freed_by_unmapping(k, p):
 
 
 def test_vfork_child_unmaps_in_the_shared_mm(k, p):
-    """§6.1: a vfork child shares the parent's mm: its munmap removes the parent's VMA."""
+    """kernel/fork.c: a vfork child shares the parent's mm: its munmap removes the parent's VMA."""
     a = p.mmap(0, PS, RW, ANON)
     c = p.vfork()
     c.munmap(a, PS)
@@ -198,7 +198,7 @@ def test_vfork_child_unmaps_in_the_shared_mm(k, p):
 
 
 def test_clone_without_vm_child_cannot_unmap_inherited(k, p):
-    """§6.1: clone without CLONE_VM gives an empty mm: munmap of inherited addresses → EINVAL."""
+    """kernel/fork.c: clone without CLONE_VM gives an empty mm: munmap of inherited addresses → EINVAL."""
     a = p.mmap(0, PS, RW, ANON)
     c = p.clone(0)
     refused(k, c.munmap, a, PS, errno=EINVAL, rule=R + "not_mapped")
@@ -206,7 +206,7 @@ def test_clone_without_vm_child_cannot_unmap_inherited(k, p):
 
 
 def test_same_range_twice_in_one_mm_intended_behaviour(k, p):
-    """Kernel bug 1 (6.12) / §15: mapping one file range twice in one mm. The model keeps both
+    """Kernel bug 1 (6.12): mapping one file range twice in one mm. The model keeps both
     VMAs (the intended ≤6.0 behaviour), names the 6.1+ maple-tree hazard in the trace, and
     each munmap removes one of them; nothing leaks."""
     fd = p.open("/mnt/disk/pattern.bin")

@@ -33,20 +33,20 @@ def assert_mem_back(k, snap):
 
 # --- fork / vfork / clone ---------------------------------------------------------
 def test_fork_is_enosys_on_riscv(k):
-    """Verified: RISC-V has no fork syscall (ENOSYS)."""
+    """Seen on Linux 6.12: RISC-V has no fork syscall (ENOSYS)."""
     p = k.spawn()
     refused(k, p.fork, errno=ENOSYS, rule="fork.no_syscall")
 
 
 def test_fork_is_einval_where_the_syscall_exists():
-    """§6.1 / §12 #7: architectures with a fork syscall return EINVAL on no-MMU."""
+    """kernel/fork.c / docs/linux-vs-document.md row 1: architectures with a fork syscall return EINVAL on no-MMU."""
     k = nl.Kernel(4 << 20, arch="arm")
     p = k.spawn()
     refused(k, p.fork, errno=EINVAL, rule="fork.nommu")
 
 
 def test_vfork_child_shares_mm_parent_suspended(k):
-    """§6.1: vfork = CLONE_VFORK|CLONE_VM: same VMAs; the parent waits (the public API, docs/design.md)."""
+    """kernel/fork.c: vfork = CLONE_VFORK|CLONE_VM: same VMAs; the parent waits (the public API, docs/design.md)."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     c = p.vfork()
@@ -61,7 +61,7 @@ def test_vfork_child_shares_mm_parent_suspended(k):
 
 
 def test_vfork_child_exec_releases_parent_keeps_its_mm(k):
-    """§6.2: execve replaces the child's mm; the vfork parent keeps its own and runs again."""
+    """exit/exec: execve replaces the child's mm; the vfork parent keeps its own and runs again."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     c = p.vfork()
@@ -73,7 +73,7 @@ def test_vfork_child_exec_releases_parent_keeps_its_mm(k):
 
 
 def test_clone_vm_shares_mm(k):
-    """§6.1: clone(CLONE_VM) shares the mm: a mapping by either appears in both."""
+    """kernel/fork.c: clone(CLONE_VM) shares the mm: a mapping by either appears in both."""
     p = k.spawn()
     c = p.clone(CLONE_VM)
     a = c.mmap(0, PS, RW, ANON)
@@ -83,7 +83,7 @@ def test_clone_vm_shares_mm(k):
 
 
 def test_clone_without_vm_empty_mm_same_memory(k):
-    """Verified: clone without CLONE_VM succeeds; empty mm, yet writes into the parent's memory."""
+    """Seen on Linux 6.12: clone without CLONE_VM succeeds; empty mm, yet writes into the parent's memory."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON)
     c = p.clone(SIGCHLD)
@@ -102,7 +102,7 @@ def test_exited_process_makes_no_calls(k):
 
 
 def test_exit_removes_every_vma_and_returns_pages(k):
-    """§6.2: exit_mmap removes every VMA; copies are freed when usage reaches 0."""
+    """exit/exec: exit_mmap removes every VMA; copies are freed when usage reaches 0."""
     snap = snapshot_mem(k)
     p, q = k.spawn(), k.spawn()
     p.mmap(0, 3 * PS, RW, ANON)
@@ -118,7 +118,7 @@ def test_exit_removes_every_vma_and_returns_pages(k):
 
 # --- flat loader ------------------------------------------------------------------
 def test_two_flat_xip_instances_share_text_own_data(k):
-    """§6.5 ROM/XIP flat: text mapped from the file (shared, XIP on romfs-on-MTD); data own copy."""
+    """load_flat_file ROM/XIP flat: text mapped from the file (shared, XIP on romfs-on-MTD); data own copy."""
     snap = snapshot_mem(k)
     p, q = k.spawn(), k.spawn()
     p.execve("/rom/bin/hello")
@@ -140,7 +140,7 @@ def test_two_flat_xip_instances_share_text_own_data(k):
 
 
 def test_two_flat_instances_from_disk_share_one_text_copy(k):
-    """§6.5: without XIP the text is one copy shared by every instance (usage 2)."""
+    """load_flat_file: without XIP the text is one copy shared by every instance (usage 2)."""
     snap = snapshot_mem(k)
     p, q = k.spawn(), k.spawn()
     p.execve("/mnt/disk/bin/hello")
@@ -156,7 +156,7 @@ def test_two_flat_instances_from_disk_share_one_text_copy(k):
 
 
 def test_flat_ram_binary_is_one_private_block(k):
-    """§6.5 RAM binary: one anonymous RWX mapping holding everything; nothing shared."""
+    """load_flat_file RAM binary: one anonymous RWX mapping holding everything; nothing shared."""
     p, q = k.spawn(), k.spawn()
     p.execve("/rom/bin/hello-ram")
     q.execve("/rom/bin/hello-ram")
@@ -168,7 +168,7 @@ def test_flat_ram_binary_is_one_private_block(k):
 
 
 def test_flat_brk_limits(k):
-    """§6.3 / §6.5: brk moves only within [start_brk, end_brk]; otherwise unchanged."""
+    """brk / load_flat_file: brk moves only within [start_brk, end_brk]; otherwise unchanged."""
     p = k.spawn()
     p.execve("/rom/bin/hello")
     mm = p.mm
@@ -186,7 +186,7 @@ def test_flat_brk_limits(k):
 
 # --- ELF-FDPIC ------------------------------------------------------------------
 def test_fdpic_text_shared_data_private_stack_uninitialized(k):
-    """§6.6: FDPIC segments mapped one by one: RO text shareable (XIP), RW data private copy,
+    """binfmt_elf_fdpic: FDPIC segments mapped one by one: RO text shareable (XIP), RW data private copy,
     stack MAP_UNINITIALIZED of PT_GNU_STACK size; brk area has zero size."""
     p, q = k.spawn(), k.spawn()
     p.execve("/rom/bin/hello-fdpic")
@@ -202,14 +202,14 @@ def test_fdpic_text_shared_data_private_stack_uninitialized(k):
     lo, hi = (int(x, 16) for x in stack[0].split()[0].split("-"))
     assert hi - lo == 16 * 1024
     stack_vma = next(v for v in p.vmas() if v.start == lo)
-    assert stack_vma.flags & VM_GROWSDOWN and not stack_vma.flags & VM_EXEC  # §6.6
+    assert stack_vma.flags & VM_GROWSDOWN and not stack_vma.flags & VM_EXEC  # binfmt_elf_fdpic
     mm = p.mm
     assert mm.start_brk == mm.brk == mm.end_brk == lo
     assert p.brk(lo + PS) == lo  # brk never grows
 
 
 def test_fdpic_stack_is_not_cleared_with_the_board_option(k):
-    """§6.6 / verified: the ELF-FDPIC stack is allocated with MAP_UNINITIALIZED."""
+    """binfmt_elf_fdpic (seen on Linux 6.12): the ELF-FDPIC stack is allocated with MAP_UNINITIALIZED."""
     p = k.spawn()
     a = p.mmap(0, 8 * PS, RW, ANON)
     p.poke(a, b"\xab" * (8 * PS))
@@ -223,7 +223,7 @@ def test_fdpic_stack_is_not_cleared_with_the_board_option(k):
 
 
 def test_static_pie_one_block_and_default_stack(k):
-    """Verified: a static PIE loaded by ELF-FDPIC gets one anonymous RWX block (not shared)
+    """Seen on Linux 6.12: a static PIE loaded by ELF-FDPIC gets one anonymous RWX block (not shared)
     and a 128 KiB [stack]."""
     p, q = k.spawn(), k.spawn()
     p.execve("/rom/bin/hello-pie")
@@ -322,7 +322,7 @@ def test_execve_refusals(k):
 
 
 def test_execve_enomem_changes_nothing():
-    """§2.6.3: a loader mmap that cannot get its block → ENOMEM, and the old program survives."""
+    """do_mmap_private: a loader mmap that cannot get its block → ENOMEM, and the old program survives."""
     k = board(ram_size=2 << 20)
     p = k.spawn()
     big = []

@@ -29,7 +29,7 @@ def padded(h, name, width=72):
 
 
 def test_anonymous_line_ends_after_inode_space(k):
-    """§5.1.7: anonymous lines end right after the inode's trailing space."""
+    """fs/proc/nommu.c: anonymous lines end right after the inode's trailing space."""
     p = k.spawn()
     a = p.mmap(0, 2 * PS, RW, ANON)
     assert k.proc_maps() == f"{a:08x}-{a + 2 * PS:08x} rw-p 00000000 00:00 0 \n"
@@ -37,7 +37,7 @@ def test_anonymous_line_ends_after_inode_space(k):
 
 
 def test_file_line_padded_to_column_72(k):
-    """§5.1.8: file lines are padded to 72 characters on 64-bit, one space, then the path."""
+    """fs/proc/nommu.c: file lines are padded to 72 characters on 64-bit, one space, then the path."""
     p = k.spawn()
     fd = p.open("/mnt/disk/pattern.bin")
     a = p.mmap(0, 3 * PS, PROT_READ, MAP_PRIVATE, fd, PS)
@@ -49,7 +49,7 @@ def test_file_line_padded_to_column_72(k):
 
 
 def test_romfs_xip_line(k):
-    """§5.1: a direct romfs region on the MTD block device 31:0, unaligned start."""
+    """fs/proc/nommu.c: a direct romfs region on the MTD block device 31:0, unaligned start."""
     p = k.spawn()
     fd = p.open("/rom/etc/motd")
     a = p.mmap(0, 21, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -58,7 +58,7 @@ def test_romfs_xip_line(k):
 
 
 def test_32bit_board_pads_to_column_48():
-    """§5.1.8: the width is 25 + 6·sizeof(void*) − 1: 48 on a 32-bit board."""
+    """fs/proc/nommu.c: the width is 25 + 6·sizeof(void*) − 1: 48 on a 32-bit board."""
     k = nl.Kernel(4 << 20, word_size=32)
     p = k.spawn()
     fd = p.open("/tmp/f", O_CREAT | O_RDWR)
@@ -72,12 +72,12 @@ def test_32bit_board_pads_to_column_48():
 @pytest.mark.parametrize("prot,flags,perms", [
     (RW, MAP_SHARED, "rw-S"),
     (PROT_READ, MAP_SHARED, "r--S"),
-    (PROT_READ, MAP_PRIVATE, "r--p"),  # ≥6.3: p, not s (§2.2)
+    (PROT_READ, MAP_PRIVATE, "r--p"),  # ≥6.3: p, not s (determine_vm_flags)
     (RX, MAP_PRIVATE, "r-xp"),
     (RW, MAP_PRIVATE, "rw-p"),
 ])
 def test_permission_characters(k, prot, flags, perms):
-    """§5.1.4 / §2.2: capital S for VM_SHARED; read-only private file maps print p (≥6.3)."""
+    """fs/proc/nommu.c / determine_vm_flags: capital S for VM_SHARED; read-only private file maps print p (≥6.3)."""
     p = k.spawn()
     fd = make_shm_file(p, "/tmp/perm", PS)
     p.mmap(0, PS, prot, flags, fd, 0)
@@ -86,7 +86,7 @@ def test_permission_characters(k, prot, flags, perms):
 
 
 def test_two_processes_share_one_line_usage_2(k):
-    """§7.2 / issue 2: two processes at the same address: one /proc/maps line, usage 2."""
+    """POSIX shm / issue 2: two processes at the same address: one /proc/maps line, usage 2."""
     p, q = k.spawn(), k.spawn()
     fd = make_shm_file(p, "/dev/shm/seg", 2 * PS)
     a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
@@ -99,7 +99,7 @@ def test_two_processes_share_one_line_usage_2(k):
 
 
 def test_proc_maps_prints_creator_flags_pid_maps_the_vma(k):
-    """§1.1: /proc/maps prints the region (creator's) flags; /proc/PID/maps the VMA's."""
+    """struct vm_region: /proc/maps prints the region (creator's) flags; /proc/PID/maps the VMA's."""
     p, q = k.spawn(), k.spawn()
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/notes.txt"), 0)
     b = q.mmap(0, PS, RX, MAP_PRIVATE, q.open("/mnt/disk/notes.txt"), 0)
@@ -110,7 +110,7 @@ def test_proc_maps_prints_creator_flags_pid_maps_the_vma(k):
 
 
 def test_anonymous_offset_printed_in_proc_maps_only(k):
-    """§5.1.5 / §5.2: the region's pgoff is printed in /proc/maps; anon VMAs print 0."""
+    """fs/proc/nommu.c / fs/proc/task_nommu.c: the region's pgoff is printed in /proc/maps; anon VMAs print 0."""
     p = k.spawn()
     a = p.mmap(0, PS, RW, ANON, -1, 5 * PS)
     assert k.proc_maps() == head(a, a + PS, "rw-p", 5 * PS, "00:00", 0) + "\n"
@@ -118,7 +118,7 @@ def test_anonymous_offset_printed_in_proc_maps_only(k):
 
 
 def test_lines_in_address_order(k):
-    """§5.1: one line per region in ascending vm_start; §5.2: VMAs in address order."""
+    """fs/proc/nommu.c: one line per region in ascending vm_start; fs/proc/task_nommu.c: VMAs in address order."""
     p = k.spawn()
     addrs = [p.mmap(0, n * PS, RW, ANON) for n in (4, 1, 2)]
     addrs.append(p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/etc/motd"), 0))
@@ -128,7 +128,7 @@ def test_lines_in_address_order(k):
 
 
 def test_stack_tag_for_exec_stack(k):
-    """§5.2: an anonymous VMA containing start_stack gets the padded [stack] tag."""
+    """fs/proc/task_nommu.c: an anonymous VMA containing start_stack gets the padded [stack] tag."""
     p = k.spawn()
     p.execve("/rom/bin/hello-fdpic")
     lines = p.maps().splitlines()
@@ -155,7 +155,7 @@ def test_proc_files_are_readable_through_the_vfs(k):
 
 
 def test_proc_maps_cannot_be_mapped(k):
-    """Verified: no mmap method means ENODEV even with a read method (/proc/self/maps)."""
+    """Seen on Linux 6.12: no mmap method means ENODEV even with a read method (/proc/self/maps)."""
     p = k.spawn()
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, p.open("/proc/maps"), 0, errno=ENODEV)
 
@@ -170,7 +170,7 @@ def test_exited_process_has_no_maps(k):
 
 
 def test_vfork_child_maps_are_the_parents(k):
-    """§6.1: a vfork child shares the mm, so its maps are the parent's."""
+    """kernel/fork.c: a vfork child shares the mm, so its maps are the parent's."""
     p = k.spawn()
     p.mmap(0, PS, RW, ANON)
     c = p.vfork()
@@ -179,7 +179,7 @@ def test_vfork_child_maps_are_the_parents(k):
 
 
 def test_meminfo_mmapcopy_counts_copy_pages_only(k):
-    """§11: MmapCopy = pages kept by copies (slack included); direct mappings cost nothing."""
+    """the page allocator: MmapCopy = pages kept by copies (slack included); direct mappings cost nothing."""
     p = k.spawn()
     p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/rom/data/pattern.bin"), 0)  # XIP
     p.mmap(0, 8 * PS, RW, MAP_SHARED, p.open("/dev/fb0", O_RDWR), 0)

@@ -16,7 +16,7 @@ from nommu_lab.constants import *
 
 
 def test_peek_poke_anonymous(k):
-    """§6.4: copies have both MAY flags (even PROT_READ ones)."""
+    """access_process_vm: copies have both MAY flags (even PROT_READ ones)."""
     t, d = k.spawn("target"), k.spawn("debugger")
     a = t.mmap(0, PS, PROT_READ, ANON)
     d.ptrace_attach(t.pid)
@@ -26,7 +26,7 @@ def test_peek_poke_anonymous(k):
 
 
 def test_outside_any_vma_is_eio(k):
-    """§6.4: no VMA contains the address → nothing transferred → EIO."""
+    """access_process_vm: no VMA contains the address → nothing transferred → EIO."""
     t, d = k.spawn(), k.spawn()
     d.ptrace_attach(t.pid)
     a = d.mmap(0, PS, RW, ANON)  # the debugger's own memory is not the target's
@@ -35,7 +35,7 @@ def test_outside_any_vma_is_eio(k):
 
 
 def test_xip_rom_text_cannot_take_a_breakpoint(k):
-    """§6.4: a direct mapping of an MTD of type ROM lacks VM_MAYWRITE → POKE EIO; PEEK works."""
+    """access_process_vm: a direct mapping of an MTD of type ROM lacks VM_MAYWRITE → POKE EIO; PEEK works."""
     t, d = k.spawn(), k.spawn()
     t.execve("/rom/bin/hello")
     text = next(v for v in t.vmas() if v.path == "/rom/bin/hello")
@@ -47,7 +47,7 @@ def test_xip_rom_text_cannot_take_a_breakpoint(k):
 
 
 def test_traced_task_gets_unshared_copy(k):
-    """§2.2 / §6.4: a task traced when it maps a read-only private file gets its own copy."""
+    """determine_vm_flags / access_process_vm: a task traced when it maps a read-only private file gets its own copy."""
     p, t, d = k.spawn(), k.spawn(), k.spawn()
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/notes.txt"), 0)
     d.ptrace_attach(t.pid)
@@ -59,7 +59,7 @@ def test_traced_task_gets_unshared_copy(k):
 
 
 def test_traced_task_copy_of_rom_file_still_refuses_poke(k):
-    """§6.4 [INFERRED]: a traced task mapping a DIRECT-capable ROM file read-only gets a copy
+    """access_process_vm [INFERRED]: a traced task mapping a DIRECT-capable ROM file read-only gets a copy
     whose MAY bits come from the capability word (no WRITE): POKE still EIO; WARN once."""
     t, d = k.spawn(), k.spawn()
     d.ptrace_attach(t.pid)
@@ -71,7 +71,7 @@ def test_traced_task_copy_of_rom_file_still_refuses_poke(k):
 
 
 def test_poke_into_shared_copy_changes_it_for_everyone(k):
-    """§6.4: a region may be shared, so a POKE changes it for every process (hazard in trace)."""
+    """access_process_vm: a region may be shared, so a POKE changes it for every process (hazard in trace)."""
     p, t, d = k.spawn(), k.spawn(), k.spawn()
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, p.open("/mnt/disk/notes.txt"), 0)
     b = t.mmap(0, PS, PROT_READ, MAP_PRIVATE, t.open("/mnt/disk/notes.txt"), 0)
@@ -89,7 +89,7 @@ def test_no_such_process(k):
 
 
 def test_peek_across_the_vma_end_is_eio(k):
-    """§6.4 + kernel/ptrace.c: copied != sizeof(tmp) → EIO."""
+    """access_process_vm + kernel/ptrace.c: copied != sizeof(tmp) → EIO."""
     t, d = k.spawn(), k.spawn()
     a = t.mmap(0, PS, RW, ANON)
     d.ptrace_attach(t.pid)

@@ -24,7 +24,7 @@ def pages_of(k, path):
 
 
 def test_truncate_from_zero_gathers_contiguous_pages(k, p):
-    """§7.1: ramfs_nommu_expand_for_mapping: one block, excess freed, pages consecutive and zeroed."""
+    """fs/ramfs/file-nommu.c: ramfs_nommu_expand_for_mapping: one block, excess freed, pages consecutive and zeroed."""
     free = k.meminfo()["MemFree"]
     make_shm_file(p, "/tmp/t", 3 * PS)
     pfns = pages_of(k, "/tmp/t")
@@ -37,7 +37,7 @@ def test_truncate_from_zero_gathers_contiguous_pages(k, p):
 
 
 def test_write_takes_pages_one_at_a_time_not_contiguous(k, p):
-    """§7.1 / verified: a file filled with write() gets non-consecutive pages."""
+    """fs/ramfs/file-nommu.c (seen on Linux 6.12): a file filled with write() gets non-consecutive pages."""
     make_written_file(p, "/tmp/w", b"a" * (3 * PS))
     pfns = pages_of(k, "/tmp/w")
     assert len(pfns) == 3
@@ -45,7 +45,7 @@ def test_write_takes_pages_one_at_a_time_not_contiguous(k, p):
 
 
 def test_written_file_shared_is_enodev_private_is_copy(k, p):
-    """Verified: non-contiguous → MAP_SHARED ENODEV, MAP_PRIVATE makes a copy."""
+    """Seen on Linux 6.12: non-contiguous → MAP_SHARED ENODEV, MAP_PRIVATE makes a copy."""
     fd = make_written_file(p, "/tmp/w", b"a" * (3 * PS))
     refused(k, p.mmap, 0, 3 * PS, RW, MAP_SHARED, fd, 0, errno=ENODEV,
             rule="do_mmap.get_unmapped_area_enosys")
@@ -55,7 +55,7 @@ def test_written_file_shared_is_enodev_private_is_copy(k, p):
 
 
 def test_one_page_written_file_is_trivially_contiguous(k, p):
-    """§7.1: a 1-page file is trivially contiguous: a shared mapping works."""
+    """fs/ramfs/file-nommu.c: a 1-page file is trivially contiguous: a shared mapping works."""
     fd = make_written_file(p, "/tmp/one", b"hi")
     a = p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
     assert a == k.mem.pfn_to_addr(pages_of(k, "/tmp/one")[0])
@@ -63,7 +63,7 @@ def test_one_page_written_file_is_trivially_contiguous(k, p):
 
 
 def test_growing_a_nonempty_file_adds_no_pages(k, p):
-    """§7.1: growing a non-empty file only changes the size (no pages)."""
+    """fs/ramfs/file-nommu.c: growing a non-empty file only changes the size (no pages)."""
     fd = make_shm_file(p, "/tmp/g", PS)
     free = k.meminfo()["MemFree"]
     p.ftruncate(fd, 3 * PS)
@@ -73,28 +73,28 @@ def test_growing_a_nonempty_file_adds_no_pages(k, p):
 
 
 def test_growing_a_nonempty_file_does_not_make_it_shareable(k, p):
-    """Verified: growing a non-empty file does not make it mappable shared (ENODEV)."""
+    """Seen on Linux 6.12: growing a non-empty file does not make it mappable shared (ENODEV)."""
     fd = make_shm_file(p, "/tmp/g", PS)
     p.ftruncate(fd, 3 * PS)
     refused(k, p.mmap, 0, 3 * PS, RW, MAP_SHARED, fd, 0, errno=ENODEV)
 
 
 def test_shared_past_eof_is_enodev(k, p):
-    """Verified / §7.1: MAP_SHARED past EOF: ENODEV."""
+    """fs/ramfs/file-nommu.c (seen on Linux 6.12): MAP_SHARED past EOF: ENODEV."""
     fd = make_shm_file(p, "/tmp/e", 2 * PS)
     refused(k, p.mmap, 0, 3 * PS, RW, MAP_SHARED, fd, 0, errno=ENODEV)
     refused(k, p.mmap, 0, PS, RW, MAP_SHARED, fd, 2 * PS, errno=ENODEV)
 
 
 def test_shared_at_page_offset_is_base_plus_offset(k, p):
-    """§2.5: the address is that of the first page of the range."""
+    """do_mmap's get_unmapped_area step: the address is that of the first page of the range."""
     fd = make_shm_file(p, "/tmp/o", 4 * PS)
     base = k.mem.pfn_to_addr(pages_of(k, "/tmp/o")[0])
     assert p.mmap(0, PS, RW, MAP_SHARED, fd, 2 * PS) == base + 2 * PS
 
 
 def test_shrink_under_shared_mapping_is_etxtbsy(k, p):
-    """§7.1 / verified / LTP mmap09: shrinking under a MAP_SHARED mapping → ETXTBSY."""
+    """fs/ramfs/file-nommu.c (seen on Linux 6.12) / LTP mmap09: shrinking under a MAP_SHARED mapping → ETXTBSY."""
     fd = make_shm_file(p, "/tmp/s", 4 * PS)
     p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
     refused(k, p.ftruncate, fd, 2 * PS - 1, errno=ETXTBSY,
@@ -107,14 +107,14 @@ def test_shrink_under_shared_mapping_is_etxtbsy(k, p):
 
 
 def test_shrink_with_otrunc_is_etxtbsy(k, p):
-    """§7.1: open(O_TRUNC) truncates to 0: ETXTBSY under a shared mapping, nothing changes."""
+    """fs/ramfs/file-nommu.c: open(O_TRUNC) truncates to 0: ETXTBSY under a shared mapping, nothing changes."""
     fd = make_shm_file(p, "/tmp/ot", PS)
     p.mmap(0, PS, RW, MAP_SHARED, fd, 0)
     refused(k, p.open, "/tmp/ot", O_RDWR | O_TRUNC, errno=ETXTBSY)
 
 
 def test_private_mappings_do_not_block_a_shrink(k, p):
-    """§7.1: only VM_SHARED VMAs make a shrink ETXTBSY; the direct private one sees it (hazard)."""
+    """fs/ramfs/file-nommu.c: only VM_SHARED VMAs make a shrink ETXTBSY; the direct private one sees it (hazard)."""
     fd = make_shm_file(p, "/tmp/pv", 2 * PS)
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     assert not region_of(k, a).copy
@@ -123,7 +123,7 @@ def test_private_mappings_do_not_block_a_shrink(k, p):
 
 
 def test_stale_copy_and_later_mappers_get_it(k, p):
-    """Verified: copies are shared by later compatible requests and never refreshed."""
+    """Seen on Linux 6.12: copies are shared by later compatible requests and never refreshed."""
     fd = make_written_file(p, "/tmp/st", b"old!" * (PS // 2))  # 2 pages, not contiguous
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     p.pwrite(fd, b"new!", 0)
@@ -134,7 +134,7 @@ def test_stale_copy_and_later_mappers_get_it(k, p):
 
 
 def test_shared_request_matching_a_readonly_copy_gets_the_copy(k, p):
-    """Verified / §15: MAP_SHARED matching a read-only private copy is given that copy;
+    """Seen on Linux 6.12: MAP_SHARED matching a read-only private copy is given that copy;
     its writes never reach the file but show in everyone's read-only mapping."""
     fd = make_written_file(p, "/tmp/cp", b"x" * (2 * PS))
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -147,7 +147,7 @@ def test_shared_request_matching_a_readonly_copy_gets_the_copy(k, p):
 
 
 def test_ramfs_inexact_overlap_makes_a_new_copy(k, p):
-    """Verified / §2.4.5: on ramfs (DIRECT capable) an inexact overlap is skipped: new copy."""
+    """do_mmap's shareable-region search (seen on Linux 6.12): on ramfs (DIRECT capable) an inexact overlap is skipped: new copy."""
     fd = make_written_file(p, "/tmp/ov", b"z" * (3 * PS))
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     b = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, PS)
@@ -156,14 +156,14 @@ def test_ramfs_inexact_overlap_makes_a_new_copy(k, p):
 
 
 def test_expand_too_big_is_efbig(k, p):
-    """§7.1: order above the allocator maximum or size ≥ 4 GiB → EFBIG."""
+    """fs/ramfs/file-nommu.c: order above the allocator maximum or size ≥ 4 GiB → EFBIG."""
     fd = p.open("/tmp/big", O_CREAT | O_RDWR)
     refused(k, p.ftruncate, fd, 5 << 20, errno=EFBIG)
     refused(k, p.ftruncate, fd, 1 << 32, errno=EFBIG)
 
 
 def test_expand_without_contiguous_block_is_enomem(k, p):
-    """§7.1: no free block of that order → ENOMEM (the model keeps the size unchanged)."""
+    """fs/ramfs/file-nommu.c: no free block of that order → ENOMEM (the model keeps the size unchanged)."""
     fd = p.open("/tmp/a", O_CREAT | O_RDWR)
     p.ftruncate(fd, 4 << 20)
     fd2 = p.open("/tmp/b", O_CREAT | O_RDWR)
@@ -172,7 +172,7 @@ def test_expand_without_contiguous_block_is_enomem(k, p):
 
 
 def test_unlinked_file_pages_freed_after_last_user(k, p):
-    """§7.2: unmapping never frees page-cache pages; they go when the file is removed."""
+    """POSIX shm: unmapping never frees page-cache pages; they go when the file is removed."""
     free = k.meminfo()["MemFree"]
     fd = make_shm_file(p, "/dev/shm/x", 2 * PS)
     a = p.mmap(0, 2 * PS, RW, MAP_SHARED, fd, 0)
@@ -185,7 +185,7 @@ def test_unlinked_file_pages_freed_after_last_user(k, p):
 
 
 def test_read_only_private_of_contiguous_file_is_direct(k, p):
-    """Verified: MAP_PRIVATE PROT_READ of a contiguous ramfs file maps the page cache (MmapCopy +0)."""
+    """Seen on Linux 6.12: MAP_PRIVATE PROT_READ of a contiguous ramfs file maps the page cache (MmapCopy +0)."""
     fd = make_shm_file(p, "/tmp/ro", 2 * PS)
     a = p.mmap(0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
     assert a == k.mem.pfn_to_addr(pages_of(k, "/tmp/ro")[0])
@@ -196,7 +196,7 @@ def test_read_only_private_of_contiguous_file_is_direct(k, p):
 
 
 def test_shrink_cuts_region_under_private_vma(k, p):
-    """§7.1 nommu_shrink_inode_mappings: regions of VM_SHARED VMAs are cut to the new size;
+    """fs/ramfs/file-nommu.c nommu_shrink_inode_mappings: regions of VM_SHARED VMAs are cut to the new size;
     a private VMA on the same region keeps its old end (stale, as on Linux)."""
     fd = make_shm_file(p, "/tmp/cut", 4 * PS)
     a = p.mmap(0, 4 * PS, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -212,7 +212,7 @@ def test_shrink_cuts_region_under_private_vma(k, p):
 
 
 def test_shrink_never_cuts_a_copy_region(k, p):
-    """§1.1: copy pages belong to their region until its usage drops to 0; §7.1's region cut
+    """struct vm_region: copy pages belong to their region until its usage drops to 0; fs/ramfs/file-nommu.c's region cut
     is about page-cache (direct) regions."""
     free = k.meminfo()["MemFree"]
     fd = make_written_file(p, "/tmp/cc", b"x" * (3 * PS))

@@ -22,6 +22,7 @@ OUTSIDE = re.compile("|".join([
     "/" + "work" + "/",                       # any absolute path of the build machine
     "seed" + r"/nommu",                       # the project's copy of the document
     r"design\.md\s+(?:§|" + "section" + r")\s*\d",  # numbered sections: the outside design file
+    "§" + r"\s*\d",                          # a bare section number: nothing in the repo is numbered so
 ]), re.IGNORECASE)
 
 
@@ -46,7 +47,8 @@ def test_the_checker_recognises_each_kind_of_outside_citation():
                 "The contract is `" + "shared/design.md` section 3.",
                 "# recipe: /work/" + "shared/oracle-notes.md",
                 "the case of seed" + "/nommu-mmap.txt", "(design.md " + "§3)",
-                "the default board (design.md " + "section 5)"):
+                "the default board (design.md " + "section 5)",
+                '"""' + "§" + '2.1.6.5 / verified: MAP_SHARED PROT_WRITE on an O_RDONLY fd"'):
         assert outside_citations(bad) == [bad], bad
     for fine in ("docs/design.md, \"Layers\"", "MAP_SHARED/MAP_PRIVATE", "a shared/direct region",
                  "mm/nommu.c do_mmap_private", "docs/linux-vs-document.md, bug 1"):

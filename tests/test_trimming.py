@@ -26,7 +26,7 @@ def kept(n: int, trim: int) -> int:
 @pytest.mark.parametrize("trim", [0, 1, 2, 4])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 6, 7, 9, 12, 13, 16])
 def test_trim_rule_mmapcopy_and_slack(trim, n):
-    """§2.6.2: keep n pages iff trim and excess >= trim; MmapCopy is the pages kept."""
+    """do_mmap_private: keep n pages iff trim and excess >= trim; MmapCopy is the pages kept."""
     k = board(nr_trim_pages=trim)
     p = k.spawn()
     a = p.mmap(0, n * PS, RW, ANON)
@@ -50,19 +50,19 @@ def test_trim_rule_mmapcopy_and_slack(trim, n):
 
 
 def test_default_trim_is_one():
-    """§11: vm.nr_trim_pages defaults to 1 (CONFIG_NOMMU_INITIAL_TRIM_EXCESS)."""
+    """the page allocator: vm.nr_trim_pages defaults to 1 (CONFIG_NOMMU_INITIAL_TRIM_EXCESS)."""
     k = board()
     assert k.sysctl("vm.nr_trim_pages") == 1
 
 
 def test_sysctl_accepts_the_proc_sys_path():
-    """§11: the sysctl lives at /proc/sys/vm/nr_trim_pages; both spellings name it."""
+    """the page allocator: the sysctl lives at /proc/sys/vm/nr_trim_pages; both spellings name it."""
     k = board()
     assert k.sysctl("/proc/sys/vm/nr_trim_pages") == 1
 
 
 def test_sysctl_changes_later_mappings_only():
-    """§11: the sysctl is consulted at mmap time; existing regions keep their slack."""
+    """the page allocator: the sysctl is consulted at mmap time; existing regions keep their slack."""
     k = board()
     p = k.spawn()
     a = p.mmap(0, 3 * PS, RW, ANON)
@@ -85,7 +85,7 @@ def test_sysctl_rejects_bad_values():
 
 
 def test_trimmed_pages_are_reused_first():
-    """§11: trimmed tail pages go back to the allocator and are handed out again."""
+    """the page allocator: trimmed tail pages go back to the allocator and are handed out again."""
     k = board()
     p = k.spawn()
     a = p.mmap(0, 5 * PS, RW, ANON)  # block of 8, pages 5..7 trimmed
@@ -96,7 +96,7 @@ def test_trimmed_pages_are_reused_first():
 
 
 def test_tail_munmap_frees_the_untrimmed_slack_too():
-    """Verified: a tail munmap frees the untrimmed slack too."""
+    """Seen on Linux 6.12: a tail munmap frees the untrimmed slack too."""
     k = board(nr_trim_pages=0)
     p = k.spawn()
     a = p.mmap(0, 5 * PS, RW, ANON)  # 8 pages kept
@@ -109,7 +109,7 @@ def test_tail_munmap_frees_the_untrimmed_slack_too():
 
 
 def test_whole_munmap_frees_slack():
-    """§1.1: region release frees [vm_start, vm_top), slack included."""
+    """struct vm_region: region release frees [vm_start, vm_top), slack included."""
     k = board(nr_trim_pages=4)
     p = k.spawn()
     free0 = k.meminfo()["MemFree"]
@@ -120,7 +120,7 @@ def test_whole_munmap_frees_slack():
 
 
 def test_file_copies_are_trimmed_too():
-    """§2.6.2: the rule is the same for file copies."""
+    """do_mmap_private: the rule is the same for file copies."""
     k = board(nr_trim_pages=2)
     p = k.spawn()
     fd = p.open("/mnt/disk/pattern.bin")

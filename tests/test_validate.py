@@ -24,41 +24,41 @@ def p(k):
     return k.spawn("v")
 
 
-# --- §2.0 syscall entry ------------------------------------------------------
+# --- ksys_mmap_pgoff syscall entry ------------------------------------------------------
 def test_unaligned_byte_offset_is_einval_before_fd_lookup(k, p):
-    """§2.0.1 / verified: a file offset not page aligned gives EINVAL (checked before EBADF)."""
+    """ksys_mmap_pgoff (seen on Linux 6.12): a file offset not page aligned gives EINVAL (checked before EBADF)."""
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, 99, 100, errno=EINVAL,
             rule="sys_mmap.unaligned_offset")
 
 
 def test_bad_fd_is_ebadf_before_map_fixed(k, p):
-    """§2.0.1: the fd is looked up in ksys_mmap_pgoff, before validate_mmap_request."""
+    """ksys_mmap_pgoff: the fd is looked up in ksys_mmap_pgoff, before validate_mmap_request."""
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE | MAP_FIXED, 99, 0, errno=EBADF)
 
 
 def test_closed_fd_is_ebadf(k, p):
-    """§2.0.1: a closed fd is no fd."""
+    """ksys_mmap_pgoff: a closed fd is no fd."""
     fd = p.open("/rom/etc/motd")
     p.close(fd)
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=EBADF)
 
 
 def test_anonymous_ignores_the_fd(k, p):
-    """§2.0.1: with MAP_ANONYMOUS the fd is ignored (even a bad one)."""
+    """ksys_mmap_pgoff: with MAP_ANONYMOUS the fd is ignored (even a bad one)."""
     a = p.mmap(0, PS, RW, ANON, 1234, 0)
     assert p.vmas()[0].path is None and p.vmas()[0].start == a
 
 
-# --- §2.1 steps 1-5 ----------------------------------------------------------
+# --- validate_mmap_request steps 1-5 ----------------------------------------------------------
 def test_step1_map_fixed_first(k, p):
-    """§2.1.1: MAP_FIXED → EINVAL, before the type, length or anything else."""
+    """validate_mmap_request: MAP_FIXED → EINVAL, before the type, length or anything else."""
     refused(k, p.mmap, 0x8020_0000, 0, RW, MAP_FIXED | MAP_ANONYMOUS, -1, errno=EINVAL,
             rule=V + "map_fixed")
     refused(k, p.mmap, 0x8020_0000, PS, RW, ANON | MAP_FIXED, errno=EINVAL, rule=V + "map_fixed")
 
 
 def test_map_fixed_noreplace_is_just_a_hint(k, p):
-    """§2.1.1 / verified: MAP_FIXED_NOREPLACE is a different bit and is ignored."""
+    """validate_mmap_request (seen on Linux 6.12): MAP_FIXED_NOREPLACE is a different bit and is ignored."""
     a = p.mmap(0x8070_0000, PS, RW, ANON | MAP_FIXED_NOREPLACE)
     b = k.spawn().mmap(0, PS, RW, ANON)
     assert a != 0x8070_0000 or b != a  # the hint is not honoured as such
@@ -67,39 +67,39 @@ def test_map_fixed_noreplace_is_just_a_hint(k, p):
 
 @pytest.mark.parametrize("mtype", [0, MAP_SHARED_VALIDATE, MAP_DROPPABLE, 0x4, 0xF])
 def test_step2_map_type(k, p, mtype):
-    """§2.1.2: flags & MAP_TYPE must be MAP_PRIVATE or MAP_SHARED (checked before len 0)."""
+    """validate_mmap_request: flags & MAP_TYPE must be MAP_PRIVATE or MAP_SHARED (checked before len 0)."""
     refused(k, p.mmap, 0, 0, RW, MAP_ANONYMOUS | mtype, errno=EINVAL, rule=V + "map_type")
 
 
 def test_unknown_flag_bits_are_ignored(k, p):
-    """§2.1.2: other unknown flag bits are ignored."""
+    """validate_mmap_request: other unknown flag bits are ignored."""
     a = p.mmap(0, PS, RW, ANON | 0x80000000 | MAP_POPULATE | MAP_NORESERVE)
     assert a % PS == 0
 
 
 def test_step3_zero_length(k, p):
-    """§2.1.3: len 0 → EINVAL (before the overflow check)."""
+    """validate_mmap_request: len 0 → EINVAL (before the overflow check)."""
     refused(k, p.mmap, 0, 0, RW, ANON, -1, -PS, errno=EINVAL, rule=V + "zero_length")
 
 
 @pytest.mark.parametrize("length", [-1, (1 << 64) - PS + 1, 0xFFFF_FFFF + 1 + PS, 1 << 40])
 def test_step4_length_too_big(k, p, length):
-    """§2.1.4: PAGE_ALIGN(len) wraps to 0 or exceeds TASK_SIZE → ENOMEM."""
+    """validate_mmap_request: PAGE_ALIGN(len) wraps to 0 or exceeds TASK_SIZE → ENOMEM."""
     refused(k, p.mmap, 0, length, RW, ANON, errno=ENOMEM, rule=V + "length_too_big")
 
 
 def test_step5_pgoff_overflow(k, p):
-    """§2.1.5: pgoff + pages wraps → EOVERFLOW (a negative byte offset gives a huge pgoff)."""
+    """validate_mmap_request: pgoff + pages wraps → EOVERFLOW (a negative byte offset gives a huge pgoff)."""
     refused(k, p.mmap, 0, 2 * PS, RW, ANON, -1, -PS, errno=EOVERFLOW, rule=V + "pgoff_overflow")
     fd = p.open("/mnt/disk/notes.txt")
     refused(k, p.mmap, 0, 2 * PS, PROT_READ, MAP_PRIVATE, fd, -PS, errno=EOVERFLOW,
             rule=V + "pgoff_overflow")
 
 
-# --- §2.1 step 6: files --------------------------------------------------------
+# --- validate_mmap_request step 6: files --------------------------------------------------------
 @pytest.mark.parametrize("what", ["pipe", "tty", "null", "dir", "proc"])
 def test_step6_1_no_mmap_method_is_enodev(k, p, what):
-    """§2.1.6.1 / verified: no mmap method → ENODEV (pipes, ttys, /dev/null, dirs, /proc/maps)."""
+    """validate_mmap_request (seen on Linux 6.12): no mmap method → ENODEV (pipes, ttys, /dev/null, dirs, /proc/maps)."""
     if what == "pipe":
         fd = p.pipe()[0]
     else:
@@ -111,14 +111,14 @@ def test_step6_1_no_mmap_method_is_enodev(k, p, what):
 
 
 def test_no_mmap_method_checked_before_open_mode(k, p):
-    """§2.1.6.1 precedes 6.4: a write-only pipe end is ENODEV, not EACCES."""
+    """validate_mmap_request, which runs before the driver: a write-only pipe end is ENODEV, not EACCES."""
     w = p.pipe()[1]
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, w, 0, errno=ENODEV,
             rule=V + "no_mmap_method")
 
 
 def test_step6_2_socket_has_no_default_capabilities(k, p):
-    """§2.1.6.2 / further note 7: a socket has an mmap method but no default → EINVAL."""
+    """validate_mmap_request / further note 7: a socket has an mmap method but no default → EINVAL."""
     s = p.socket()
     for flags in (MAP_PRIVATE, MAP_SHARED):
         refused(k, p.mmap, 0, PS, PROT_READ, flags, s, 0, errno=EINVAL,
@@ -126,7 +126,7 @@ def test_step6_2_socket_has_no_default_capabilities(k, p):
 
 
 def test_step6_4_not_open_for_read_is_eacces_for_every_type(k, p):
-    """§2.1.6.4 / verified: any mapping of an O_WRONLY fd gives EACCES."""
+    """validate_mmap_request (seen on Linux 6.12): any mapping of an O_WRONLY fd gives EACCES."""
     fd = p.open("/tmp/w", O_CREAT | O_WRONLY)
     p.ftruncate(fd, PS)
     for prot, flags in ((PROT_READ, MAP_PRIVATE), (PROT_WRITE, MAP_SHARED), (RW, MAP_SHARED),
@@ -136,14 +136,14 @@ def test_step6_4_not_open_for_read_is_eacces_for_every_type(k, p):
 
 
 def test_step6_4_precedes_shared_needs_direct(k, p):
-    """§2.1.6.4 before 6.5: an ext2 file opened O_WRONLY is EACCES, not ENODEV."""
+    """validate_mmap_request, which runs before the driver: an ext2 file opened O_WRONLY is EACCES, not ENODEV."""
     fd = p.open("/mnt/disk/notes.txt", O_WRONLY)
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, fd, 0, errno=EACCES,
             rule=V + "not_open_for_read")
 
 
 def test_step6_5_shared_write_needs_fmode_write(k, p):
-    """§2.1.6.5 / verified: MAP_SHARED PROT_WRITE on an O_RDONLY fd → EACCES."""
+    """validate_mmap_request (seen on Linux 6.12): MAP_SHARED PROT_WRITE on an O_RDONLY fd → EACCES."""
     w = p.open("/tmp/s", O_CREAT | O_RDWR)
     p.ftruncate(w, PS)
     fd = p.open("/tmp/s", O_RDONLY)
@@ -158,7 +158,7 @@ def test_step6_5_shared_write_needs_fmode_write(k, p):
 
 
 def test_step6_5_append_only(k, p):
-    """§2.1.6.5: append-only inode open for writing → EACCES for MAP_SHARED."""
+    """validate_mmap_request: append-only inode open for writing → EACCES for MAP_SHARED."""
     fd = p.open("/tmp/app", O_CREAT | O_RDWR)
     p.ftruncate(fd, PS)
     k.lookup("/tmp/app").append_only = True
@@ -170,14 +170,14 @@ def test_step6_5_append_only(k, p):
 @pytest.mark.parametrize("path,mode", [("/mnt/disk/notes.txt", O_RDONLY), ("/dev/ram0", O_RDWR),
                                        ("/dev/zero", O_RDWR)])
 def test_step6_5_shared_needs_direct(k, p, path, mode):
-    """§2.1.6.5 / case 5: no DIRECT capability → MAP_SHARED is ENODEV."""
+    """validate_mmap_request / case 5: no DIRECT capability → MAP_SHARED is ENODEV."""
     fd = p.open(path, mode)
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_SHARED, fd, 0, errno=ENODEV,
             rule=V + "shared_needs_direct")
 
 
 def test_step6_5_private_needs_copy_even_if_direct_possible(k, p):
-    """§2.1.6.5: MAP_PRIVATE without COPY → ENODEV, even though fb0 could map directly."""
+    """validate_mmap_request: MAP_PRIVATE without COPY → ENODEV, even though fb0 could map directly."""
     fd = p.open("/dev/fb0", O_RDWR)
     refused(k, p.mmap, 0, PS, PROT_READ, MAP_PRIVATE, fd, 0, errno=ENODEV,
             rule=V + "private_needs_copy")
@@ -185,7 +185,7 @@ def test_step6_5_private_needs_copy_even_if_direct_possible(k, p):
 
 
 def test_step6_3_cannot_read_drops_copy(k, p):
-    """§2.1.6.3: FMODE_CAN_READ clear removes COPY → a private map is ENODEV."""
+    """validate_mmap_request: FMODE_CAN_READ clear removes COPY → a private map is ENODEV."""
     drv = k.register_driver("/dev/noread", SimpleDriver(
         capabilities=NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_READ, readable=False,
         unmapped_area="address"))
@@ -199,7 +199,7 @@ def test_step6_3_cannot_read_drops_copy(k, p):
 
 
 def test_step6_3_no_get_unmapped_area_drops_direct(k, p):
-    """§2.1.6.3: no get_unmapped_area method → no DIRECT → MAP_SHARED ENODEV."""
+    """validate_mmap_request: no get_unmapped_area method → no DIRECT → MAP_SHARED ENODEV."""
     k.register_driver("/dev/nogua", SimpleDriver(
         capabilities=NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_READ, unmapped_area=None))
     fd = p.open("/dev/nogua", O_RDONLY)
@@ -208,14 +208,14 @@ def test_step6_3_no_get_unmapped_area_drops_direct(k, p):
 
 
 def test_step6_6_shared_prot_not_in_capabilities_is_einval(k, p):
-    """§2.1.6.6: MAP_SHARED with a PROT bit the device lacks → EINVAL (fb0 has no EXEC)."""
+    """validate_mmap_request: MAP_SHARED with a PROT bit the device lacks → EINVAL (fb0 has no EXEC)."""
     fd = p.open("/dev/fb0", O_RDWR)
     refused(k, p.mmap, 0, PS, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0, errno=EINVAL,
             rule=V + "shared_prot_unsupported")
 
 
 def test_step6_6_private_prot_not_in_capabilities_makes_a_copy(k, p):
-    """§2.1.6.6 / 6.7: a private R|X map of a device without EXEC drops DIRECT → copy."""
+    """validate_mmap_request / 6.7: a private R|X map of a device without EXEC drops DIRECT → copy."""
     drv = k.register_driver("/dev/noexec", SimpleDriver(
         capabilities=NOMMU_MAP_COPY | NOMMU_MAP_DIRECT | NOMMU_MAP_READ,
         unmapped_area="address", mmap_result=0))
@@ -232,7 +232,7 @@ def test_step6_6_private_prot_not_in_capabilities_makes_a_copy(k, p):
 
 
 def test_step6_7_noexec_mount_refuses_prot_exec(k, p):
-    """§2.1.6.7: mount noexec and PROT_EXEC → EPERM."""
+    """validate_mmap_request: mount noexec and PROT_EXEC → EPERM."""
     k.mkdir("/mnt/nx")
     k.mount_ramfs("/mnt/nx", noexec=True)
     fd = p.open("/mnt/nx/f", O_CREAT | O_RDWR)
@@ -242,7 +242,7 @@ def test_step6_7_noexec_mount_refuses_prot_exec(k, p):
 
 
 def test_step6_7_read_implies_exec_has_no_effect(k, p):
-    """§2.1.6.7 / §15: READ_IMPLIES_EXEC changes a local copy of prot only: no VM_EXEC."""
+    """validate_mmap_request: READ_IMPLIES_EXEC changes a local copy of prot only: no VM_EXEC."""
     p.personality = READ_IMPLIES_EXEC
     fd = p.open("/rom/etc/motd")
     a = p.mmap(0, PS, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -253,7 +253,7 @@ def test_step6_7_read_implies_exec_has_no_effect(k, p):
 
 
 def test_step8_address_hint_ignored(k, p):
-    """§2.3 / further note 6 (DOC≠CODE): a hint is ignored, not an error."""
+    """do_mmap / further note 6 (DOC≠CODE): a hint is ignored, not an error."""
     a = p.mmap(0x9000_0000, PS, RW, ANON)
     assert a != 0x9000_0000 and k.mem.contains(a, PS)
     assert any(e.rule == "do_mmap.hint_ignored" for e in k.trace)
