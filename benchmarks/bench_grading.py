@@ -1,8 +1,8 @@
 """Grading throughput: 40 generated submissions through ``nommu-lab grade``.
 
 The class uses nbgrader's layout (``submitted/<student>/week1/<exercise>.ipynb``):
-40 students, each submitting one of the three exemplar exercises, three in
-four solved and one in four blank. Every submission runs in its own process
+40 students, each submitting one of the exercises (all of them, in turn),
+three in four solved and one in four blank. Every submission runs in its own process
 (the grader's default limits) with as many at once as there are cores.
 Prints the wall time and submissions per minute (the target on the 2-core
 development machine is at least 30 a minute).
@@ -20,7 +20,7 @@ from nommu_lab.exercises.grader import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENTS = 40
-NAMES = ("shm-one-address", "fix-the-mapping", "read-the-maps")
+NAMES = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
 def make_class(folder: Path) -> None:
@@ -43,6 +43,7 @@ def main() -> None:
         rows = (out / "grades.csv").read_text().splitlines()
     per = sorted(r.seconds for r in results)
     full = sum(r.total == r.master.points for r in results)
+    print(f"{len(NAMES)} exercises, {STUDENTS} students")
     print(f"graded {len(results)} submissions ({full} full marks, {len(results) - full} not) "
           f"with {jobs} at once in {wall:.1f} s")
     print(f"  one submission: median {per[len(per) // 2]:.2f} s, slowest {per[-1]:.2f} s")
