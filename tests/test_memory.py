@@ -180,6 +180,32 @@ def test_fragmentation_free_memory_is_not_a_contiguous_block():
     k.check()
 
 
+def _oom_notes(k: nl.Kernel) -> list[str]:
+    return [e.text for e in k.trace if e.rule == "do_mmap_private.linux_would_oom"]
+
+
+def test_a_small_copy_with_no_block_says_linux_would_call_the_oom_killer():
+    """__alloc_pages_may_oom: Linux never fails a block of order <= PAGE_ALLOC_COSTLY_ORDER
+    (3); it kills a process instead. The model refuses (ENOMEM, state unchanged) and the
+    trace names the process Linux would kill: the newest, as every one scores 0."""
+    k = nl.Kernel(1 << 20, kernel_size=0, max_order=8)
+    p = k.spawn("filler")
+    addrs = [p.mmap(0, PS, RW, ANON) for _ in range(256)]
+    for a in addrs[::2]:
+        p.munmap(a, PS)
+    refused(k, p.mmap, 0, 2 * PS, RW, ANON, errno=ENOMEM, rule="do_mmap_private.alloc_failed")
+    (note,) = _oom_notes(k)
+    assert "finding no order-1 block, calls the OOM killer" in note
+    assert "kill process 1 (filler), the newest" in note and "the caller itself" in note
+    q = k.spawn("bystander")  # newer than the caller: Linux would kill it and retry
+    refused(k, p.mmap, 0, 8 * PS, RW, ANON, errno=ENOMEM, rule="do_mmap_private.alloc_failed")
+    assert f"kill process {q.pid} (bystander), the newest" in _oom_notes(k)[-1]
+    assert "then try again with the memory freed" in _oom_notes(k)[-1]
+    # above PAGE_ALLOC_COSTLY_ORDER the page allocator does give up: ENOMEM on Linux too
+    refused(k, p.mmap, 0, 9 * PS, RW, ANON, errno=ENOMEM, rule="do_mmap_private.alloc_failed")
+    assert len(_oom_notes(k)) == 2
+
+
 def test_meminfo_back_to_boot_after_unmapping_everything():
     """struct vm_region: copy pages are freed when the region's usage reaches 0."""
     k = board()
