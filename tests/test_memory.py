@@ -204,6 +204,11 @@ def test_a_small_copy_with_no_block_says_linux_would_call_the_oom_killer():
     # above PAGE_ALLOC_COSTLY_ORDER the page allocator does give up: ENOMEM on Linux too
     refused(k, p.mmap, 0, 9 * PS, RW, ANON, errno=ENOMEM, rule="do_mmap_private.alloc_failed")
     assert len(_oom_notes(k)) == 2
+    # ramfs gathering a file's block for a shared mapping allocates the same way
+    fd = p.open("/tmp/shared", O_RDWR | O_CREAT)
+    refused(k, p.ftruncate, fd, 2 * PS, errno=ENOMEM, rule="ramfs_nommu_expand_for_mapping.no_memory")
+    (note,) = [e.text for e in k.trace if e.rule == "ramfs_nommu_expand_for_mapping.linux_would_oom"]
+    assert "finding no order-1 block, calls the OOM killer" in note and f"process {q.pid}" in note
 
 
 def test_meminfo_back_to_boot_after_unmapping_everything():

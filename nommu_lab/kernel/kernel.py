@@ -547,6 +547,9 @@ class Kernel:
         if order > self.mem.max_order:
             return -E.EFBIG
         if not self.mem.can_alloc(order):
+            from .oom import note_linux_would_oom
+
+            note_linux_would_oom(self, order, "ramfs_nommu_expand_for_mapping.linux_would_oom")
             self.trace.emit(EventKind.HAZARD, "ramfs_nommu_expand_for_mapping.enomem_size_kept",
                             "no contiguous block of {:n page}: ENOMEM (Linux sets the new size "
                             "before allocating and leaves it set; the model changes nothing)",

@@ -54,6 +54,7 @@ from .constants import (
 from .errors import KernelBug, KernelError
 from .memory import PageState, get_order
 from .mm import MmStruct, VmArea
+from .oom import note_linux_would_oom
 from .region import VmRegion, is_nommu_shared_mapping
 from .trace import EventKind, plural
 from .vfs import (
@@ -598,44 +599,6 @@ def do_mmap_shared_file(k: Kernel, vma: VmArea, reusing: VmRegion | None = None)
                       "a shared mapping cannot fall back to a copy")
 
 
-#: include/linux/mmzone.h: the page allocator may fail a request above this order;
-#: one of this order or below it retries, and calls the OOM killer, until it succeeds
-PAGE_ALLOC_COSTLY_ORDER = 3
-
-
-def _linux_would_oom(k: Kernel, task: Process, order: int) -> None:
-    """Say what Linux 6.12 does where the model refuses a small copy with ENOMEM.
-
-    ``do_mmap_private`` allocates with GFP_KERNEL. For an order of at most
-    ``PAGE_ALLOC_COSTLY_ORDER`` the page allocator does not give up: with
-    nothing to reclaim (and no compaction without an MMU) ``__alloc_pages_may_oom``
-    calls ``out_of_memory``, which kills a process and the allocation tries
-    again; if the victim is the caller, its call fails and it dies. The page
-    allocator also keeps a reserve (the zone watermarks), so this happens
-    before RAM is quite empty. The model keeps neither the reserve nor an OOM
-    kill for mmap: it refuses, so that the shortage stays visible, and this
-    event names the process Linux would have killed.
-    """
-    from .oom import select_bad_process
-
-    victim = select_bad_process(k)
-    if victim is None:
-        who = "nobody it could kill (Linux would then panic)"
-    else:
-        why = ("the newest (without an MMU every process scores 0)" if not k.counts_rss
-               else "the one with the most resident pages")
-        who = f"process {victim.pid} ({victim.name}), {why}"
-        who += (": the caller itself, so its mmap would fail with ENOMEM and it would die"
-                if victim is task else ", then try again with the memory freed")
-    k.trace.emit(_DECISION, "do_mmap_private.linux_would_oom",
-                 "Linux 6.12 would not simply refuse: the page allocator never gives up on a "
-                 "block of {:n page} or fewer. It keeps a reserve and, finding no order-{} "
-                 "block, calls the OOM killer (__alloc_pages_may_oom), which would kill {}. "
-                 "The model has neither the reserve nor an OOM kill for mmap: it refuses with "
-                 "ENOMEM so the shortage stays visible",
-                 1 << PAGE_ALLOC_COSTLY_ORDER, order, who)
-
-
 def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, length: int, caps: int) -> None:
     """``do_mmap_private``: a direct private mapping, or a power-of-two copy (trimmed)."""
     file = vma.vm_file
@@ -672,8 +635,7 @@ def do_mmap_private(k: Kernel, task: Process, vma: VmArea, region: VmRegion, len
         total = point
     pfn = k.mem.next_block(order)  # where the copy will go; nothing is taken yet
     if pfn is None:
-        if order <= PAGE_ALLOC_COSTLY_ORDER:
-            _linux_would_oom(k, task, order)
+        note_linux_would_oom(k, order, "do_mmap_private.linux_would_oom")
         largest = k.mem.largest_free_order()
         want = "page" if order == 0 else f"block of 2^{order} = {1 << order} contiguous pages"
         have = (f"the largest free block is {plural(1 << largest, 'page')}" if largest >= 0

@@ -79,3 +79,44 @@ def out_of_memory(k: Kernel, current: Process, need: str) -> bool:
         else:
             p._die_of_signal(SIGKILL)
     return True
+
+
+#: include/linux/mmzone.h: the page allocator may fail a request above this order;
+#: one of this order or below it retries, and calls the OOM killer, until it succeeds
+PAGE_ALLOC_COSTLY_ORDER = 3
+
+
+def note_linux_would_oom(k: Kernel, order: int, rule: str) -> None:
+    """Say what Linux 6.12 does where the model refuses a small block with ENOMEM.
+
+    A private copy (``do_mmap_private``) and a ramfs file gathered for a shared
+    mapping (``ramfs_nommu_expand_for_mapping``) take one block with GFP_KERNEL.
+    For an order of at most ``PAGE_ALLOC_COSTLY_ORDER`` the page allocator does
+    not give up: with nothing to reclaim (and no compaction without an MMU)
+    ``__alloc_pages_may_oom`` calls :func:`out_of_memory`, which kills a process,
+    and the allocation tries again; if the victim is the caller, its call fails
+    and it dies. The page allocator also keeps a reserve (the zone watermarks),
+    so this happens before RAM is quite empty. The model keeps neither the
+    reserve nor an OOM kill for these blocks: it refuses, so that the shortage
+    stays visible, and this event (before the refusal) names the process Linux
+    would have killed. Larger orders fail with ENOMEM on Linux too: no event.
+    """
+    if order > PAGE_ALLOC_COSTLY_ORDER:
+        return
+    task = k.current
+    victim = select_bad_process(k)
+    if victim is None:
+        who = "nobody it could kill (Linux would then panic)"
+    else:
+        why = ("the newest (without an MMU every process scores 0)" if not k.counts_rss
+               else "the one with the most resident pages")
+        who = f"process {victim.pid} ({victim.name}), {why}"
+        who += (": the caller itself, so its call would fail with ENOMEM and it would die"
+                if victim is task else ", then try again with the memory freed")
+    k.trace.emit(EventKind.DECISION, rule,
+                 "Linux 6.12 would not simply refuse: the page allocator never gives up on a "
+                 "block of {:n page} or fewer. It keeps a reserve and, finding no order-{} "
+                 "block, calls the OOM killer (__alloc_pages_may_oom), which would kill {}. "
+                 "The model has neither the reserve nor an OOM kill here: it refuses with "
+                 "ENOMEM so the shortage stays visible",
+                 1 << PAGE_ALLOC_COSTLY_ORDER, order, who)
