@@ -11,6 +11,13 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	# nbgrader comes only for tests/test_nbgrader.py: keep its menus out of the lab
+	# (and its front end out of Voila, where it fails to load)
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
+	for ext in formgrader validate_assignment assignment_list course_list; do \
+	    $(VENV)/bin/jupyter server extension disable --sys-prefix \
+	        nbgrader.server_extensions.$$ext >/dev/null 2>&1; \
+	done
 	touch $(STAMP)
 
 # LAB_ARGS go to the command, e.g. make lab LAB_ARGS="--port 9000 --no-browser"
