@@ -624,6 +624,19 @@ static NORETURN void worker_loop(sl slot)
 				if (r <= 0)
 					break;
 			}
+		} else if (seq(op, "hog")) {
+			/* map v[0]-byte anonymous private copies until one is
+			 * refused (or the process is killed): the step answers
+			 * the refusal, 0 if a million all went through */
+			ul j;
+			for (j = 0; j < (1ul << 20); j++) {
+				r = sys6(SYS_mmap, 0, v[0], 3 /* PROT_READ|PROT_WRITE */,
+					 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+				if (r < 0 && r > -4096)
+					break;
+			}
+			if (!(r < 0 && r > -4096))
+				r = 0;
 		} else if (seq(op, "pwrite")) {
 			r = sys4(SYS_pwrite64, v[0], X(1), xl[1], v[2]);
 		} else if (seq(op, "read") || seq(op, "pread")) {

@@ -124,7 +124,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"no scenario {args.id}", file=sys.stderr)
         return 2
     for g, scs in sel.items():
-        real_all = tr.load(Path(args.real) / f"{g}.json")["scenarios"]
+        path = Path(args.real) / f"{g}.json"
+        if path.exists():
+            real_all = tr.load(path)["scenarios"]
+        else:  # a new group: show the model's side, and say how to get Linux's
+            print(f"(no Linux transcript for {g} yet: record it with bash oracle/run.sh -g {g})")
+            real_all = {}
         for sc in scs:
             print(f"{sc.id}: {sc.doc}")
             real = real_all.get(sc.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nommu_lab.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from nommu_lab.fidelity import transcript as tr
 from nommu_lab.fidelity.scenario import Proc, Ref, Scenario, Step
 
@@ -104,6 +105,14 @@ class _Run:
                 if ret <= 0 or not p.alive:
                     break
             raw["ret"] = ret
+        elif op == "hog":
+            # map copies until one is refused (the refusal is the step's answer):
+            # each takes at least a page, so the loop ends on any board
+            for _ in range(k.mem.nr_pages + 2):
+                p.mmap(0, a[0], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+                if not p.alive:
+                    break
+            raw["ret"] = 0
         elif op == "mremap":
             args = a if a[4] else a[:4]
             raw["ret"] = _int(p.mremap(*args))

@@ -53,6 +53,8 @@ Data
 Filling RAM
     ``fill FD CHUNK`` writes CHUNK bytes again and again until a write is
     refused (or its process killed): a ramfs file then fills RAM on any board.
+    ``hog LEN`` maps LEN-byte anonymous private copies until one is refused
+    (or its process killed): the refusal is the answer, not how many fitted.
 
 Processes as arguments
     ``ptrace_attach q``, ``ptrace_peek q ADDR``, ``ptrace_poke q ADDR DATA``
@@ -106,6 +108,7 @@ OPS: dict[str, tuple[tuple[str, ...], int, str]] = {
     "write": (("num", "data"), 2, "count"),
     "pwrite": (("num", "data", "num"), 3, "count"),
     "fill": (("num", "num"), 2, "count"),
+    "hog": (("num",), 1, "none"),
     "read": (("num", "num"), 2, "bytes"),
     "pread": (("num", "num", "num"), 3, "bytes"),
     "fstat": (("num",), 1, "count"),
