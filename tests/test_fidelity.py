@@ -54,12 +54,13 @@ def _params() -> list[Any]:
 
 @pytest.mark.parametrize("sc", _params())
 def test_model_agrees_with_linux(sc: Any) -> None:
-    """Every step's relations match Linux 6.12, except at marked kernel bugs."""
+    """Every step's relations match Linux 6.12, except at marked kernel bugs and
+    marked model simplifications (``!model``)."""
     from nommu_lab.fidelity.model_runner import run_scenario
 
     real = REAL.get(sc.group, {"scenarios": {}})["scenarios"].get(sc.name)
     res = cmp.compare_scenario(sc, real, dict(run_scenario(sc)))
-    assert res.status in (cmp.AGREE, cmp.KNOWN_BUG), cmp.report([res])
+    assert res.status in (cmp.AGREE, cmp.KNOWN_BUG, cmp.SIMPLIFIED), cmp.report([res])
 
 
 def test_xfail_list_names_real_scenarios() -> None:
@@ -522,6 +523,19 @@ def test_compare_classifies_bugs_and_staleness() -> None:
     stale = dict(real, digest="0")
     assert cmp.compare_scenario(sc, stale, real).status == cmp.STALE
     assert cmp.compare_scenario(sc, None, real).status == cmp.MISSING
+
+
+def test_compare_lists_a_marked_model_simplification_apart() -> None:
+    (sc,) = parse("scenario c\n  doc: d\n  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANONYMOUS\n"
+                  "  munmap a 1p !model\n  munmap a 1p\nend\n", "c.scn")
+    assert [st.simplified for st in sc.steps] == [False, False, True, False]
+    real = _raw([0, A, -22, -22])
+    real["digest"] = sc.digest
+    simple = cmp.compare_scenario(sc, real, _raw([0, A, 0, -22]))
+    assert simple.status == cmp.SIMPLIFIED and not simple.failed
+    assert "[model simplification]" in cmp.report([simple])
+    # only the marked step is excused
+    assert cmp.compare_scenario(sc, real, _raw([0, A, 0, 0])).status == cmp.DIFFER
 
 
 def test_model_exception_is_a_difference() -> None:

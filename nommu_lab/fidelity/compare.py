@@ -5,7 +5,9 @@ against another (to check that a re-recording reproduces the committed data).
 A difference at a step marked ``!bug N`` (or anywhere in a scenario whose
 header says ``bug: N`` and which marks no step) is a known kernel bug: the
 model follows the intended behaviour there.  It is listed separately and
-never counts as a failure.
+never counts as a failure.  A difference at a step marked ``!model`` is a
+simplification the model makes knowingly (and names in its trace): also
+listed separately, also never a failure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from nommu_lab.fidelity.scenario import Scenario
 AGREE = "agree"
 DIFFER = "differ"
 KNOWN_BUG = "known-bug"  # differs only where a known kernel bug is marked
+SIMPLIFIED = "simplified"  # differs only where a model simplification is marked
 STALE = "stale"  # the scenario changed since the real side was recorded
 MISSING = "missing"  # no recorded real transcript for the scenario
 INCOMPLETE = "incomplete"  # the real side was abandoned part way
@@ -33,9 +36,12 @@ class StepDiff:
     real: Any
     model: Any
     bugs: list[int]
+    simplified: bool = False
 
     def __str__(self) -> str:
         tag = f" [known kernel bug {', '.join(map(str, self.bugs))}]" if self.bugs else ""
+        if self.simplified:
+            tag += " [model simplification]"
         return (f"  step {self.step} (line {self.line}) `{self.text}`: {self.key}: "
                 f"linux {self.real!r}, model {self.model!r}{tag}")
 
@@ -84,8 +90,8 @@ def compare_scenario(sc: Scenario, real: dict[str, Any] | None, model: dict[str,
             b = {"result": "not run"}
         bugs = sc.step_bugs(st)
         for key, x, y in diff_relations(a, b):
-            d = StepDiff(st.index, st.line, st.text, key, x, y, bugs)
-            (res.known if bugs else res.diffs).append(d)
+            d = StepDiff(st.index, st.line, st.text, key, x, y, bugs, st.simplified)
+            (res.known if bugs or st.simplified else res.diffs).append(d)
     crashed = False
     if real.get("abandoned"):
         ab = real["abandoned"]
@@ -102,8 +108,10 @@ def compare_scenario(sc: Scenario, real: dict[str, Any] | None, model: dict[str,
         res.status = DIFFER
     elif real.get("abandoned") and not crashed:
         res.status = INCOMPLETE
-    elif res.known:
+    elif any(d.bugs for d in res.known):
         res.status = KNOWN_BUG
+    elif res.known:
+        res.status = SIMPLIFIED
     return res
 
 
@@ -114,7 +122,7 @@ def report(results: list[ScenarioResult], verbose: bool = False) -> str:
             continue
         lines.append(f"{r.status.upper():10} {r.id}" + (f"  ({r.note})" if r.note else ""))
         lines.extend(str(d) for d in r.diffs)
-        if verbose or r.status == KNOWN_BUG:
+        if verbose or r.status in (KNOWN_BUG, SIMPLIFIED):
             lines.extend(str(d) for d in r.known)
     counts: dict[str, int] = {}
     for r in results:

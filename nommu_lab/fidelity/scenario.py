@@ -18,7 +18,7 @@ one boot of the real kernel (a *group*).  Example::
     end
 
 Lines
-    ``[label [label2] =] [process:] operation argument...  [!bug N] [!reuse]``
+    ``[label [label2] =] [process:] operation argument...  [!bug N] [!model] [!reuse]``
 
     * A label names the result of the step (an address, a file descriptor, a
       segment id, a process).  ``r w = pipe`` names both ends of a pipe.
@@ -30,6 +30,10 @@ Lines
       intended behaviour and a difference there is reported as that bug,
       not as a failure.  ``!reuse`` asks the comparison to check that the
       address is the one of an earlier, already unmapped mapping.
+    * ``!model`` marks a step where the model knowingly answers otherwise
+      than Linux 6.12, a simplification its trace names at that call (the
+      scenario's doc says which); a difference there is reported as such,
+      not as a failure.
     * ``!sleeps`` marks a ``futex ADDR FUTEX_WAIT VAL`` that sleeps until a
       later ``FUTEX_WAKE`` step of another process wakes it; until then the
       sleeping process makes no call.  An unmarked wait gives up after 50 ms
@@ -187,6 +191,7 @@ class Step:
     bugs: list[int] = field(default_factory=list)
     check_reuse: bool = False
     sleeps: bool = False  # a FUTEX_WAIT expected to sleep until another step wakes it
+    simplified: bool = False  # !model: the model knowingly differs from Linux here
     new_proc: str | None = None  # the process a spawn/vfork/clone creates
     text: str = ""  # the source line, for reports
 
@@ -429,12 +434,15 @@ class _Parser:
         bugs: list[int] = []
         reuse = False
         sleeps = False
+        simplified = False
         while True:
-            m = re.search(r"\s!(bug\s+\d+|reuse|sleeps)\s*\Z", " " + body)
+            m = re.search(r"\s!(bug\s+\d+|reuse|sleeps|model)\s*\Z", " " + body)
             if not m:
                 break
             if m.group(1) == "reuse":
                 reuse = True
+            elif m.group(1) == "model":
+                simplified = True
             elif m.group(1) == "sleeps":
                 sleeps = True
             else:
@@ -463,7 +471,8 @@ class _Parser:
         if op not in OPS:
             raise self.err(line, f"unknown operation {op!r}; known: {', '.join(sorted(OPS))}")
         kinds, required, result = OPS[op]
-        step = Step(len(sc.s.steps), line, proc, op, [], labels, bugs, reuse, sleeps, text=body)
+        step = Step(len(sc.s.steps), line, proc, op, [], labels, bugs, reuse, sleeps,
+                    simplified=simplified, text=body)
         if op == "sysctl":
             self.sysctl(sc, line, step, rest)
         else:
