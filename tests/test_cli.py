@@ -60,6 +60,19 @@ def test_fidelity_is_the_fidelity_command_line(capsys: pytest.CaptureFixture[str
     assert "[anon]" in out and "private_rw:" in out
 
 
+def test_fidelity_show_of_a_group_not_yet_recorded_says_how_to_record_it(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "fresh.scn").write_text("scenario one\n  doc: d\n  rule: r\n"
+                                        "  a = mmap 0 1p PROT_READ MAP_PRIVATE|MAP_ANONYMOUS\nend\n")
+    real = tmp_path / "transcripts"
+    real.mkdir()
+    assert cli.main(["fidelity", "--scenarios", str(tmp_path), "show", "fresh/one", "--model",
+                     "--real", str(real)]) == 0
+    out = capsys.readouterr().out
+    assert "no Linux transcript for fresh yet: record it with bash oracle/run.sh -g fresh" in out
+    assert "linux None" in out and "model {'result': 'ok'" in out
+
+
 def test_unknown_command_and_option_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         cli.main(["bogus"])
