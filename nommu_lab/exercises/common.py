@@ -12,6 +12,11 @@ from .framework import Marker, Stop, errno_value
 PS = 4096
 
 
+def says(answer: Any, want: str) -> bool:
+    """Whether a typed answer is ``want``: a string, ignoring surrounding space and case."""
+    return isinstance(answer, str) and answer.strip().upper() == want.upper()
+
+
 def vma_at(p: Any, addr: Any) -> Any:
     """The VMA of process ``p`` that contains ``addr`` (``p.vmas()``), or None."""
     if not isinstance(addr, int) or isinstance(addr, bool):
@@ -80,5 +85,5 @@ def mark_diagnosis(m: Marker, diagnosis: Any, e: KernelError, cause: str, *,
             f"{err!r} is not the errno {errno_hint}")
     m.award(isinstance(rule, str) and rule.strip() == e.rule, 0.5, f"the rule is {e.rule}",
             f"{rule!r} is not the rule that refused it (.rule)")
-    m.award(isinstance(letter, str) and letter.strip().upper() == cause, 1, cause_good,
+    m.award(says(letter, cause), 1, cause_good,
             f"cause {letter!r} does not explain {e.errno_name} from {e.rule}: {cause_bad}")

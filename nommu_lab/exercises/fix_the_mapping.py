@@ -25,10 +25,9 @@ from typing import Any
 from ..boards import default
 from ..kernel.constants import O_CREAT, O_RDWR, VM_SHARED
 from ..kernel.errors import KernelError
-from .common import mark_diagnosis, refusal_of
+from .common import PS, mark_diagnosis, refusal_of
 from .framework import Exercise, Marker, part
 
-PS = 4096
 REVISIT = ("the tutorial's notebooks on the mapping cases (anonymous, private file, "
            "shared file mappings) and the rules of validate_mmap_request")
 

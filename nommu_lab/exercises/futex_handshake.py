@@ -36,9 +36,9 @@ from ..kernel.constants import (
     VM_SHARED,
 )
 from ..kernel.errors import KernelError
+from .common import PS
 from .framework import Exercise, Marker, Stop, errno_value, part
 
-PS = 4096
 REVISIT = ("the tutorial's notebook 07-shm-futex-mremap, part 3: FUTEX_WAIT sleeps only while "
            "the word holds the value given; without an MMU the futex key is the address alone")
 

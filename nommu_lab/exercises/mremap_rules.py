@@ -39,7 +39,7 @@ from ..kernel.constants import (
 )
 from ..kernel.errors import KernelError
 from ..kernel.region import is_nommu_shared_mapping
-from .common import PS, hexa, is_int, outcome, read
+from .common import PS, hexa, is_int, outcome, read, says
 from .framework import Exercise, Marker, Stop, errno_value, part
 
 RW = PROT_READ | PROT_WRITE
@@ -268,7 +268,7 @@ class MremapRules(Exercise):
             m.award(errno_value(err) == r.errno, share / 2, f"{what}: {r.errno_name}",
                     f"{what}: {err!r} is not the errno it fails with")
             (why,) = held
-            m.award(isinstance(letter, str) and letter.strip().upper() == why, share / 2,
+            m.award(says(letter, why), share / 2,
                     f"{what}: reason {why}, {REASONS[why]}",
                     f"{what}: reason {letter!r} is not what refuses it (look at the process's "
                     "VMAs and their regions just before the call)")

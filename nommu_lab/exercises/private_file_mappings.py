@@ -33,7 +33,7 @@ from ..kernel.constants import (
     PROT_WRITE,
     VM_WRITE,
 )
-from .common import PS, hexa, outcome, read, vma_at
+from .common import PS, hexa, outcome, read, says, vma_at
 from .framework import Exercise, Marker, Stop, errno_value, part
 
 REVISIT_SHARE = ("notebook 03-private-file-mappings: do_mmap reuses an existing region for the "
@@ -237,11 +237,11 @@ class PrivateFileMappings(Exercise):
         for i, (obj, (kind, cause)) in enumerate(zip(objs, got, strict=True), 1):
             want = self.kind_of(obj)
             what = f"{i}. {obj.path} {prot_name(obj.prot)}"
-            m.award(isinstance(kind, str) and kind.strip().lower() == want, share / 2,
+            m.award(says(kind, want), share / 2,
                     f"{what}: {want}",
                     f"{what}: {kind!r} is not what the kernel does (map it and look at the "
                     "region: is it a copy?)")
-            m.award(isinstance(cause, str) and cause.strip().upper() == obj.cause, share / 2,
+            m.award(says(cause, obj.cause), share / 2,
                     f"{what}: {obj.cause}, {CAUSES[obj.cause]}",
                     f"{what}: cause {cause!r} does not explain it: which capability does the "
                     "file offer, and what did get_unmapped_area answer?")

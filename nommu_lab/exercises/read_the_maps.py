@@ -31,9 +31,9 @@ from ..kernel.constants import (
     PROT_WRITE,
 )
 from ..kernel.errors import KernelError
+from .common import PS
 from .framework import Exercise, Marker, part
 
-PS = 4096
 ROM_FILES = ("/rom/data/pattern.bin", "/rom/data/page.bin", "/rom/etc/motd", "/rom/bin/hello")
 #: page counts that are not powers of two, so trimming decides the charge
 ODD_PAGES = (3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 17, 19, 21, 25)

@@ -28,9 +28,9 @@ from ..kernel.constants import (
     VM_SHARED,
 )
 from ..kernel.errors import KernelError
+from .common import PS
 from .framework import Exercise, Marker, Stop, part
 
-PS = 4096
 REVISIT = ("the tutorial's shared-memory notebook: POSIX shm is a file on /dev/shm; "
            "ftruncate from size 0 gathers contiguous pages, then MAP_SHARED maps them in place")
 

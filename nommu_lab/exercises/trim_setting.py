@@ -25,9 +25,9 @@ from typing import Any
 from ..boards import default
 from ..kernel.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from ..kernel.errors import KernelError
+from .common import PS
 from .framework import Exercise, Marker, Stop, part
 
-PS = 4096
 KB = PS // 1024
 REVISIT = ("the tutorial's page-trimming notebook (10-page-trimming): do_mmap_private takes "
            "a 2^order block, then gives back the excess only if vm.nr_trim_pages is not 0 "

@@ -40,9 +40,9 @@ from ..kernel.devices import SimpleDriver
 from ..kernel.errors import KernelError
 from ..kernel.memory import PageState
 from ..kernel.vfs import FileOperations
+from .common import PS
 from .framework import Exercise, Marker, Stop, errno_value, part
 
-PS = 4096
 REVISIT = ("the tutorial's notebook 08-drivers: mmap_capabilities (DIRECT, COPY, READ, WRITE, "
            "EXEC) and what validate_mmap_request does with each")
 
