@@ -11,7 +11,7 @@ kernel (JSON state plus binary buffers). Then the whole Lab's reaction to
 one call.
 
 Browser side (skipped with ``--no-browser`` or when Chromium is missing):
-Voila serves a Lab on the 65,536-frame board, Debian's Chromium (through
+Voila, with the offline template ``nommu-lab present`` uses, serves a Lab on the 65,536-frame board, Debian's Chromium (through
 Playwright) clicks the lab's mmap button, and the time from the click to the
 RAM map showing its new image (the image replaced, then two animation frames
 so it is painted) is measured in the page: once with the page settled before
@@ -43,6 +43,7 @@ import comm
 from comm import DummyComm
 
 import nommu_lab as nl
+from nommu_lab import offline
 from nommu_lab.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from nommu_lab.widgets import Lab, RamMap
 
@@ -259,8 +260,11 @@ def _voila(work: Path, env: dict[str, str]) -> Iterator[str]:
     port = _free_port()
     voila = Path(sys.executable).parent / "voila"
     with open(work / "voila.log", "wb") as log:
+        # served as `nommu-lab present` serves it: the offline template, nothing from a CDN
+        env = dict(env, JUPYTER_PATH=offline.jupyter_path_with_template(env.get("JUPYTER_PATH")))
         proc = subprocess.Popen([str(voila), "--no-browser", "--port", str(port),
-                                 "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0"],
+                                 "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0",
+                                 *offline.voila_options()],
                                 cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -356,9 +360,14 @@ def browser_figures() -> None:
                 for name, button in (("map", "button.bench-mmap"), ("lab", "button.nl-mmap")):
                     page = browser.new_page(viewport={"width": w, "height": h})
                     page.add_init_script(_NOTE_MESSAGES)
-                    page.route("**/cdn.jsdelivr.net/**", lambda r: r.fulfill(status=200, body=""))
+                    # the lab works offline: any request that leaves this machine is reported
+                    away: list[str] = []
+                    page.on("request", lambda r, away=away: None if r.url.startswith(
+                        (url, "blob:", "data:")) else away.append(r.url))
                     _measure(page, f"{url}/voila/render/{name}-{mode}.ipynb", button,
                              f"{mode} {w}x{h}, {'Lab' if name == 'lab' else 'RAM map alone'}")
+                    if away:
+                        print(f"    requests that left localhost: {len(away)}, e.g. {away[0]}")
                     page.close()
             browser.close()
     finally:
