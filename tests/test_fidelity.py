@@ -119,13 +119,14 @@ def test_recorded_facts_match_what_linux_is_known_to_do() -> None:
 def test_linux_kills_where_the_model_says_it_would() -> None:
     """The model refuses a small copy that finds no block; its trace says Linux would
     call the OOM killer instead. The Linux 6.12 recording shows exactly that."""
-    from nommu_lab.fidelity.model_runner import run_scenario
+    from nommu_lab.fidelity.model_runner import run_scenario_keeping_kernel
 
     group, name = "oom_small", "small_copies_call_the_oom_killer"
     sc = next(s for s in SCENARIOS[group] if s.name == name)
     raw = REAL[group]["scenarios"][name]
+    model_raw, k = run_scenario_keeping_kernel(sc)
     linux = normalise(sc, raw)
-    model = normalise(sc, dict(run_scenario(sc)))
+    model = normalise(sc, dict(model_raw))
     # 16 pages (order 4, above PAGE_ALLOC_COSTLY_ORDER): ENOMEM on both, nobody killed
     assert linux[2] == model[2] == {"result": "ENOMEM"}
     klog = raw["steps"][2]["klog"]
@@ -136,26 +137,11 @@ def test_linux_kills_where_the_model_says_it_would() -> None:
     assert any("invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=3" in line for line in klog)
     assert any("Out of memory: Killed process" in line and "anon-rss:0kB" in line
                for line in klog)  # without an MMU no rss is counted: every process scores 0
-    # ... and the model's trace said so, naming the caller as the victim
-    k = _run_model_kernel(sc)
-    (note,) = [e.text for e in k.trace if e.rule == "do_mmap_private.linux_would_oom"]
-    assert "calls the OOM killer" in note and "the caller itself" in note
-
-
-def _run_model_kernel(sc: Any) -> Any:
-    """The model's kernel after running ``sc`` (run_scenario keeps only the answers)."""
-    import nommu_lab as nl
-    from nommu_lab.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
-
-    k = nl.boards.default()
-    p = k.spawn("p")
-    q = k.spawn("q")
-    for length in (16 * PAGE_SIZE, 8 * PAGE_SIZE):
-        with pytest.raises(nl.KernelError):
-            for _ in range(k.mem.nr_pages + 2):
-                q.mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    assert p.alive
-    return k
+    # ... and the model's trace said so: at step 3 naming the caller q as the victim; at
+    # step 4, where Linux (q dead) maps again, that Linux would kill q and retry
+    hog, last = [e.text for e in k.trace if e.rule == "do_mmap_private.linux_would_oom"]
+    assert "calls the OOM killer" in hog and "the caller itself" in hog
+    assert "would kill process 2" in last and "then try again with the memory freed" in last
 
 
 def test_recorded_linux_answers_at_the_abi_edges() -> None:

@@ -158,7 +158,13 @@ class _Run:
 
 def run_scenario(sc: Scenario) -> tr.RawScenario:
     """The model's raw transcript of one scenario."""
-    return _Run(sc).run()
+    return run_scenario_keeping_kernel(sc)[0]
+
+
+def run_scenario_keeping_kernel(sc: Scenario) -> tuple[tr.RawScenario, Any]:
+    """The raw transcript, and the kernel it ran on (to read its trace afterwards)."""
+    run = _Run(sc)
+    return run.run(), run.k
 
 
 def run_group(group: str, scenarios: list[Scenario]) -> dict[str, Any]:
