@@ -86,6 +86,13 @@ class Server:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def wait_for_idle_kernel(page: Any, timeout_ms: float) -> None:
+    """Wait until JupyterLab's status bar says the notebook's Python kernel is idle."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-StatusBar-TextItem, .jp-StatusBar-Item')]"
+        ".some(e => /Python 3.*Idle/.test(e.textContent))", timeout=timeout_ms)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Debian's Chromium, or a failure that says how to get it."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, VENV_BIN, _stop, free_port, wait_http
+from .conftest import ROOT, VENV_BIN, _stop, free_port, wait_for_idle_kernel, wait_http
 
 pytestmark = pytest.mark.browser
 
@@ -76,9 +76,7 @@ def _student_runs_the_start_notebook(browser: Any, url: str, user: str, password
         page.wait_for_url(f"**/user/{user}/lab/tree/nommu-lab/notebooks/00-start-here.ipynb*",
                           timeout=TIMEOUT_MS)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=TIMEOUT_MS)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-StatusBar-TextItem, .jp-StatusBar-Item')]"
-            ".some(e => /Python 3.*Idle/.test(e.textContent))", timeout=TIMEOUT_MS)
+        wait_for_idle_kernel(page, TIMEOUT_MS)
         times["login_to_kernel_idle_s"] = time.monotonic() - t0
         t1 = time.monotonic()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()

@@ -30,7 +30,7 @@ from nommu_lab.widgets.palette import PALETTE, palette_index
 from nommu_lab.widgets.ramgrid import layout_for
 from nommu_lab.widgets.rammap import LEARNER, PRESENTER
 
-from .conftest import VENV_BIN, Server, _serve
+from .conftest import VENV_BIN, Server, _serve, wait_for_idle_kernel
 
 pytestmark = pytest.mark.browser
 
@@ -185,9 +185,7 @@ def _open(page: Any, where: str, jupyterlab: Server | None, voila: Server | None
         page.goto(f"{jupyterlab.url}/lab/tree/{notebook}?token={jupyterlab.token}&reset",
                   timeout=LOAD_TIMEOUT_MS)
         page.wait_for_selector(".jp-Notebook", timeout=LOAD_TIMEOUT_MS)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-StatusBar-TextItem, .jp-StatusBar-Item')]"
-            ".some(e => /Python 3.*Idle/.test(e.textContent))", timeout=LOAD_TIMEOUT_MS)
+        wait_for_idle_kernel(page, LOAD_TIMEOUT_MS)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     else:
         assert voila is not None
