@@ -12,6 +12,16 @@ from .framework import Marker, Stop, errno_value
 PS = 4096
 
 
+def compile_shown(source: str, label: str) -> dict[str, Any]:
+    """Run code an exercise shows the learner (a broken program, a launcher, a system),
+    with the flag and errno names in scope; returns its namespace (its functions)."""
+    from .. import constants
+
+    ns: dict[str, Any] = dict(vars(constants))
+    exec(compile(source, f"<{label}>", "exec"), ns)
+    return ns
+
+
 def says(answer: Any, want: str) -> bool:
     """Whether a typed answer is ``want``: a string, ignoring surrounding space and case."""
     return isinstance(answer, str) and answer.strip().upper() == want.upper()

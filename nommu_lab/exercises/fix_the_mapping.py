@@ -25,7 +25,7 @@ from typing import Any
 from ..boards import default
 from ..kernel.constants import O_CREAT, O_RDWR, VM_SHARED
 from ..kernel.errors import KernelError
-from .common import PS, mark_diagnosis, refusal_of
+from .common import PS, compile_shown, mark_diagnosis, refusal_of
 from .framework import Exercise, Marker, part
 
 REVISIT = ("the tutorial's notebooks on the mapping cases (anonymous, private file, "
@@ -168,11 +168,7 @@ class FixTheMapping(Exercise):
 
     def program(self) -> Callable[[Any], int]:
         """The broken program as a function (compiled from :attr:`program_source`)."""
-        from .. import constants
-
-        ns: dict[str, Any] = dict(vars(constants))
-        exec(compile(self.program_source, f"<{self.name} program>", "exec"), ns)
-        return ns["program"]
+        return compile_shown(self.program_source, f"{self.name} program")["program"]
 
     def refusal(self) -> KernelError:
         """Run the broken program on a fresh board: the refusal the learner must explain."""

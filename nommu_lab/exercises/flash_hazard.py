@@ -27,6 +27,7 @@ from typing import Any
 from ..boards import FLASH_BASE, default
 from ..kernel.devices import FlashMode
 from ..kernel.errors import KernelError
+from .common import compile_shown
 from .framework import Exercise, Marker, Stop, part
 
 REVISIT = ("the tutorial's notebook 09-flash-hazard: XIP text is fetched from the chip itself, "
@@ -91,8 +92,7 @@ class FlashHazard(Exercise):
 
     def system(self) -> tuple[Any, Any]:
         """``(start, update)``: the variant's system as functions."""
-        ns: dict[str, Any] = {}
-        exec(compile(self.system_source, f"<{self.name} system>", "exec"), ns)
+        ns = compile_shown(self.system_source, f"{self.name} system")
         return ns["start"], ns["update"]
 
     def machine(self) -> tuple[Any, dict[str, Any], dict[str, tuple[str | None, int]]]:

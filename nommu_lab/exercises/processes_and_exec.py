@@ -29,7 +29,7 @@ from typing import Any
 from ..boards import default, program_files
 from ..kernel.constants import O_RDONLY
 from ..kernel.errors import KernelError
-from .common import mark_diagnosis, refusal_of
+from .common import compile_shown, mark_diagnosis, refusal_of
 from .framework import Exercise, Marker, Stop, part
 
 REVISIT = ("the tutorial's notebook 06-processes: vfork then execve, the bFLT and "
@@ -246,11 +246,7 @@ class ProcessesAndExec(Exercise):
 
     def launcher(self) -> Callable[[Any], Any]:
         """The broken launcher as a function (compiled from :attr:`launcher_source`)."""
-        from .. import constants
-
-        ns: dict[str, Any] = dict(vars(constants))
-        exec(compile(self.launcher_source, f"<{self.name} launcher>", "exec"), ns)
-        return ns["launch"]
+        return compile_shown(self.launcher_source, f"{self.name} launcher")["launch"]
 
     def refusal(self) -> KernelError:
         """Run the broken launcher on a fresh board: the refusal the learner must explain."""
